@@ -4,7 +4,7 @@
 // (git-ignored). A stamp of every input's hash makes a second run a no-op.
 import { createHash } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -101,8 +101,13 @@ export function generate(force = false): boolean {
   const hash = inputsHash(files);
   if (!force && existsSync(stampFile) && readFileSync(stampFile, 'utf8') === hash) return false;
   writeValidateOverlay();
-  rmSync(out, { recursive: true, force: true });
-  mkdirSync(out, { recursive: true });
+  // Generate into a fresh folder, then swap it in, so a concurrent reader never
+  // sees a half-written tree.
+  const target = out;
+  const tmp = `${out}.tmp-${process.pid}`;
+  rmSync(tmp, { recursive: true, force: true });
+  mkdirSync(tmp, { recursive: true });
+  const outDir = tmp;
   const plugin = join(root, 'node_modules/.bin/protoc-gen-ts_proto');
   const opts = [
     'outputServices=grpc-js',
@@ -115,7 +120,7 @@ export function generate(force = false): boolean {
     'protoc',
     [
       `--plugin=protoc-gen-ts_proto=${plugin}`,
-      `--ts_proto_out=${out}`,
+      `--ts_proto_out=${outDir}`,
       `--ts_proto_opt=${opts}`,
       ...includeDirs.map((d) => `-I${d}`),
       ...files,
@@ -125,10 +130,14 @@ export function generate(force = false): boolean {
   // A descriptor set for runtime users (gRPC reflection, JSON rendering).
   execFileSync(
     'protoc',
-    [`--descriptor_set_out=${join(out, 'descriptors.pb')}`, '--include_imports', ...includeDirs.map((d) => `-I${d}`), ...files],
+    [`--descriptor_set_out=${join(outDir, 'descriptors.pb')}`, '--include_imports', ...includeDirs.map((d) => `-I${d}`), ...files],
     { stdio: ['ignore', 'inherit', 'inherit'] },
   );
-  writeFileSync(stampFile, hash);
+  writeFileSync(join(outDir, '.stamp'), hash);
+  const old = `${target}.old-${process.pid}`;
+  if (existsSync(target)) renameSync(target, old);
+  renameSync(tmp, target);
+  rmSync(old, { recursive: true, force: true });
   return true;
 }
 

@@ -1,0 +1,72 @@
+// gRPC transport helpers: a server bound to loopback with server reflection (so
+// `grpcurl -plaintext 127.0.0.1:<port> list|describe` works) and the mapping of
+// AppError to gRPC status.
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import * as grpc from '@grpc/grpc-js';
+import { loadFileDescriptorSetFromBuffer } from '@grpc/proto-loader';
+import { ReflectionService } from '@grpc/reflection';
+import { toPublicError } from './errors.ts';
+import { PROJECT_ROOT } from './toolchain.ts';
+
+let descriptorSet: Buffer | undefined;
+function descriptors(): Buffer {
+  descriptorSet ??= readFileSync(join(PROJECT_ROOT, 'proto/gen/descriptors.pb'));
+  return descriptorSet;
+}
+
+/**
+ * Adds gRPC server reflection for the given fully-qualified service names
+ * (e.g. "envoy.service.discovery.v3.AggregatedDiscoveryService"), using the
+ * descriptor set that proto/generate.ts writes.
+ */
+export function addReflection(server: grpc.Server, services: string[]): void {
+  const all = loadFileDescriptorSetFromBuffer(descriptors(), { keepCase: true, longs: String, enums: String, defaults: true, oneofs: true });
+  const reflection = new ReflectionService(all, { services });
+  reflection.addToServer(server);
+}
+
+export interface BoundServer {
+  server: grpc.Server;
+  port: number;
+  address: string;
+  close(): Promise<void>;
+}
+
+export interface GrpcServerOptions {
+  host?: string;
+  port?: number;
+  credentials?: grpc.ServerCredentials;
+  options?: grpc.ServerOptions;
+}
+
+/** Binds (default 127.0.0.1:0, insecure) and resolves with the chosen port. */
+export async function bindServer(server: grpc.Server, opts: GrpcServerOptions = {}): Promise<BoundServer> {
+  const host = opts.host ?? '127.0.0.1';
+  const port = await new Promise<number>((resolve, reject) =>
+    server.bindAsync(`${host.includes(':') ? `[${host}]` : host}:${opts.port ?? 0}`, opts.credentials ?? grpc.ServerCredentials.createInsecure(), (err, p) =>
+      err ? reject(err) : resolve(p),
+    ),
+  );
+  return {
+    server,
+    port,
+    address: `${host}:${port}`,
+    close: () =>
+      new Promise<void>((resolve) => {
+        const t = setTimeout(() => server.forceShutdown(), 2000);
+        server.tryShutdown(() => {
+          clearTimeout(t);
+          resolve();
+        });
+      }),
+  };
+}
+
+/** A gRPC ServiceError for anything thrown (AppError keeps its code; other errors become INTERNAL). */
+export function toGrpcError(e: unknown): Partial<grpc.ServiceError> {
+  const pub = toPublicError(e);
+  const metadata = new grpc.Metadata();
+  metadata.set('x-error-code', pub.body.code);
+  return { code: pub.grpcStatus, details: `${pub.body.code}: ${pub.body.message}`, metadata };
+}

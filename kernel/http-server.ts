@@ -1,0 +1,50 @@
+// HTTP transport helpers shared by every fastify service: AppError -> status and
+// JSON body, schema errors reported all at once, /health and /metrics.
+import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import type { Registry } from 'prom-client';
+import { toPublicError } from './errors.ts';
+import type { Logger } from './logger.ts';
+
+export interface HttpServiceOptions {
+  logger?: Logger;
+  metrics?: Registry;
+  bodyLimit?: number;
+  fastify?: FastifyServerOptions;
+}
+
+export function createHttpService(opts: HttpServiceOptions = {}): FastifyInstance {
+  const app = Fastify({
+    loggerInstance: opts.logger,
+    disableRequestLogging: true,
+    bodyLimit: opts.bodyLimit ?? 1024 * 1024,
+    ajv: { customOptions: { allErrors: true, removeAdditional: false, coerceTypes: false, useDefaults: true } },
+    ...opts.fastify,
+  }) as unknown as FastifyInstance;
+  app.setErrorHandler((err, req, reply) => {
+    const e = err as { validation?: Array<{ instancePath: string; message?: string }>; statusCode?: number; code?: string; message: string };
+    if (e.validation) {
+      const errors = e.validation.map((v) => `${v.instancePath || '/'}: ${v.message ?? 'invalid'}`);
+      return reply.status(400).send({ code: 'INVALID_REQUEST', message: `request is invalid: ${errors.join('; ')}`, details: { errors } });
+    }
+    if (e.statusCode && e.statusCode < 500 && !(err instanceof Error && 'kind' in err)) {
+      return reply.status(e.statusCode).send({ code: e.code ?? 'BAD_REQUEST', message: e.message });
+    }
+    const pub = toPublicError(err);
+    if (pub.httpStatus >= 500) req.log.error({ err }, 'request failed');
+    else req.log.info({ code: pub.body.code }, 'request rejected');
+    return reply.status(pub.httpStatus).send(pub.body);
+  });
+  app.get('/health', async () => ({ status: 'ok' }));
+  if (opts.metrics) {
+    const registry = opts.metrics;
+    app.get('/metrics', async (_req, reply) => reply.type(registry.contentType).send(await registry.metrics()));
+  }
+  return app;
+}
+
+/** Listens on loopback (port 0 by default) and returns the port. */
+export async function listenHttp(app: FastifyInstance, port = 0, host = '127.0.0.1'): Promise<number> {
+  await app.listen({ port, host });
+  const addr = app.server.address();
+  return typeof addr === 'object' && addr ? addr.port : port;
+}
