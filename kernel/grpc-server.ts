@@ -4,7 +4,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
-import { loadFileDescriptorSetFromBuffer } from '@grpc/proto-loader';
+import descriptorExt from 'protobufjs/ext/descriptor/index.js';
 import { ReflectionService } from '@grpc/reflection';
 import { toPublicError } from './errors.ts';
 import { PROJECT_ROOT } from './toolchain.ts';
@@ -21,8 +21,16 @@ function descriptors(): Buffer {
  * descriptor set that proto/generate.ts writes.
  */
 export function addReflection(server: grpc.Server, services: string[]): void {
-  const all = loadFileDescriptorSetFromBuffer(descriptors(), { keepCase: true, longs: String, enums: String, defaults: true, oneofs: true });
-  const reflection = new ReflectionService(all, { services });
+  // Feed the reflection service protoc's own FileDescriptorProtos (fully
+  // qualified type names) rather than proto-loader's re-serialised ones, whose
+  // relative names grpcurl cannot resolve.
+  const { FileDescriptorSet, FileDescriptorProto } = descriptorExt as unknown as {
+    FileDescriptorSet: { decode(b: Uint8Array): { file: unknown[] } };
+    FileDescriptorProto: { encode(m: unknown): { finish(): Uint8Array } };
+  };
+  const fileDescriptorProtos = FileDescriptorSet.decode(descriptors()).file.map((f) => Buffer.from(FileDescriptorProto.encode(f).finish()));
+  const root = { all: { fileDescriptorProtos } } as unknown as ConstructorParameters<typeof ReflectionService>[0];
+  const reflection = new ReflectionService(root, { services });
   reflection.addToServer(server);
 }
 
