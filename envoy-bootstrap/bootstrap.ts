@@ -1,0 +1,85 @@
+// Generates the Envoy bootstrap that makes the control plane Envoy's only
+// source of configuration: node identity, one ADS gRPC stream (SotW or delta)
+// to the control plane, LDS/CDS over ADS, admin on loopback. Everything else
+// (listeners, routes, clusters, endpoints, secrets) arrives over xDS.
+// https://www.envoyproxy.io/docs/envoy/latest/api-v3/config/bootstrap/v3/bootstrap.proto
+import { isIP } from 'node:net';
+import { stringify } from 'yaml';
+import { BootstrapError } from './errors.ts';
+
+export type XdsMode = 'sotw' | 'delta';
+
+export interface BootstrapOptions {
+  nodeId: string;
+  cluster: string;
+  xdsAddress: string;
+  xdsPort: number;
+  mode: XdsMode;
+  /** Admin port on 127.0.0.1 (default 9901; 0 lets the kernel pick). */
+  adminPort?: number;
+  /** Name of the static cluster that points at the control plane. */
+  xdsClusterName?: string;
+}
+
+export const XDS_CLUSTER = 'xds_cluster';
+
+function check(opts: BootstrapOptions): void {
+  const errors: string[] = [];
+  if (!opts.nodeId || !/^[A-Za-z0-9._:-]{1,128}$/.test(opts.nodeId)) errors.push('nodeId must be 1..128 chars of [A-Za-z0-9._:-]');
+  if (!opts.cluster || !/^[A-Za-z0-9._:-]{1,128}$/.test(opts.cluster)) errors.push('cluster must be 1..128 chars of [A-Za-z0-9._:-]');
+  if (!opts.xdsAddress) errors.push('xdsAddress is required');
+  if (!Number.isInteger(opts.xdsPort) || opts.xdsPort < 1 || opts.xdsPort > 65535) errors.push('xdsPort must be an integer in 1..65535');
+  if (opts.mode !== 'sotw' && opts.mode !== 'delta') errors.push("mode must be 'sotw' or 'delta'");
+  if (opts.adminPort !== undefined && (!Number.isInteger(opts.adminPort) || opts.adminPort < 0 || opts.adminPort > 65535)) errors.push('adminPort must be an integer in 0..65535');
+  if (errors.length) throw new BootstrapError('INVALID_OPTIONS', `bootstrap options are invalid: ${errors.join('; ')}`, { details: { errors } });
+}
+
+/** The bootstrap as an object (snake_case proto JSON), as kernel/envoy-process.ts accepts it. */
+export function generateBootstrap(opts: BootstrapOptions): Record<string, unknown> {
+  check(opts);
+  const xdsCluster = opts.xdsClusterName ?? XDS_CLUSTER;
+  const configSource = { ads: {}, resource_api_version: 'V3' };
+  return {
+    node: { id: opts.nodeId, cluster: opts.cluster },
+    admin: { address: { socket_address: { address: '127.0.0.1', port_value: opts.adminPort ?? 9901 } } },
+    dynamic_resources: {
+      ads_config: {
+        api_type: opts.mode === 'delta' ? 'DELTA_GRPC' : 'GRPC',
+        transport_api_version: 'V3',
+        grpc_services: [{ envoy_grpc: { cluster_name: xdsCluster }, timeout: '5s' }],
+        // The node is sent once per stream; later requests stay small.
+        set_node_on_first_message_only: true,
+      },
+      cds_config: configSource,
+      lds_config: configSource,
+    },
+    static_resources: {
+      clusters: [
+        {
+          name: xdsCluster,
+          // A hostname needs DNS; an IP literal is static.
+          type: isIP(opts.xdsAddress) ? 'STATIC' : 'STRICT_DNS',
+          connect_timeout: '1s',
+          typed_extension_protocol_options: {
+            'envoy.extensions.upstreams.http.v3.HttpProtocolOptions': {
+              '@type': 'type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions',
+              // gRPC needs HTTP/2; keepalive notices a dead control plane so
+              // Envoy reconnects (it keeps serving its last config meanwhile).
+              explicit_http_config: { http2_protocol_options: { connection_keepalive: { interval: '10s', timeout: '5s' } } },
+            },
+          },
+          load_assignment: {
+            cluster_name: xdsCluster,
+            endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: opts.xdsAddress, port_value: opts.xdsPort } } } }] }],
+          },
+        },
+      ],
+    },
+  };
+}
+
+export function toYaml(bootstrap: Record<string, unknown>): string {
+  // Envoy's YAML parser is YAML 1.1: a bare `n`, `no` or `on` would become a
+  // boolean, so every string value is double-quoted.
+  return stringify(bootstrap, { defaultStringType: 'QUOTE_DOUBLE', defaultKeyType: 'PLAIN' });
+}

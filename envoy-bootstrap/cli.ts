@@ -1,0 +1,65 @@
+// `aenv envoy-bootstrap`: writes a bootstrap.yaml for an Envoy driven by the control plane.
+import { writeFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { generateBootstrap, toYaml, type XdsMode } from './bootstrap.ts';
+import { BootstrapError } from './errors.ts';
+
+const USAGE = `usage: envoy-bootstrap --node-id <id> --cluster <name> --xds-port <port> [options]
+
+  --node-id <id>         Envoy node id (the control plane keys snapshots by it)
+  --cluster <name>       Envoy node cluster
+  --xds-address <host>   control plane address (default 127.0.0.1)
+  --xds-port <port>      control plane xDS gRPC port
+  --mode <sotw|delta>    ADS flavour (default sotw)
+  --admin-port <port>    Envoy admin port on 127.0.0.1 (default 9901)
+  --out <file>           write here instead of stdout
+  --help                 this text
+`;
+
+export async function main(argv: string[]): Promise<number> {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args: argv,
+      options: {
+        'node-id': { type: 'string' },
+        cluster: { type: 'string' },
+        'xds-address': { type: 'string', default: '127.0.0.1' },
+        'xds-port': { type: 'string' },
+        mode: { type: 'string', default: 'sotw' },
+        'admin-port': { type: 'string' },
+        out: { type: 'string' },
+        help: { type: 'boolean', default: false },
+      },
+      strict: true,
+    }));
+  } catch (e) {
+    process.stderr.write(`${(e as Error).message}\n${USAGE}`);
+    return 2;
+  }
+  if (values.help) {
+    process.stdout.write(USAGE);
+    return 0;
+  }
+  try {
+    const yaml = toYaml(
+      generateBootstrap({
+        nodeId: values['node-id'] ?? '',
+        cluster: values.cluster ?? '',
+        xdsAddress: values['xds-address'] ?? '127.0.0.1',
+        xdsPort: Number(values['xds-port']),
+        mode: values.mode as XdsMode,
+        ...(values['admin-port'] !== undefined ? { adminPort: Number(values['admin-port']) } : {}),
+      }),
+    );
+    if (values.out) writeFileSync(values.out, yaml, { mode: 0o644 });
+    else process.stdout.write(yaml);
+    return 0;
+  } catch (e) {
+    if (BootstrapError.is(e)) {
+      process.stderr.write(`${e.message}\n${USAGE}`);
+      return 2;
+    }
+    throw e;
+  }
+}

@@ -1,0 +1,6 @@
+import { defineErrors } from '../kernel/errors.ts';
+
+export const BootstrapError = defineErrors('envoy-bootstrap', {
+  INVALID_OPTIONS: 'invalid_argument',
+});
+export type BootstrapError = InstanceType<typeof BootstrapError>;
