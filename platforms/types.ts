@@ -57,6 +57,8 @@ export interface AppraisalPolicy {
   allowDebug?: boolean;
   /** Accept only these TCB statuses (default: any but Revoked). */
   acceptedTcbStatuses?: TcbStatus[];
+  /** Minimum value per TCB component (names as in Claims.tcb.svn, e.g. sev-snp "snp", sgx "isv_svn"). */
+  minTcbSvn?: Record<string, number>;
   /** Accept the insecure sim platform (default false). */
   allowInsecure?: boolean;
   /** Expected report data (hex, compared on its length, right-padded with zeros to 64 bytes if shorter). */

@@ -1,0 +1,64 @@
+// The platforms entry point: the explicit plugin list (no folder scans), the one
+// EvidenceVerifier users call, and attester selection by name or auto-detection.
+import { appraise } from './appraisal.ts';
+import { PlatformError } from './errors.ts';
+import type { AttesterOptions, PlatformPlugin, PlatformVerifier, VerifierOptions } from './plugin.ts';
+import { simPlugin } from './sim/plugin.ts';
+import type { Attester, Claims, Evidence, EvidenceVerifier, PlatformName, VerifyContext } from './types.ts';
+
+export type { AttesterOptions, PlatformPlugin, VerifierOptions } from './plugin.ts';
+export type * from './types.ts';
+export { PlatformError } from './errors.ts';
+export { appraise } from './appraisal.ts';
+export { decodeEvidence, encodeEvidence, isPlatformName, PLATFORM_NAMES } from './evidence-codec.ts';
+
+/**
+ * Every plugin, in auto-detection order: hardware TEEs first, sim last (sim is
+ * only chosen by 'auto' when AttesterOptions.allowSim is set).
+ */
+export const PLUGINS: readonly PlatformPlugin[] = [simPlugin];
+
+export function pluginByName(name: PlatformName): PlatformPlugin {
+  const p = PLUGINS.find((x) => x.name === name);
+  if (!p) throw new PlatformError('UNKNOWN_PLATFORM', `no plugin for platform "${name}"`);
+  return p;
+}
+
+export interface EvidenceVerifierOptions extends VerifierOptions {
+  /** Restrict to these platforms (default: all in PLUGINS). */
+  platforms?: PlatformName[];
+}
+
+export function createEvidenceVerifier(opts: EvidenceVerifierOptions = {}): EvidenceVerifier {
+  const verifiers = new Map<PlatformName, PlatformVerifier>();
+  const enabled = opts.platforms ?? PLUGINS.map((p) => p.name);
+  return {
+    async verify(evidence: Evidence, ctx: VerifyContext = {}): Promise<Claims> {
+      if (!enabled.includes(evidence.platform)) throw new PlatformError('UNKNOWN_PLATFORM', `platform "${evidence.platform}" is not enabled in this verifier`);
+      let v = verifiers.get(evidence.platform);
+      if (!v) {
+        v = pluginByName(evidence.platform).createVerifier(opts);
+        verifiers.set(evidence.platform, v);
+      }
+      return v.verify(evidence, ctx);
+    },
+    appraise,
+  };
+}
+
+export interface CreateAttesterOptions extends AttesterOptions {
+  /** With 'auto': fall back to sim when no hardware TEE is detected (default false). */
+  allowSim?: boolean;
+}
+
+/** An attester by name, or the first detected hardware TEE with 'auto'. */
+export async function createAttester(name: PlatformName | 'auto', opts: CreateAttesterOptions = {}): Promise<Attester & { simPublicKeyPem?: string }> {
+  if (name !== 'auto') return pluginByName(name).createAttester(opts);
+  for (const p of PLUGINS) {
+    if (p.name === 'sim') continue;
+    const a = p.createAttester(opts);
+    if (await a.detect()) return a;
+  }
+  if (opts.allowSim) return simPlugin.createAttester(opts);
+  throw new PlatformError('NO_PLATFORM', 'no TEE detected on this machine (tried tdx, sev-snp, sgx, csv, tpm); use the sim platform explicitly for development');
+}
