@@ -40,7 +40,7 @@ export function encodeSimBody(b: SimQuoteBody): Buffer {
   b.reportData.copy(head, 52);
   const names = Object.keys(b.measurements).sort();
   head.writeUInt16LE(names.length, HEADER);
-  const parts = [head];
+  const parts: Buffer[] = [head];
   for (const n of names) {
     if (!NAME.test(n)) throw new PlatformError('INVALID_INPUT', `sim measurement name "${n}" must match ${NAME}`);
     const v = b.measurements[n]!;
