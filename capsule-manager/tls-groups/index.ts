@@ -1,0 +1,59 @@
+// Group TLS derivation (interface 6): called by the capsule manager's
+// GetTlsAsset handler after it has verified the app's evidence and checked that
+// the data key's rules grant op "interact" to the party. Pure: no I/O.
+// Design and threat notes: docs/groups.md.
+import type { Claims } from '../../platforms/types.ts';
+import { groupCa } from './group-ca.ts';
+import { deriveGroupKey } from './group-key.ts';
+import { issueLeaf } from './leaf.ts';
+import { issueSharedAsset } from './shared-asset.ts';
+
+export interface IssueGroupTlsAssetInput {
+  dataKey: Buffer;
+  scope: string;
+  dataUuid: string;
+  partyId: string;
+  /** The app's own public key (bound in its evidence); its private key never leaves the app. */
+  subjectPublicKeyPem: string;
+  /** Verified claims of the app's evidence (never from the client). */
+  claims: Claims;
+  /** SHA-256 of the evidence the CM verified; carried in the leaf (RA-TLS style). */
+  evidenceDigest: Buffer;
+  validitySeconds?: number;
+  now?: Date;
+  /** Group CA generation (default 0). */
+  epoch?: number;
+}
+
+export interface GroupTlsAsset {
+  leafCertPem: string;
+  caCertPem: string;
+  notAfter: Date;
+  groupId: string;
+}
+
+export async function issueGroupTlsAsset(input: IssueGroupTlsAssetInput): Promise<GroupTlsAsset> {
+  const g = deriveGroupKey(input);
+  const ca = await groupCa(g);
+  const leaf = await issueLeaf(ca, input);
+  return { leafCertPem: leaf.certPem, caCertPem: ca.certPem, notAfter: leaf.notAfter, groupId: g.groupId };
+}
+
+export async function deriveSharedGroupAsset(input: { dataKey: Buffer; scope: string; dataUuid: string; epoch?: number }): Promise<{ certPem: string; privateKeyPem: string; caCertPem: string; groupId: string }> {
+  const g = deriveGroupKey(input);
+  const ca = await groupCa(g);
+  const shared = await issueSharedAsset(ca, g.key);
+  return { ...shared, caCertPem: ca.certPem, groupId: g.groupId };
+}
+
+/** The group's CA and id alone (e.g. for a verifier's trust bundle). */
+export async function deriveGroupCa(input: { dataKey: Buffer; scope: string; dataUuid: string; epoch?: number }): Promise<{ caCertPem: string; groupId: string }> {
+  const g = deriveGroupKey(input);
+  return { caCertPem: (await groupCa(g)).certPem, groupId: g.groupId };
+}
+
+export { GROUP_OP } from './group-key.ts';
+export { groupUriPrefix, memberUri, parseGroupUri, parseClaimsUri } from './group-identity.ts';
+export { EVIDENCE_EXTENSION_OID, AENV_OID_ARC, decodeEvidenceExtension, findEvidenceExtension, encodeOid } from './evidence-extension.ts';
+export { verifyGroupMember, trustedGroupCas, type GroupMember, type TrustedGroupCa } from './verify-member.ts';
+export { TlsGroupError } from './errors.ts';
