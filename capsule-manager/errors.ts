@@ -1,0 +1,27 @@
+// The capsule manager's closed error table: code -> kind (-> HTTP/gRPC status).
+import { defineErrors } from '../kernel/errors.ts';
+
+export const CmError = defineErrors('capsule-manager', {
+  BAD_ENVELOPE: 'invalid_argument',
+  BAD_SIGNATURE: 'unauthenticated',
+  SIGNATURE_REQUIRED: 'unauthenticated',
+  NOT_OWNER: 'permission_denied',
+  UNKNOWN_PARTY: 'not_found',
+  INVALID_REQUEST: 'invalid_argument',
+  INVALID_CERT: 'invalid_argument',
+  INVALID_EXPRESSION: 'invalid_argument',
+  EXPRESSION_LIMIT: 'invalid_argument',
+  NOT_FOUND: 'not_found',
+  ALREADY_EXISTS: 'already_exists',
+  CONFLICT: 'aborted',
+  ATTESTATION_FAILED: 'permission_denied',
+  POLICY_DENIED: 'permission_denied',
+  EXPORT_DENIED: 'permission_denied',
+  KEK_MISMATCH: 'failed_precondition',
+  STORE_LOCKED: 'failed_precondition',
+  STORE_CORRUPT: 'internal',
+  STORE_UNAVAILABLE: 'unavailable',
+  CM_UNTRUSTED: 'permission_denied',
+  UNSUPPORTED: 'failed_precondition',
+});
+export type CmError = InstanceType<typeof CmError>;
