@@ -1,0 +1,138 @@
+// Incremental (delta) xDS for one stream: per-resource versions, subscribe /
+// unsubscribe, wildcard, removals. Transport-free like SotwStream.
+// https://www.envoyproxy.io/docs/envoy/latest/api-docs/xds_protocol#incremental-xds
+import type { Logger } from 'pino';
+import { DeltaDiscoveryResponse, type DeltaDiscoveryRequest } from '../../proto/gen/envoy/service/discovery/v3/discovery.ts';
+import { ControlPlaneError } from '../errors.ts';
+import type { Snapshot } from './snapshot.ts';
+import { bindNode, type StreamNode } from './node-binding.ts';
+import { PUSH_ORDER, WILDCARD_TYPES, isTypeUrl, type TypeUrl } from './type-urls.ts';
+import type { StreamOptions } from './sotw-stream.ts';
+
+interface DeltaTypeState {
+  wildcard: boolean;
+  names: Set<string>;
+  /** name -> version the client has (as far as we know). */
+  known: Map<string, string>;
+  /** nonce -> system version of responses not yet answered. */
+  pending: Map<string, string>;
+  responded: boolean;
+}
+
+export class DeltaStream {
+  private node?: StreamNode;
+  private readonly types = new Map<TypeUrl, DeltaTypeState>();
+  private nonceCounter = 0;
+  private unwatch?: () => void;
+  private closed = false;
+  private log: Logger;
+
+  constructor(
+    private readonly opts: StreamOptions,
+    private readonly send: (r: DeltaDiscoveryResponse) => void,
+  ) {
+    this.log = opts.logger;
+  }
+
+  get nodeId(): string | undefined {
+    return this.node?.id;
+  }
+
+  onRequest(req: DeltaDiscoveryRequest): void {
+    if (this.closed) return;
+    const first = !this.node;
+    this.node = bindNode(this.node, req.node);
+    if (first) {
+      this.log = this.log.child({ nodeId: this.node.id });
+      this.opts.status.connected(this.node.id, this.node.cluster, 'delta');
+      this.unwatch = this.opts.cache.watch(this.opts.cache.nodeKey(this.node), (s) => this.onSnapshot(s));
+    }
+    const typeUrl = req.typeUrl || this.opts.fixedType || '';
+    if (this.opts.fixedType && typeUrl !== this.opts.fixedType) throw new ControlPlaneError('UNKNOWN_TYPE', `this service serves ${this.opts.fixedType}, not ${typeUrl}`);
+    if (!isTypeUrl(typeUrl)) {
+      this.log.debug({ typeUrl }, 'request for an unserved type ignored');
+      return;
+    }
+    let st = this.types.get(typeUrl);
+    if (!st) {
+      st = {
+        // Legacy wildcard: a first LDS/CDS request that names nothing wants everything.
+        wildcard: WILDCARD_TYPES.has(typeUrl) && req.resourceNamesSubscribe.length === 0,
+        names: new Set(),
+        known: new Map(Object.entries(req.initialResourceVersions ?? {})),
+        pending: new Map(),
+        responded: false,
+      };
+      this.types.set(typeUrl, st);
+    }
+
+    if (req.responseNonce) {
+      const version = st.pending.get(req.responseNonce);
+      st.pending.delete(req.responseNonce);
+      if (version !== undefined) {
+        if (req.errorDetail) {
+          this.opts.status.nacked(this.node.id, 'delta', typeUrl, { version, nonce: req.responseNonce, message: req.errorDetail.message, code: req.errorDetail.code });
+          this.log.warn({ typeUrl, version, error: req.errorDetail.message }, 'Envoy NACKed a delta response; it keeps its last good config');
+        } else {
+          this.opts.status.acked(this.node.id, 'delta', typeUrl, version);
+        }
+      }
+    }
+
+    for (const n of req.resourceNamesSubscribe) {
+      if (n === '*') st.wildcard = true;
+      else st.names.add(n);
+    }
+    for (const n of req.resourceNamesUnsubscribe) {
+      if (n === '*') st.wildcard = false;
+      else {
+        st.names.delete(n);
+        // Forget what the client had so a later re-subscription sends it again.
+        st.known.delete(n);
+      }
+    }
+    this.push(typeUrl, st, this.opts.cache.get(this.opts.cache.nodeKey(this.node)), !st.responded);
+  }
+
+  private onSnapshot(snap: Snapshot): void {
+    if (this.closed) return;
+    for (const t of PUSH_ORDER) {
+      const st = this.types.get(t);
+      if (st) this.push(t, st, snap, false);
+    }
+  }
+
+  private push(typeUrl: TypeUrl, st: DeltaTypeState, snap: Snapshot, force: boolean): void {
+    const set = snap.resources[typeUrl];
+    const inScope = (n: string) => st.wildcard || st.names.has(n);
+    const changed = [...set.items.values()].filter((r) => inScope(r.name) && st.known.get(r.name) !== r.version);
+    const removed = [...st.known.keys()].filter((n) => !set.items.has(n) || !inScope(n));
+    // The first answer per type is sent even if empty: Envoy's initialisation
+    // waits for it (otherwise until initial_fetch_timeout).
+    if (!changed.length && !removed.length && !force) return;
+    const nonce = (++this.nonceCounter).toString(36);
+    for (const r of changed) st.known.set(r.name, r.version);
+    for (const n of removed) st.known.delete(n);
+    st.pending.set(nonce, set.version);
+    st.responded = true;
+    this.send(
+      DeltaDiscoveryResponse.fromPartial({
+        systemVersionInfo: set.version,
+        typeUrl,
+        nonce,
+        resources: changed.map((r) => ({ name: r.name, version: r.version, resource: r.any })),
+        removedResources: removed,
+        controlPlane: { identifier: this.opts.controlPlaneId },
+      }),
+    );
+    this.opts.status.sent(this.node!.id, 'delta', typeUrl, set.version, nonce, changed.length);
+    this.log.debug({ typeUrl, version: set.version, nonce, changed: changed.length, removed: removed.length }, 'delta push');
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.unwatch?.();
+    if (this.node) this.opts.status.disconnected(this.node.id, 'delta');
+  }
+}

@@ -1,0 +1,74 @@
+// Shared test fixtures: small snapshots and a queued ADS client over real gRPC.
+import * as grpc from '@grpc/grpc-js';
+import { AggregatedDiscoveryServiceClient } from '../../proto/gen/envoy/service/discovery/v3/ads.ts';
+import { DeltaDiscoveryRequest, DiscoveryRequest, type DeltaDiscoveryResponse, type DiscoveryResponse } from '../../proto/gen/envoy/service/discovery/v3/discovery.ts';
+import { Cluster_DiscoveryType } from '../../proto/gen/envoy/config/cluster/v3/cluster.ts';
+import { createSnapshot, type Snapshot } from '../../control-plane/xds/snapshot.ts';
+
+export function edsSnapshot(label: string, clusters: Record<string, number>): Snapshot {
+  return createSnapshot(label, {
+    clusters: Object.keys(clusters).map((name) => ({ name, type: Cluster_DiscoveryType.EDS, edsClusterConfig: { edsConfig: { ads: {}, resourceApiVersion: 2 } }, connectTimeout: { seconds: 1 } })),
+    endpoints: Object.entries(clusters).map(([name, port]) => ({
+      clusterName: name,
+      endpoints: [{ lbEndpoints: [{ endpoint: { address: { socketAddress: { address: '127.0.0.1', portValue: port } } } }] }],
+    })),
+  });
+}
+
+export class Queue<T> {
+  private items: T[] = [];
+  private waiters: Array<(v: T) => void> = [];
+  push(v: T): void {
+    const w = this.waiters.shift();
+    if (w) w(v);
+    else this.items.push(v);
+  }
+  next(timeoutMs = 3000): Promise<T> {
+    const v = this.items.shift();
+    if (v !== undefined) return Promise.resolve(v);
+    return new Promise((resolve, reject) => {
+      const t = setTimeout(() => {
+        this.waiters = this.waiters.filter((x) => x !== done);
+        reject(new Error('timed out waiting for a response'));
+      }, timeoutMs);
+      const done = (x: T) => {
+        clearTimeout(t);
+        resolve(x);
+      };
+      this.waiters.push(done);
+    });
+  }
+  /** Resolves true if nothing arrives within ms. */
+  async quiet(ms: number): Promise<boolean> {
+    try {
+      const v = await this.next(ms);
+      this.items.unshift(v);
+      return false;
+    } catch {
+      return true;
+    }
+  }
+}
+
+export function adsClient(port: number) {
+  const client = new AggregatedDiscoveryServiceClient(`127.0.0.1:${port}`, grpc.credentials.createInsecure());
+  return client;
+}
+
+export function sotw(client: InstanceType<typeof AggregatedDiscoveryServiceClient>) {
+  const call = client.streamAggregatedResources();
+  const q = new Queue<DiscoveryResponse>();
+  const errors: Error[] = [];
+  call.on('data', (r: DiscoveryResponse) => q.push(r));
+  call.on('error', (e: Error) => errors.push(e));
+  return { call, q, errors, send: (r: Partial<DiscoveryRequest>) => call.write(DiscoveryRequest.fromPartial(r)) };
+}
+
+export function delta(client: InstanceType<typeof AggregatedDiscoveryServiceClient>) {
+  const call = client.deltaAggregatedResources();
+  const q = new Queue<DeltaDiscoveryResponse>();
+  const errors: Error[] = [];
+  call.on('data', (r: DeltaDiscoveryResponse) => q.push(r));
+  call.on('error', (e: Error) => errors.push(e));
+  return { call, q, errors, send: (r: Partial<DeltaDiscoveryRequest>) => call.write(DeltaDiscoveryRequest.fromPartial(r)) };
+}

@@ -1,0 +1,212 @@
+// xDS protocol semantics over real gRPC: version_info, nonces, ACK/NACK,
+// wildcard and named subscriptions, delta removals, reconnection, SDS Fetch,
+// reflection via grpcurl, and the snapshot consistency check.
+import t from 'tap';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+const run = async (args: string[]) => (await promisify(execFile)(grpcurlBin(), args, { encoding: 'utf8', timeout: 15_000 })).stdout;
+import * as grpc from '@grpc/grpc-js';
+import { bindServer } from '../../kernel/grpc-server.ts';
+import { silentLogger } from '../../kernel/logger.ts';
+import { grpcurlBin } from '../../kernel/toolchain.ts';
+import { createXdsGrpcServer } from '../../control-plane/transport/xds-grpc.ts';
+import { SnapshotCache } from '../../control-plane/xds/cache.ts';
+import { XdsStatus } from '../../control-plane/xds/status.ts';
+import { createSnapshot } from '../../control-plane/xds/snapshot.ts';
+import { TYPE } from '../../control-plane/xds/type-urls.ts';
+import { Cluster } from '../../proto/gen/envoy/config/cluster/v3/cluster.ts';
+import { ClusterLoadAssignment } from '../../proto/gen/envoy/config/endpoint/v3/endpoint.ts';
+import { Secret } from '../../proto/gen/envoy/extensions/transport_sockets/tls/v3/secret.ts';
+import { SecretDiscoveryServiceClient } from '../../proto/gen/envoy/service/secret/v3/sds.ts';
+import { DiscoveryRequest, type DiscoveryResponse } from '../../proto/gen/envoy/service/discovery/v3/discovery.ts';
+import { adsClient, delta, edsSnapshot, sotw } from './xds-fixtures.ts';
+
+async function setup(t: Parameters<Parameters<typeof tap.test>[1]>[0]) {
+  const cache = new SnapshotCache();
+  const status = new XdsStatus();
+  const bound = await bindServer(createXdsGrpcServer({ cache, status, logger: silentLogger, controlPlaneId: 'test-cp' }));
+  t.teardown(() => bound.close());
+  const client = adsClient(bound.port);
+  t.teardown(() => client.close());
+  return { cache, status, port: bound.port, client };
+}
+const tap = t;
+
+const node = { id: 'node-1', cluster: 'c1' };
+const names = (r: DiscoveryResponse, dec: (b: Uint8Array) => { name?: string; clusterName?: string }) => r.resources.map((a) => { const m = dec(a.value); return m.name ?? m.clusterName; }).sort();
+
+t.test('SotW: wildcard CDS, ACK, push on change, NACK keeps last good and is recorded, stale nonce ignored', async (t) => {
+  const { cache, status, client } = await setup(t);
+  cache.setDefault(edsSnapshot('v1', { a: 1001, b: 1002 }));
+  const s = sotw(client);
+  t.teardown(() => s.call.end());
+  s.send({ node, typeUrl: TYPE.cluster });
+  const r1 = await s.q.next();
+  t.equal(r1.typeUrl, TYPE.cluster);
+  t.ok(r1.versionInfo && r1.nonce, 'version_info and nonce set');
+  t.same(names(r1, (b) => Cluster.decode(b)), ['a', 'b'], 'wildcard gets every cluster');
+  t.equal(r1.controlPlane?.identifier, 'test-cp');
+  s.send({ typeUrl: TYPE.cluster, versionInfo: r1.versionInfo, responseNonce: r1.nonce });
+  t.ok(await s.q.quiet(200), 'an ACK gets no response');
+  t.equal(status.get('node-1')?.types[TYPE.cluster]?.ackedVersion, r1.versionInfo, 'ACKed version recorded');
+  t.equal(status.get('node-1')?.streams, 1);
+
+  // Named EDS subscription: only what is asked for.
+  s.send({ typeUrl: TYPE.endpoint, resourceNames: ['b'] });
+  const e1 = await s.q.next();
+  t.same(names(e1, (b) => ClusterLoadAssignment.decode(b)), ['b']);
+  s.send({ typeUrl: TYPE.endpoint, resourceNames: ['b'], versionInfo: e1.versionInfo, responseNonce: e1.nonce });
+
+  cache.setDefault(edsSnapshot('v2', { a: 1001, b: 1002, c: 1003 }));
+  const r2 = await s.q.next();
+  t.equal(r2.typeUrl, TYPE.cluster, 'CDS pushed first (warming order)');
+  t.not(r2.versionInfo, r1.versionInfo);
+  t.same(names(r2, (b) => Cluster.decode(b)), ['a', 'b', 'c']);
+  const e2 = await s.q.next();
+  t.equal(e2.typeUrl, TYPE.endpoint, 'then EDS');
+
+  // A stale nonce (the older one) is ignored.
+  s.send({ typeUrl: TYPE.cluster, versionInfo: r1.versionInfo, responseNonce: r1.nonce });
+  t.ok(await s.q.quiet(200), 'stale nonce: no response');
+
+  // NACK of r2: the last good version is kept by Envoy, we record the error, no resend.
+  s.send({ typeUrl: TYPE.cluster, versionInfo: r1.versionInfo, responseNonce: r2.nonce, errorDetail: { code: 3, message: 'bad cluster c' } });
+  t.ok(await s.q.quiet(250), 'a NACK does not trigger a resend of the same version');
+  const st = status.get('node-1')!.types[TYPE.cluster]!;
+  t.equal(st.lastNack?.message, 'bad cluster c');
+  t.equal(st.lastNack?.version, r2.versionInfo, 'the refused version is recorded');
+  t.equal(st.ackedVersion, r1.versionInfo, 'the ACKed version stays the last good one');
+
+  // Next snapshot fixes things: pushed again.
+  cache.setDefault(edsSnapshot('v3', { a: 1001 }));
+  const r3 = await s.q.next();
+  t.same(names(r3, (b) => Cluster.decode(b)), ['a']);
+  s.call.end();
+  await new Promise((r) => setTimeout(r, 100));
+  t.equal(status.get('node-1')?.streams, 0, 'stream close is seen');
+});
+
+t.test('SotW: reconnect with the current version gets no resend; per-node snapshot overrides the default', async (t) => {
+  const { cache, client } = await setup(t);
+  cache.setDefault(edsSnapshot('d', { a: 1 }));
+  const s = sotw(client);
+  s.send({ node, typeUrl: TYPE.cluster });
+  const r = await s.q.next();
+  s.call.end();
+  const s2 = sotw(client);
+  t.teardown(() => s2.call.end());
+  s2.send({ node, typeUrl: TYPE.cluster, versionInfo: r.versionInfo });
+  t.ok(await s2.q.quiet(250), 'in sync: nothing to send');
+  cache.set('node-1', edsSnapshot('own', { own: 2 }));
+  const r2 = await s2.q.next();
+  t.same(names(r2, (b) => Cluster.decode(b)), ['own'], 'node-specific snapshot wins');
+  const other = sotw(client);
+  t.teardown(() => other.call.end());
+  other.send({ node: { id: 'node-2', cluster: 'c1' }, typeUrl: TYPE.cluster });
+  t.same(names(await other.q.next(), (b) => Cluster.decode(b)), ['a'], 'other nodes keep the default');
+});
+
+t.test('SotW: a first request without node.id ends the stream with INVALID_ARGUMENT', async (t) => {
+  const { client } = await setup(t);
+  const s = sotw(client);
+  s.send({ typeUrl: TYPE.cluster });
+  await new Promise((r) => setTimeout(r, 300));
+  t.equal((s.errors[0] as grpc.ServiceError | undefined)?.code, grpc.status.INVALID_ARGUMENT);
+});
+
+t.test('delta: wildcard, per-resource versions, removals, named subscribe/unsubscribe, reconnect with initial versions', async (t) => {
+  const { cache, status, client } = await setup(t);
+  cache.setDefault(edsSnapshot('v1', { a: 1, b: 2 }));
+  const d = delta(client);
+  t.teardown(() => d.call.end());
+  d.send({ node, typeUrl: TYPE.cluster });
+  const r1 = await d.q.next();
+  t.same(r1.resources.map((r) => r.name).sort(), ['a', 'b']);
+  t.ok(r1.resources.every((r) => r.version.length > 0), 'per-resource versions');
+  d.send({ typeUrl: TYPE.cluster, responseNonce: r1.nonce });
+  await new Promise((r) => setTimeout(r, 50));
+  t.equal(status.get('node-1')?.types[TYPE.cluster]?.ackedVersion, r1.systemVersionInfo);
+
+  cache.setDefault(edsSnapshot('v2', { a: 1, c: 3 }));
+  const r2 = await d.q.next();
+  t.same(r2.resources.map((r) => r.name), ['c'], 'only the new cluster is sent');
+  t.same(r2.removedResources, ['b'], 'the removed cluster is announced');
+  d.send({ typeUrl: TYPE.cluster, responseNonce: r2.nonce });
+
+  d.send({ typeUrl: TYPE.endpoint, resourceNamesSubscribe: ['a'] });
+  const e1 = await d.q.next();
+  t.same(e1.resources.map((r) => r.name), ['a']);
+  d.send({ typeUrl: TYPE.endpoint, responseNonce: e1.nonce, resourceNamesSubscribe: ['c'] });
+  const e2 = await d.q.next();
+  t.same(e2.resources.map((r) => r.name), ['c'], 'subscribing adds only the new name');
+  d.send({ typeUrl: TYPE.endpoint, responseNonce: e2.nonce, resourceNamesUnsubscribe: ['a'] });
+  t.ok(await d.q.quiet(200), 'unsubscribe needs no response');
+
+  // NACK in delta is recorded.
+  cache.setDefault(edsSnapshot('v3', { a: 1, c: 3, d: 4 }));
+  const c3 = await d.q.next();
+  t.equal(c3.typeUrl, TYPE.cluster);
+  d.send({ typeUrl: TYPE.cluster, responseNonce: c3.nonce, errorDetail: { code: 3, message: 'nope' } });
+  await new Promise((r) => setTimeout(r, 50));
+  t.equal(status.get('node-1')?.types[TYPE.cluster]?.lastNack?.message, 'nope');
+  d.call.end();
+
+  // Reconnect: the client says what it has; only differences travel.
+  const d2 = delta(client);
+  t.teardown(() => d2.call.end());
+  const known = Object.fromEntries(r1.resources.map((r) => [r.name, r.version]));
+  d2.send({ node, typeUrl: TYPE.cluster, initialResourceVersions: known });
+  const k = await d2.q.next();
+  t.same(k.resources.map((r) => r.name), ['c']);
+  t.same(k.removedResources, ['b']);
+});
+
+t.test('delta: the first wildcard answer is sent even when empty', async (t) => {
+  const { client } = await setup(t);
+  const d = delta(client);
+  t.teardown(() => d.call.end());
+  d.send({ node, typeUrl: TYPE.listener });
+  const r = await d.q.next();
+  t.equal(r.resources.length, 0);
+  t.equal(r.typeUrl, TYPE.listener);
+});
+
+t.test('SDS: Fetch, stream and consistency check on secrets', async (t) => {
+  const { cache, port } = await setup(t);
+  cache.setDefault(createSnapshot('s', { secrets: [{ name: 'cert-a', tlsCertificate: { certificateChain: { inlineString: 'PEM' } } }, { name: 'ca' }] }));
+  const sds = new SecretDiscoveryServiceClient(`127.0.0.1:${port}`, grpc.credentials.createInsecure());
+  t.teardown(() => sds.close());
+  const res = await new Promise<DiscoveryResponse>((resolve, reject) =>
+    sds.fetchSecrets(DiscoveryRequest.fromPartial({ node, resourceNames: ['cert-a'] }), (e: grpc.ServiceError | null, r: DiscoveryResponse) => (e ? reject(e) : resolve(r))),
+  );
+  t.equal(res.resources.length, 1);
+  t.equal(Secret.decode(res.resources[0]!.value).name, 'cert-a');
+  t.ok(res.versionInfo);
+  const call = sds.streamSecrets();
+  t.teardown(() => call.end());
+  const got = await new Promise<DiscoveryResponse>((resolve) => {
+    call.on('data', resolve);
+    call.write(DiscoveryRequest.fromPartial({ node, resourceNames: ['ca'] }));
+  });
+  t.same(got.resources.map((a) => Secret.decode(a.value).name), ['ca']);
+});
+
+t.test('consistency check names every dangling reference at once', async (t) => {
+  t.throws(
+    () =>
+      createSnapshot('bad', {
+        clusters: [{ name: 'x', type: 3 /* EDS */ }],
+        routes: [{ name: 'r', virtualHosts: [{ name: 'v', domains: ['*'], routes: [{ match: { prefix: '/' }, route: { cluster: 'missing' } }] }] }],
+      }),
+    { code: 'INCONSISTENT_SNAPSHOT', message: /cluster "x" uses EDS[\s\S]*missing cluster "missing"/ },
+  );
+  t.throws(() => createSnapshot('dup', { clusters: [{ name: 'x' }, { name: 'x' }] }), { message: /defined twice/ });
+});
+
+t.test('reflection: grpcurl lists and describes the xDS services', async (t) => {
+  const { port } = await setup(t);
+  const list = await run(['-plaintext', `127.0.0.1:${port}`, 'list']);
+  for (const s of ['envoy.service.discovery.v3.AggregatedDiscoveryService', 'envoy.service.secret.v3.SecretDiscoveryService', 'envoy.service.cluster.v3.ClusterDiscoveryService']) t.match(list, s);
+  const desc = await run(['-plaintext', `127.0.0.1:${port}`, 'describe', 'envoy.service.discovery.v3.AggregatedDiscoveryService']);
+  t.match(desc, /DeltaAggregatedResources/);
+});
