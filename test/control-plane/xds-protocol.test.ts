@@ -157,7 +157,7 @@ t.test('delta: wildcard, per-resource versions, removals, named subscribe/unsubs
   const known = Object.fromEntries(r1.resources.map((r) => [r.name, r.version]));
   d2.send({ node, typeUrl: TYPE.cluster, initialResourceVersions: known });
   const k = await d2.q.next();
-  t.same(k.resources.map((r) => r.name), ['c']);
+  t.same(k.resources.map((r) => r.name), ['c', 'd'], 'only what the client lacks');
   t.same(k.removedResources, ['b']);
 });
 
