@@ -1,0 +1,64 @@
+// `aenv ext-proc`: runs the JWE envelope ext_proc server.
+import { parseArgs } from 'node:util';
+import { parseConfigText } from '../kernel/config.ts';
+import { readFileSync } from 'node:fs';
+import { startExtProc } from './main.ts';
+
+const USAGE = `usage: ext-proc [--config FILE] [--port N] [--http-port N] [--identity-dir DIR]
+                [--compat rfc7516|trustflow] [--plain allow|reject] [--max-body-bytes N]
+
+Envoy ext_proc server that decrypts JWE envelopes to the app and encrypts its
+responses (docs/ext-proc.md). Flags override the config file.`;
+
+export async function main(argv: string[]): Promise<number> {
+  let values: Record<string, string | boolean | undefined>;
+  try {
+    ({ values } = parseArgs({
+      args: argv,
+      options: {
+        config: { type: 'string' },
+        port: { type: 'string' },
+        'http-port': { type: 'string' },
+        'identity-dir': { type: 'string' },
+        compat: { type: 'string' },
+        plain: { type: 'string' },
+        'max-body-bytes': { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+      },
+      strict: true,
+    }));
+  } catch (e) {
+    process.stderr.write(`${(e as Error).message}\n${USAGE}\n`);
+    return 2;
+  }
+  if (values.help) {
+    process.stdout.write(`${USAGE}\n`);
+    return 0;
+  }
+  try {
+    const cfg = (values.config ? parseConfigText(readFileSync(values.config as string, 'utf8'), values.config as string) : {}) as Record<string, unknown>;
+    const num = (v: unknown): number => (/^\d+$/.test(String(v)) ? Number(v) : NaN);
+    if (values.port !== undefined) cfg.grpc = { ...(cfg.grpc as object), port: num(values.port) };
+    if (values['http-port'] !== undefined) cfg.http = { ...(cfg.http as object), port: num(values['http-port']) };
+    if (values['identity-dir'] !== undefined) cfg.identityDir = values['identity-dir'];
+    if (values.compat !== undefined) cfg.compat = values.compat;
+    if (values.plain !== undefined) cfg.plain = values.plain;
+    if (values['max-body-bytes'] !== undefined) cfg.maxBodyBytes = num(values['max-body-bytes']);
+    const h = await startExtProc(cfg);
+    process.stdout.write(`ext-proc gRPC on ${h.address}${h.httpPort ? `, http on 127.0.0.1:${h.httpPort}` : ''}\n`);
+    await new Promise<void>((resolve) => {
+      const stop = (): void => resolve();
+      process.once('SIGINT', stop);
+      process.once('SIGTERM', stop);
+    });
+    await h.close();
+    return 0;
+  } catch (e) {
+    process.stderr.write(`ext-proc: ${(e as Error).message}\n`);
+    return 1;
+  }
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  main(process.argv.slice(2)).then((code) => process.exit(code));
+}

@@ -1,0 +1,57 @@
+// ext-proc configuration: TypeBox schema with defaults, validated at start.
+import { Type, type Static } from '@sinclair/typebox';
+import { loadConfigFile, validateConfig } from '../kernel/config.ts';
+
+export const KEY_ALGS = ['RSA-OAEP-256', 'ECDH-ES', 'ECDH-ES+A256KW', 'dir'] as const;
+export type KeyAlg = (typeof KEY_ALGS)[number];
+export const CONTENT_ENCS = ['A128GCM', 'A192GCM', 'A256GCM'] as const;
+export type ContentEnc = (typeof CONTENT_ENCS)[number];
+
+export const ExtProcConfigSchema = Type.Object(
+  {
+    grpc: Type.Object(
+      { host: Type.String({ default: '127.0.0.1' }), port: Type.Integer({ minimum: 0, maximum: 65535, default: 0 }) },
+      { additionalProperties: false, default: {} },
+    ),
+    /** /health and /metrics; port 0 picks a free port, null disables. */
+    http: Type.Union(
+      [Type.Object({ host: Type.String({ default: '127.0.0.1' }), port: Type.Integer({ minimum: 0, maximum: 65535, default: 0 }) }, { additionalProperties: false }), Type.Null()],
+      { default: { host: '127.0.0.1', port: 0 } },
+    ),
+    /** Directory of the app identity (kernel/app-identity.ts); keys are created there on first use. */
+    identityDir: Type.String({ minLength: 1, default: '.aenv/identity' }),
+    /** Largest request/response body handled (bytes); larger request bodies get 413. */
+    maxBodyBytes: Type.Integer({ minimum: 1, maximum: 64 * 1024 * 1024, default: 1024 * 1024 }),
+    /** `allow`: plain requests pass through untouched (Trustflow's behaviour); `reject`: 400 ENCRYPTION_REQUIRED. */
+    plain: Type.Union([Type.Literal('allow'), Type.Literal('reject')], { default: 'allow' }),
+    /**
+     * `rfc7516`: GCM AAD = ASCII(BASE64URL(protected)) [ "." BASE64URL(aad) ].
+     * `trustflow`: Trustflow's client form: AAD = the decoded `aad` field (empty),
+     * responses carry `encrypted_key:""` and an RSA-OAEP-256 header.
+     */
+    compat: Type.Union([Type.Literal('rfc7516'), Type.Literal('trustflow')], { default: 'rfc7516' }),
+    algorithms: Type.Array(Type.Union(KEY_ALGS.map((a) => Type.Literal(a))), { minItems: 1, uniqueItems: true, default: [...KEY_ALGS] }),
+    encryptions: Type.Array(Type.Union(CONTENT_ENCS.map((a) => Type.Literal(a))), { minItems: 1, uniqueItems: true, default: [...CONTENT_ENCS] }),
+    session: Type.Object(
+      {
+        enabled: Type.Boolean({ default: true }),
+        ttlSeconds: Type.Integer({ minimum: 1, maximum: 86_400, default: 600 }),
+        maxEntries: Type.Integer({ minimum: 1, maximum: 1_000_000, default: 10_000 }),
+        /** GCM with random 96-bit IVs: stay far below 2^32 messages per key. */
+        maxUses: Type.Integer({ minimum: 1, maximum: 1 << 30, default: 1 << 20 }),
+      },
+      { additionalProperties: false, default: {} },
+    ),
+    logLevel: Type.String({ default: 'info' }),
+  },
+  { additionalProperties: false },
+);
+export type ExtProcConfig = Static<typeof ExtProcConfigSchema>;
+
+export function parseExtProcConfig(input: unknown): ExtProcConfig {
+  return validateConfig(ExtProcConfigSchema, input, 'ext-proc config');
+}
+
+export function loadExtProcConfig(path: string): ExtProcConfig {
+  return loadConfigFile(ExtProcConfigSchema, path);
+}
