@@ -1,0 +1,99 @@
+// The replicated store: NATS JetStream KV, so several capsule manager replicas
+// share one state. Every update is a compare-and-set on the key's revision
+// (KV update with the expected sequence), creates fail if the key exists.
+import { connect, type KV, type NatsConnection } from 'nats';
+import { CmError } from '../errors.ts';
+import { checkKey, type KvEntry, type Store } from './store.ts';
+
+export interface NatsStoreOptions {
+  servers: string | string[];
+  bucket?: string;
+  /** Replicas of the KV stream (1 for a single nats-server). */
+  replicas?: number;
+  timeoutMs?: number;
+}
+
+function isSeqMismatch(e: unknown): boolean {
+  const m = String((e as Error)?.message ?? e);
+  return /wrong last sequence|key exists/i.test(m);
+}
+
+export class NatsStore implements Store {
+  readonly kind = 'nats' as const;
+  private constructor(private readonly nc: NatsConnection, private readonly kv: KV) {}
+
+  static async open(opts: NatsStoreOptions): Promise<NatsStore> {
+    let nc: NatsConnection;
+    try {
+      nc = await connect({ servers: opts.servers, timeout: opts.timeoutMs ?? 5000, name: 'aenv-capsule-manager' });
+    } catch (cause) {
+      throw new CmError('STORE_UNAVAILABLE', `cannot connect to NATS at ${String(opts.servers)}`, { cause });
+    }
+    try {
+      const kv = await nc.jetstream().views.kv(opts.bucket ?? 'aenv_capsule_manager', { history: 1, replicas: opts.replicas ?? 1 });
+      return new NatsStore(nc, kv);
+    } catch (cause) {
+      await nc.close().catch(() => undefined);
+      throw new CmError('STORE_UNAVAILABLE', 'cannot open the JetStream KV bucket (is JetStream enabled?)', { cause });
+    }
+  }
+
+  async get(key: string): Promise<KvEntry | undefined> {
+    checkKey(key);
+    const e = await this.kv.get(key);
+    if (!e || e.operation !== 'PUT') return undefined;
+    return { key, value: Buffer.from(e.value), revision: e.revision };
+  }
+
+  async create(key: string, value: Buffer): Promise<number> {
+    checkKey(key);
+    try {
+      return await this.kv.create(key, value);
+    } catch (e) {
+      if (isSeqMismatch(e)) throw new CmError('ALREADY_EXISTS', `${key} already exists`);
+      throw new CmError('STORE_UNAVAILABLE', 'NATS KV create failed', { cause: e });
+    }
+  }
+
+  async update(key: string, value: Buffer, revision: number): Promise<number> {
+    checkKey(key);
+    try {
+      return await this.kv.update(key, value, revision);
+    } catch (e) {
+      if (isSeqMismatch(e)) {
+        if (!(await this.get(key))) throw new CmError('NOT_FOUND', `${key} does not exist`);
+        throw new CmError('CONFLICT', `${key} changed (expected revision ${revision})`);
+      }
+      throw new CmError('STORE_UNAVAILABLE', 'NATS KV update failed', { cause: e });
+    }
+  }
+
+  async delete(key: string, revision?: number): Promise<void> {
+    checkKey(key);
+    const cur = await this.get(key);
+    if (!cur) throw new CmError('NOT_FOUND', `${key} does not exist`);
+    try {
+      // previousSeq makes the delete itself a compare-and-set.
+      await this.kv.delete(key, { previousSeq: revision ?? cur.revision });
+    } catch (e) {
+      if (isSeqMismatch(e)) throw new CmError('CONFLICT', `${key} changed`);
+      throw new CmError('STORE_UNAVAILABLE', 'NATS KV delete failed', { cause: e });
+    }
+  }
+
+  async list(prefix: string): Promise<KvEntry[]> {
+    const keys: string[] = [];
+    const it = await this.kv.keys(prefix === '' ? '>' : `${prefix}.>`);
+    for await (const k of it) keys.push(k);
+    const out: KvEntry[] = [];
+    for (const k of keys.sort()) {
+      const e = await this.get(k);
+      if (e) out.push(e);
+    }
+    return out;
+  }
+
+  async close(): Promise<void> {
+    await this.nc.drain().catch(() => undefined);
+  }
+}

@@ -1,0 +1,26 @@
+import t from 'tap';
+import { NatsStore } from '../../../capsule-manager/storage/nats-store.ts';
+import { startNats } from '../../helpers/nats.ts';
+import { storeContract } from './store-contract.ts';
+
+const nats = await startNats(t);
+let n = 0;
+storeContract(t, 'nats kv store', async () => NatsStore.open({ servers: nats.url, bucket: `cm_contract_${++n}` }));
+
+t.test('nats kv store: two replicas share state; CAS across connections', async (t) => {
+  const a = await NatsStore.open({ servers: nats.url, bucket: 'cm_shared' });
+  const b = await NatsStore.open({ servers: nats.url, bucket: 'cm_shared' });
+  t.teardown(async () => {
+    await a.close();
+    await b.close();
+  });
+  const r = await a.create('x.y', Buffer.from('1'));
+  t.equal((await b.get('x.y'))!.value.toString(), '1');
+  await b.update('x.y', Buffer.from('2'), r);
+  await t.rejects(a.update('x.y', Buffer.from('3'), r), { code: 'CONFLICT' });
+  t.equal((await a.get('x.y'))!.value.toString(), '2');
+});
+
+t.test('nats kv store: unreachable server is a clear error', async (t) => {
+  await t.rejects(NatsStore.open({ servers: 'nats://127.0.0.1:1', timeoutMs: 500 }), { code: 'STORE_UNAVAILABLE' });
+});
