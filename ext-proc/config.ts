@@ -13,10 +13,14 @@ export const ExtProcConfigSchema = Type.Object(
       { host: Type.String({ default: '127.0.0.1' }), port: Type.Integer({ minimum: 0, maximum: 65535, default: 0 }) },
       { additionalProperties: false, default: {} },
     ),
-    /** /health and /metrics; port 0 picks a free port, null disables. */
-    http: Type.Union(
-      [Type.Object({ host: Type.String({ default: '127.0.0.1' }), port: Type.Integer({ minimum: 0, maximum: 65535, default: 0 }) }, { additionalProperties: false }), Type.Null()],
-      { default: { host: '127.0.0.1', port: 0 } },
+    /** /health and /metrics; port 0 picks a free port. */
+    http: Type.Object(
+      {
+        enabled: Type.Boolean({ default: true }),
+        host: Type.String({ default: '127.0.0.1' }),
+        port: Type.Integer({ minimum: 0, maximum: 65535, default: 0 }),
+      },
+      { additionalProperties: false, default: {} },
     ),
     /** Directory of the app identity (kernel/app-identity.ts); keys are created there on first use. */
     identityDir: Type.String({ minLength: 1, default: '.aenv/identity' }),

@@ -43,7 +43,7 @@ export async function startExtProc(input: unknown, opts: StartExtProcOptions = {
   sweep.unref();
   let http: ReturnType<typeof createHttpService> | undefined;
   let httpPort: number | undefined;
-  if (cfg.http) {
+  if (cfg.http.enabled) {
     http = createHttpService({ logger, metrics: m.registry });
     httpPort = await listenHttp(http, cfg.http.port, cfg.http.host);
   }

@@ -113,7 +113,7 @@ export function testIdentity(): Promise<AppIdentity> {
 export async function startOnlineStack(t: Test, opts: { config?: Record<string, unknown>; app?: Handler; identity?: AppIdentity } = {}): Promise<OnlineStack> {
   const identity = opts.identity ?? (await testIdentity());
   const app = await startUpstream(t, opts.app ?? echoApp);
-  const extProc = await startExtProc({ http: null, ...opts.config }, { identity, logger: silentLogger });
+  const extProc = await startExtProc({ http: { enabled: false }, ...opts.config }, { identity, logger: silentLogger });
   t.teardown(() => extProc.close());
   const listenPort = await freePort();
   const envoy = await startEnvoy(t, { name: 'ext-proc', bootstrap: onlineStaticBootstrap({ listenPort, appPort: app.port, extProcPort: extProc.port }) });
