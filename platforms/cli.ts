@@ -1,0 +1,135 @@
+// `aenv verify`: what a data owner runs before trusting an app. Fetches (or
+// reads) an attestation document / Trustflow GetRaCert response / raw evidence,
+// verifies it against the expected measurements and prints the trusted keys.
+import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { AppError } from '../kernel/errors.ts';
+import { verifyAttestationDocument, verifyRaCertResponse } from './client/verify-attestation.ts';
+import { decodeEvidence } from './evidence-codec.ts';
+import { createEvidenceVerifier, PlatformError, type AppraisalPolicy, type EvidenceVerifierOptions } from './index.ts';
+
+const USAGE = `usage: verify (--url <ra-proxy base URL> | --document <file> | --ra-cert <file> | --evidence <file>) [options]
+
+  --url <base>           fetch <base>/.well-known/attestation with a fresh random nonce
+                         (with --trustflow: POST <base>/RaProxy/GetRaCert instead)
+  --trustflow            use Trustflow's GetRaCert form with --url
+  --document <file>      a saved attestation document (needs --nonce)
+  --ra-cert <file>       a saved GetRaCert JSON response (needs --nonce)
+  --evidence <file>      raw evidence JSON {platform, quote, aux} (checks --report-data if given)
+  --nonce <value>        the nonce the document/response was requested with
+  --expect name=hex      expected measurement (repeatable; "a|b" allows several values)
+  --policy <file>        JSON AppraisalPolicy (merged under --expect)
+  --report-data <hex>    expected report data for --evidence
+  --sim-key <file>       trust this sim signing public key (PEM); implies nothing else
+  --allow-insecure       accept the sim platform (development only)
+  --allow-debug          accept debug-mode TEEs
+  --intel-root <file>    Intel SGX Root CA (PEM) instead of the pinned one
+  --amd-ark <file>       AMD ARK certificate (PEM), repeatable
+  --tpm-ak <file>        trusted TPM AK public key (PEM), repeatable
+  --now <iso time>       verification time (default: now)
+  --jwks                 print only the trusted JWKS (or the RA cert's public key)
+  --help                 this text
+
+Exit status: 0 verified, 1 rejected (reason on stderr), 2 usage error.
+`;
+
+function read(path: string): string {
+  return readFileSync(path, 'utf8');
+}
+
+export async function main(argv: string[]): Promise<number> {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args: argv,
+      options: {
+        url: { type: 'string' },
+        trustflow: { type: 'boolean', default: false },
+        document: { type: 'string' },
+        'ra-cert': { type: 'string' },
+        evidence: { type: 'string' },
+        nonce: { type: 'string' },
+        expect: { type: 'string', multiple: true },
+        policy: { type: 'string' },
+        'report-data': { type: 'string' },
+        'sim-key': { type: 'string', multiple: true },
+        'allow-insecure': { type: 'boolean', default: false },
+        'allow-debug': { type: 'boolean', default: false },
+        'intel-root': { type: 'string' },
+        'amd-ark': { type: 'string', multiple: true },
+        'tpm-ak': { type: 'string', multiple: true },
+        now: { type: 'string' },
+        jwks: { type: 'boolean', default: false },
+        help: { type: 'boolean', default: false },
+      },
+      strict: true,
+    }));
+  } catch (e) {
+    process.stderr.write(`${(e as Error).message}\n${USAGE}`);
+    return 2;
+  }
+  if (values.help) {
+    process.stdout.write(USAGE);
+    return 0;
+  }
+  const sources = [values.url, values.document, values['ra-cert'], values.evidence].filter((x) => x !== undefined);
+  if (sources.length !== 1) {
+    process.stderr.write(`exactly one of --url, --document, --ra-cert, --evidence is required\n${USAGE}`);
+    return 2;
+  }
+  if ((values.document || values['ra-cert']) && !values.nonce) {
+    process.stderr.write(`--nonce is required with --document/--ra-cert\n${USAGE}`);
+    return 2;
+  }
+  try {
+    const policy: AppraisalPolicy = values.policy ? (JSON.parse(read(values.policy)) as AppraisalPolicy) : {};
+    policy.measurements = { ...(policy.measurements ?? {}) };
+    for (const e of values.expect ?? []) {
+      const i = e.indexOf('=');
+      if (i <= 0) throw new PlatformError('INVALID_INPUT', `--expect must be name=hex, got "${e}"`);
+      policy.measurements[e.slice(0, i)] = e.slice(i + 1).split('|');
+    }
+    if (values['allow-insecure']) policy.allowInsecure = true;
+    if (values['allow-debug']) policy.allowDebug = true;
+    const now = values.now ? new Date(values.now) : undefined;
+    if (now && Number.isNaN(now.getTime())) throw new PlatformError('INVALID_INPUT', `--now is not a date: ${values.now}`);
+    const opts: EvidenceVerifierOptions = {
+      trustedSimKeys: (values['sim-key'] ?? []).map(read),
+      amdArkPems: (values['amd-ark'] ?? []).map(read),
+      tpmTrustedAkPems: (values['tpm-ak'] ?? []).map(read),
+    };
+    if (values['intel-root']) opts.intelRootCaPems = [read(values['intel-root'])];
+    const verifier = createEvidenceVerifier(opts);
+
+    let out: unknown;
+    if (values.evidence) {
+      const claims = await verifier.verify(decodeEvidence(read(values.evidence)), { now });
+      if (values['report-data']) policy.reportData = values['report-data'];
+      const r = verifier.appraise(claims, policy);
+      if (!r.ok) throw new PlatformError('POLICY_REJECTED', `attestation rejected by policy: ${r.failures.join('; ')}`);
+      out = { ok: true, claims };
+    } else if (values['ra-cert'] || (values.url && values.trustflow)) {
+      const nonce = values.nonce ?? randomBytes(16).toString('hex');
+      const resp = values.url
+        ? await (await fetch(new URL('/RaProxy/GetRaCert', values.url), { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ nonce }) })).json()
+        : JSON.parse(read(values['ra-cert']!));
+      const v = await verifyRaCertResponse(resp, { nonce, policy, verifier, now });
+      const pub = v.publicKey.export({ format: 'jwk' });
+      out = values.jwks ? { keys: [pub] } : { ok: true, claims: v.claims, cert: v.certPem, publicKeyJwk: pub };
+    } else {
+      const nonce = values.nonce ?? randomBytes(16).toString('base64url');
+      const doc = values.url
+        ? await (await fetch(new URL(`/.well-known/attestation?nonce=${encodeURIComponent(nonce)}`, values.url))).json()
+        : JSON.parse(read(values.document!));
+      const v = await verifyAttestationDocument(doc, { nonce, policy, verifier, now });
+      out = values.jwks ? v.jwks : { ok: true, claims: v.claims, jwks: v.jwks, keySetDigest: v.keySetDigest.toString('hex') };
+    }
+    process.stdout.write(`${JSON.stringify(out, null, 2)}\n`);
+    return 0;
+  } catch (e) {
+    const code = e instanceof AppError ? `${e.code}: ` : '';
+    process.stderr.write(`verify: rejected: ${code}${(e as Error).message}\n`);
+    return 1;
+  }
+}

@@ -1,0 +1,51 @@
+// ra-proxy configuration: TypeBox schema with defaults, additionalProperties: false.
+import { Type, type Static } from '@sinclair/typebox';
+
+const Hex = Type.String({ pattern: '^(0x)?([0-9a-fA-F]{2}){1,1024}$' });
+
+export const RaProxyConfigSchema = Type.Object(
+  {
+    http: Type.Object(
+      { host: Type.String({ default: '127.0.0.1' }), port: Type.Integer({ minimum: 0, maximum: 65535, default: 0 }) },
+      { additionalProperties: false, default: {} },
+    ),
+    grpc: Type.Object(
+      {
+        enabled: Type.Boolean({ default: true }),
+        host: Type.String({ default: '127.0.0.1' }),
+        port: Type.Integer({ minimum: 0, maximum: 65535, default: 0 }),
+      },
+      { additionalProperties: false, default: {} },
+    ),
+    /** A platform name, or 'auto' for the first detected hardware TEE. */
+    platform: Type.Union([Type.Literal('auto'), Type.Literal('sim'), Type.Literal('tdx'), Type.Literal('sgx'), Type.Literal('sev-snp'), Type.Literal('csv'), Type.Literal('tpm')], {
+      default: 'auto',
+    }),
+    /** With platform 'auto': fall back to sim when no TEE is found (development only). */
+    allowSim: Type.Boolean({ default: false }),
+    /** Root for device/configfs paths (tests point it at an emulated tree). */
+    attesterRoot: Type.Optional(Type.String()),
+    sim: Type.Object(
+      {
+        keyDir: Type.String({ default: './data/sim' }),
+        measurements: Type.Record(Type.String({ pattern: '^[a-z0-9_]{1,64}$' }), Hex, { default: {} }),
+        debug: Type.Boolean({ default: false }),
+      },
+      { additionalProperties: false, default: {} },
+    ),
+    /** Publish the sim public key at /.well-known/sim-key (demos). */
+    publishSimKey: Type.Boolean({ default: true }),
+    /** Directory of the app identity keys (kernel/app-identity.ts). */
+    identityDir: Type.String({ default: './data/identity' }),
+    nonce: Type.Object(
+      {
+        replayWindowSeconds: Type.Integer({ minimum: 1, maximum: 86400, default: 300 }),
+        maxEntries: Type.Integer({ minimum: 1, maximum: 10_000_000, default: 100_000 }),
+      },
+      { additionalProperties: false, default: {} },
+    ),
+    logLevel: Type.String({ default: 'info' }),
+  },
+  { additionalProperties: false },
+);
+export type RaProxyConfig = Static<typeof RaProxyConfigSchema>;
