@@ -7,6 +7,11 @@ export type KeyAlg = (typeof KEY_ALGS)[number];
 export const CONTENT_ENCS = ['A128GCM', 'A192GCM', 'A256GCM'] as const;
 export type ContentEnc = (typeof CONTENT_ENCS)[number];
 
+/** A string enum with one clear ajv error ("must be equal to one of the allowed values"). */
+function stringEnum<T extends string>(values: readonly T[], opts: { default?: T } = {}) {
+  return Type.Unsafe<T>({ type: 'string', enum: [...values], ...opts });
+}
+
 export const ExtProcConfigSchema = Type.Object(
   {
     grpc: Type.Object(
@@ -27,15 +32,15 @@ export const ExtProcConfigSchema = Type.Object(
     /** Largest request/response body handled (bytes); larger request bodies get 413. */
     maxBodyBytes: Type.Integer({ minimum: 1, maximum: 64 * 1024 * 1024, default: 1024 * 1024 }),
     /** `allow`: plain requests pass through untouched (Trustflow's behaviour); `reject`: 400 ENCRYPTION_REQUIRED. */
-    plain: Type.Union([Type.Literal('allow'), Type.Literal('reject')], { default: 'allow' }),
+    plain: stringEnum(['allow', 'reject'] as const, { default: 'allow' }),
     /**
      * `rfc7516`: GCM AAD = ASCII(BASE64URL(protected)) [ "." BASE64URL(aad) ].
      * `trustflow`: Trustflow's client form: AAD = the decoded `aad` field (empty),
      * responses carry `encrypted_key:""` and an RSA-OAEP-256 header.
      */
-    compat: Type.Union([Type.Literal('rfc7516'), Type.Literal('trustflow')], { default: 'rfc7516' }),
-    algorithms: Type.Array(Type.Union(KEY_ALGS.map((a) => Type.Literal(a))), { minItems: 1, uniqueItems: true, default: [...KEY_ALGS] }),
-    encryptions: Type.Array(Type.Union(CONTENT_ENCS.map((a) => Type.Literal(a))), { minItems: 1, uniqueItems: true, default: [...CONTENT_ENCS] }),
+    compat: stringEnum(['rfc7516', 'trustflow'] as const, { default: 'rfc7516' }),
+    algorithms: Type.Array(stringEnum(KEY_ALGS), { minItems: 1, uniqueItems: true, default: [...KEY_ALGS] }),
+    encryptions: Type.Array(stringEnum(CONTENT_ENCS), { minItems: 1, uniqueItems: true, default: [...CONTENT_ENCS] }),
     session: Type.Object(
       {
         enabled: Type.Boolean({ default: true }),
