@@ -7,7 +7,7 @@
 // issued by any other.
 import { createHash, type KeyObject } from 'node:crypto';
 import { x509 } from '../../kernel/x509.ts';
-import { ed25519PublicKey, ed25519SigningKey } from './crypto-keys.ts';
+import { ed25519PublicKey, ed25519SigningKey, type CryptoKey } from './crypto-keys.ts';
 import { deriveCaKeyPair } from './derived-keys.ts';
 import type { GroupKey } from './group-key.ts';
 
