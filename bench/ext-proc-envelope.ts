@@ -1,0 +1,165 @@
+// Benchmark: requests/s and p50/p99 through real Envoy for (a) plain proxy,
+// (b) RSA-OAEP-256 envelope, (c) X25519 ECDH-ES, (d) session `dir`, at 1 KiB and
+// 64 KiB, in one run, plus `openssl speed rsa2048` private ops/s as the ceiling.
+// Ratios against the targets (performance.md) are printed and written to
+// bench/results/ext-proc-envelope.json. Loopback only, bounded in time: ~1 min.
+//
+//   node --import=tsx bench/ext-proc-envelope.ts [--seconds 3] [--concurrency 8]
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { Agent, request } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { loadOrCreateAppIdentity } from '../kernel/app-identity.ts';
+import { Supervised } from '../kernel/child-process.ts';
+import { EnvoyProcess } from '../kernel/envoy-process.ts';
+import { freePort } from '../kernel/free-port.ts';
+import { PROJECT_ROOT } from '../kernel/toolchain.ts';
+import { openResponse, sealRequest, sealSessionRequest, sessionFromResponse, SESSION_HEADER, type Sealed } from '../ext-proc/client/envelope-client.ts';
+import { onlineStaticBootstrap } from '../test/helpers/ext-proc.ts';
+
+interface Req { body: Buffer; headers: Record<string, string> }
+/** Non-200 outcomes by status or socket error code, over the whole run. */
+const statuses: Record<string, number> = {};
+interface Result { scenario: string; size: number; concurrency: number; requests: number; errors: number; rps: number; p50ms: number; p99ms: number }
+
+function pct(sorted: number[], p: number): number {
+  return sorted.length === 0 ? NaN : sorted[Math.min(sorted.length - 1, Math.floor((sorted.length * p) / 100))]!;
+}
+
+async function load(url: URL, reqs: Req[], concurrency: number, ms: number): Promise<{ n: number; errors: number; lat: number[]; elapsed: number }> {
+  const agent = new Agent({ keepAlive: true, maxSockets: concurrency });
+  const lat: number[] = [];
+  let n = 0;
+  let errors = 0;
+  let i = 0;
+  const start = performance.now();
+  const deadline = start + ms;
+  const one = (r: Req): Promise<number> =>
+    new Promise((resolve) => {
+      const t0 = performance.now();
+      const q = request(url, { method: 'POST', agent, headers: { ...r.headers, 'content-length': String(r.body.length) } }, (res) => {
+        res.on('data', () => undefined);
+        res.on('end', () => {
+          if (res.statusCode !== 200) statuses[String(res.statusCode)] = (statuses[String(res.statusCode)] ?? 0) + 1;
+          resolve(res.statusCode === 200 ? performance.now() - t0 : -1);
+        });
+      });
+      q.on('error', (e) => {
+        statuses[(e as NodeJS.ErrnoException).code ?? 'error'] = (statuses[(e as NodeJS.ErrnoException).code ?? 'error'] ?? 0) + 1;
+        resolve(-1);
+      });
+      q.end(r.body);
+    });
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (performance.now() < deadline) {
+        const d = await one(reqs[i++ % reqs.length]!);
+        if (d < 0) errors++;
+        else lat.push(d);
+        n++;
+      }
+    }),
+  );
+  const elapsed = performance.now() - start;
+  agent.destroy();
+  return { n, errors, lat: lat.sort((a, b) => a - b), elapsed };
+}
+
+function opensslRsaSignPerSec(seconds: number): number {
+  const out = execFileSync('openssl', ['speed', '-seconds', String(seconds), 'rsa2048'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+  const line = out.split('\n').find((l) => /^rsa\s+2048 bits/.test(l.trim()));
+  if (!line) throw new Error(`cannot parse openssl speed output:\n${out}`);
+  const nums = line.trim().split(/\s+/).slice(3).map(Number);
+  return nums[2]!; // sign/s = private-key ops/s
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const { values } = parseArgs({ args: argv, options: { seconds: { type: 'string', default: '3' }, concurrency: { type: 'string', default: '8' }, out: { type: 'string', default: join(PROJECT_ROOT, 'bench/results/ext-proc-envelope.json') }, help: { type: 'boolean' } } });
+  if (values.help) {
+    process.stdout.write('usage: ext-proc-envelope [--seconds 3] [--concurrency 8] [--out FILE]\n');
+    return 0;
+  }
+  const seconds = Number(values.seconds);
+  const concurrency = Number(values.concurrency);
+  const work = mkdtempSync(join(tmpdir(), 'bench-ext-proc-'));
+  const idDir = join(work, 'identity');
+  const identity = await loadOrCreateAppIdentity(idDir, 'bench');
+  const procs: Supervised[] = [];
+  let envoy: EnvoyProcess | undefined;
+  try {
+    const appPort = await freePort();
+    const app = new Supervised({ name: 'app', bin: process.execPath, args: ['--import=tsx', join(PROJECT_ROOT, 'examples/online/app.ts'), '--port', String(appPort)], cwd: PROJECT_ROOT });
+    procs.push(app);
+    const epPort = await freePort();
+    const ep = new Supervised({ name: 'ext-proc', bin: process.execPath, args: ['--import=tsx', join(PROJECT_ROOT, 'ext-proc/cli.ts'), '--port', String(epPort), '--identity-dir', idDir], cwd: PROJECT_ROOT, env: { ...process.env, LOG_LEVEL: 'warn' } });
+    procs.push(ep);
+    await app.waitFor(async () => /listening/.test(app.outputTail()), 'listening');
+    await ep.waitFor(async () => /gRPC on/.test(ep.outputTail()), 'listening');
+    const listenPort = await freePort();
+    envoy = await EnvoyProcess.start({ name: 'bench-ext-proc', bootstrap: onlineStaticBootstrap({ listenPort, appPort, extProcPort: epPort }) });
+    const url = new URL(`http://127.0.0.1:${listenPort}/bench`);
+
+    const POOL = 128;
+    const results: Result[] = [];
+    for (const size of [1024, 64 * 1024]) {
+      const payload = Buffer.alloc(size, 'a');
+      const asReq = (s: Sealed): Req => ({ body: Buffer.from(s.body), headers: { 'content-type': s.contentType } });
+      // Establish one session through Envoy for (d).
+      const first = sealRequest('session', { jwk: identity.keys.x25519.publicJwk });
+      const r = await fetch(url, { method: 'POST', body: first.body, headers: { 'content-type': first.contentType, [SESSION_HEADER]: 'new' } });
+      const reply = await r.text();
+      if (openResponse(reply, first).toString() !== 'I got your message: session') throw new Error('session setup failed');
+      const session = sessionFromResponse(r.headers, first);
+      const scenarios: Array<[string, Req[]]> = [
+        ['plain', [{ body: payload, headers: { 'content-type': 'application/octet-stream' } }]],
+        ['rsa-oaep-256', Array.from({ length: POOL }, () => asReq(sealRequest(payload, { jwk: identity.keys.rsa.publicJwk })))],
+        ['ecdh-es-x25519', Array.from({ length: POOL }, () => asReq(sealRequest(payload, { jwk: identity.keys.x25519.publicJwk })))],
+        ['session-dir', Array.from({ length: POOL }, () => asReq(sealSessionRequest(payload, session)))],
+      ];
+      for (const [name, reqs] of scenarios) {
+        await load(url, reqs, concurrency, 500); // warm up
+        for (const c of [concurrency, 1]) {
+          const m = await load(url, reqs, c, c === 1 ? 1500 : seconds * 1000);
+          const res: Result = { scenario: name, size, concurrency: c, requests: m.n, errors: m.errors, rps: Math.round((m.n / m.elapsed) * 1000), p50ms: +pct(m.lat, 50).toFixed(3), p99ms: +pct(m.lat, 99).toFixed(3) };
+          results.push(res);
+          process.stdout.write(`${name.padEnd(16)} ${String(size).padStart(6)} B  c=${String(c).padEnd(2)} ${String(res.rps).padStart(6)} req/s  p50 ${res.p50ms.toFixed(2)} ms  p99 ${res.p99ms.toFixed(2)} ms  errors ${res.errors}\n`);
+        }
+      }
+    }
+    process.stdout.write('openssl speed -seconds 3 rsa2048 ...\n');
+    const rsaCeiling = opensslRsaSignPerSec(3);
+    const get = (s: string, size: number, c: number) => results.find((r) => r.scenario === s && r.size === size && r.concurrency === c)!;
+    const ratios = {
+      rsaCeilingOpsPerSec: rsaCeiling,
+      rsaVsCeiling1k: +(get('rsa-oaep-256', 1024, concurrency).rps / rsaCeiling).toFixed(3),
+      sessionVsPlain1k: +(get('session-dir', 1024, concurrency).rps / get('plain', 1024, concurrency).rps).toFixed(3),
+      sessionVsPlain64k: +(get('session-dir', 65536, concurrency).rps / get('plain', 65536, concurrency).rps).toFixed(3),
+      ecdhVsPlain1k: +(get('ecdh-es-x25519', 1024, concurrency).rps / get('plain', 1024, concurrency).rps).toFixed(3),
+      addedP50MsLowLoad1k: Object.fromEntries(['rsa-oaep-256', 'ecdh-es-x25519', 'session-dir'].map((s) => [s, +(get(s, 1024, 1).p50ms - get('plain', 1024, 1).p50ms).toFixed(3)])),
+    };
+    const targets = {
+      'rsa >= 60% of RSA-2048 ceiling': ratios.rsaVsCeiling1k >= 0.6,
+      'session dir >= 40% of plain (1 KiB)': ratios.sessionVsPlain1k >= 0.4,
+      'added p50 <= 1 ms at low load (session dir, 1 KiB)': ratios.addedP50MsLowLoad1k['session-dir']! <= 1,
+      'added p50 <= 1 ms at low load (rsa, 1 KiB)': ratios.addedP50MsLowLoad1k['rsa-oaep-256']! <= 1,
+    };
+    process.stdout.write(`\nRSA-2048 private ops/s (openssl, 1 thread): ${rsaCeiling}\n`);
+    process.stdout.write(`(b) RSA envelope / ceiling: ${(ratios.rsaVsCeiling1k * 100).toFixed(1)}% (target >= 60%)\n`);
+    process.stdout.write(`(d) session dir / plain: 1 KiB ${(ratios.sessionVsPlain1k * 100).toFixed(1)}%, 64 KiB ${(ratios.sessionVsPlain64k * 100).toFixed(1)}% (target >= 40%)\n`);
+    process.stdout.write(`added p50 at c=1, 1 KiB: ${JSON.stringify(ratios.addedP50MsLowLoad1k)} ms (target <= 1 ms)\n`);
+    for (const [k, ok] of Object.entries(targets)) process.stdout.write(`${ok ? 'MET    ' : 'NOT MET'} ${k}\n`);
+    process.stdout.write(`non-200 outcomes: ${JSON.stringify(statuses)}\n`);
+    const out = { date: new Date().toISOString(), machine: { cpus: (await import('node:os')).cpus().length, node: process.version, envoy: EnvoyProcess.version() }, settings: { seconds, concurrency, envoyConcurrency: 1 }, results, ratios, targets, nonOkOutcomes: statuses, loadAverage: (await import('node:os')).loadavg() };
+    mkdirSync(join(values.out!, '..'), { recursive: true });
+    writeFileSync(values.out!, `${JSON.stringify(out, null, 2)}\n`);
+    process.stdout.write(`wrote ${values.out}\n`);
+    return 0;
+  } finally {
+    await envoy?.stop();
+    for (const p of procs) await p.stop();
+  }
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) main(process.argv.slice(2)).then((c) => process.exit(c), (e) => { console.error(e); process.exit(1); });
