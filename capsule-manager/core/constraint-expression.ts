@@ -420,15 +420,14 @@ class Evaluator {
         if (typeof r === 'string' && typeof l === 'string') return r.includes(l);
         throw new EvalError(`"in" needs a list or a string on the right, got ${typeName(r)}`);
       case '+':
-        if (typeof l === 'string' && typeof r === 'string') {
-          if (l.length + r.length > EXPRESSION_LIMITS.maxStringLength) throw new EvalError('string too long');
-          return l + r;
-        }
-      // falls through to the numeric check
       case '-':
       case '*':
       case '/':
       case '%': {
+        if (n.op === '+' && typeof l === 'string' && typeof r === 'string') {
+          if (l.length + r.length > EXPRESSION_LIMITS.maxStringLength) throw new EvalError('string too long');
+          return l + r;
+        }
         if (typeof l !== 'number' || typeof r !== 'number') throw new EvalError(`"${n.op}" needs numbers, got ${typeName(l)} and ${typeName(r)}`);
         const v = n.op === '+' ? l + r : n.op === '-' ? l - r : n.op === '*' ? l * r : n.op === '/' ? l / r : l % r;
         if (!Number.isFinite(v)) throw new EvalError(`arithmetic result is not finite`);

@@ -1,0 +1,104 @@
+// Append-only audit log of every key release and policy change: one JSON line
+// per event {seq, ts, actor, action, target, decision, reasons?, prev, hash},
+// hash = SHA-256(prev || canonical line without hash), fsync'd before the
+// response is sent. The chain makes a removed or edited line detectable
+// (verifyAuditLog). Never contains key material: only names and decisions.
+import { createHash } from 'node:crypto';
+import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, writeSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { CmError } from '../errors.ts';
+
+export interface AuditEvent {
+  actor: string;
+  action: string;
+  target: string;
+  decision: 'allow' | 'deny' | 'ok' | 'error';
+  reasons?: string[];
+}
+
+export interface AuditRecord extends AuditEvent {
+  seq: number;
+  ts: string;
+  prev: string;
+  hash: string;
+}
+
+const GENESIS = '0'.repeat(64);
+
+function hashOf(rec: Omit<AuditRecord, 'hash'>): string {
+  return createHash('sha256').update(rec.prev).update(JSON.stringify({ ...rec, prev: undefined })).digest('hex');
+}
+
+export interface AuditLog {
+  append(e: AuditEvent): void;
+  close(): void;
+  readonly path?: string;
+}
+
+export function openAuditLog(path: string): AuditLog {
+  mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+  let prev = GENESIS;
+  let seq = 0;
+  if (existsSync(path)) {
+    const v = verifyAuditLog(path);
+    if (!v.ok) throw new CmError('STORE_CORRUPT', `audit log ${path} is damaged: ${v.error}`);
+    prev = v.lastHash;
+    seq = v.count;
+  }
+  const fd = openSync(path, 'a', 0o600);
+  let open = true;
+  return {
+    path,
+    append(e) {
+      if (!open) return;
+      const base = { seq: ++seq, ts: new Date().toISOString(), actor: e.actor, action: e.action, target: e.target, decision: e.decision, ...(e.reasons?.length ? { reasons: e.reasons.slice(0, 32) } : {}), prev };
+      const rec: AuditRecord = { ...base, hash: hashOf(base) };
+      writeSync(fd, `${JSON.stringify(rec)}\n`);
+      fsyncSync(fd);
+      prev = rec.hash;
+    },
+    close() {
+      if (open) closeSync(fd);
+      open = false;
+    },
+  };
+}
+
+/** An in-memory log (tests, benchmarks without disk). */
+export function memoryAuditLog(): AuditLog & { records: AuditRecord[] } {
+  const records: AuditRecord[] = [];
+  let prev = GENESIS;
+  return {
+    records,
+    append(e) {
+      const base = { seq: records.length + 1, ts: new Date().toISOString(), ...e, prev };
+      const rec = { ...base, hash: hashOf(base) };
+      records.push(rec);
+      prev = rec.hash;
+    },
+    close() {},
+  };
+}
+
+export function verifyAuditLog(path: string): { ok: true; count: number; lastHash: string } | { ok: false; error: string } {
+  const lines = readFileSync(path, 'utf8').split('\n');
+  let prev = GENESIS;
+  let count = 0;
+  for (const [i, line] of lines.entries()) {
+    if (line === '') {
+      if (i === lines.length - 1) break;
+      return { ok: false, error: `empty line ${i + 1}` };
+    }
+    let rec: AuditRecord;
+    try {
+      rec = JSON.parse(line) as AuditRecord;
+    } catch {
+      return { ok: false, error: `line ${i + 1} is not JSON` };
+    }
+    const { hash, ...rest } = rec;
+    if (rec.prev !== prev || rec.seq !== count + 1 || hashOf(rest) !== hash) return { ok: false, error: `chain broken at line ${i + 1}` };
+    prev = hash;
+    count++;
+  }
+  return { ok: true, count, lastHash: prev };
+}

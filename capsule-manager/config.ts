@@ -1,0 +1,60 @@
+// Capsule manager configuration: TypeBox schema with defaults, additionalProperties false.
+import { Type, type Static } from '@sinclair/typebox';
+
+const PlatformName = Type.Union([Type.Literal('sim'), Type.Literal('tdx'), Type.Literal('sgx'), Type.Literal('sev-snp'), Type.Literal('csv'), Type.Literal('tpm')]);
+
+export const CapsuleManagerConfigSchema = Type.Object(
+  {
+    grpc: Type.Object({ host: Type.String({ default: '127.0.0.1' }), port: Type.Integer({ minimum: 0, maximum: 65535, default: 8888 }) }, { additionalProperties: false, default: {} }),
+    http: Type.Object(
+      { enabled: Type.Boolean({ default: true }), host: Type.String({ default: '127.0.0.1' }), port: Type.Integer({ minimum: 0, maximum: 65535, default: 8889 }) },
+      { additionalProperties: false, default: {} },
+    ),
+    /** Where the CM's RSA key and certificate live (0600); absent = in memory only. */
+    identityDir: Type.Optional(Type.String({ minLength: 1 })),
+    storage: Type.Object(
+      {
+        kind: Type.Union([Type.Literal('file'), Type.Literal('nats')], { default: 'file' }),
+        dir: Type.Optional(Type.String({ minLength: 1 })),
+        nats: Type.Optional(Type.Object({ servers: Type.Union([Type.String(), Type.Array(Type.String(), { minItems: 1 })]), bucket: Type.String({ default: 'aenv_capsule_manager' }), replicas: Type.Integer({ minimum: 1, maximum: 5, default: 1 }) }, { additionalProperties: false })),
+        compactEvery: Type.Integer({ minimum: 1, default: 1000 }),
+      },
+      { additionalProperties: false, default: {} },
+    ),
+    kek: Type.Object(
+      {
+        /** Read from this environment variable (default AENV_CM_KEK_PASSPHRASE). */
+        passphraseEnv: Type.String({ default: 'AENV_CM_KEK_PASSPHRASE' }),
+        /** Or from a file (0600). */
+        passphraseFile: Type.Optional(Type.String({ minLength: 1 })),
+        /** Only for tests and demos: the passphrase inline. */
+        passphrase: Type.Optional(Type.String({ minLength: 8 })),
+        scryptCost: Type.Integer({ minimum: 1024, default: 32768 }),
+      },
+      { additionalProperties: false, default: {} },
+    ),
+    attestation: Type.Object(
+      {
+        /** The CM's own attester (GetRaCert): a platform name, "auto", or "none". */
+        self: Type.Union([PlatformName, Type.Literal('auto'), Type.Literal('none')], { default: 'auto' }),
+        simKeyDir: Type.Optional(Type.String()),
+        simMeasurements: Type.Optional(Type.Record(Type.String(), Type.String())),
+        /** Apps must attest GetDataKeys/GetTlsAsset/CreateResultDataKey. */
+        require: Type.Boolean({ default: true }),
+        /** Accept sim evidence from apps (development only). */
+        allowInsecure: Type.Boolean({ default: false }),
+        allowDebug: Type.Boolean({ default: false }),
+        platforms: Type.Optional(Type.Array(PlatformName)),
+        trustedSimKeys: Type.Array(Type.String(), { default: [] }),
+        /** Expected app measurements for every release (in addition to rule constraints). */
+        measurements: Type.Optional(Type.Record(Type.String(), Type.Union([Type.String(), Type.Array(Type.String())]))),
+      },
+      { additionalProperties: false, default: {} },
+    ),
+    audit: Type.Object({ path: Type.Optional(Type.String({ minLength: 1 })) }, { additionalProperties: false, default: {} }),
+    logLevel: Type.String({ default: 'info' }),
+  },
+  { additionalProperties: false },
+);
+
+export type CapsuleManagerConfig = Static<typeof CapsuleManagerConfigSchema>;

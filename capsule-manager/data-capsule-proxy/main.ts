@@ -1,0 +1,89 @@
+// Wires config, logger, metrics, the stores, the capsule manager port and both
+// transports. The only place in data-capsule-proxy/ that starts servers.
+import * as grpc from '@grpc/grpc-js';
+import { validateConfig } from '../../kernel/config.ts';
+import { addReflection, bindServer, type BoundServer } from '../../kernel/grpc-server.ts';
+import { createHttpService, listenHttp } from '../../kernel/http-server.ts';
+import { createLogger, type Logger } from '../../kernel/logger.ts';
+import { createMetrics } from '../../kernel/metrics.ts';
+import type { S3Config } from '../../proto/gen/secretflowapis/v2/sdc/data_capsule_proxy/data_capsule_proxy.ts';
+import type { CapsuleManagerPort } from './cm-port.ts';
+import { DcpConfigSchema, type DcpConfig } from './config.ts';
+import { DcpError } from './errors.ts';
+import { addDcpGrpc, DCP_SERVICE_NAME } from './grpc.ts';
+import { registerDcpRoutes } from './http.ts';
+import { LocalFsStore } from './local-fs-store.ts';
+import { S3Store } from './s3-store.ts';
+import { DataCapsuleProxyCore } from './service.ts';
+
+export interface DcpHandle {
+  httpPort: number;
+  grpcPort?: number;
+  core: DataCapsuleProxyCore;
+  close(): Promise<void>;
+}
+
+export interface DcpDeps {
+  logger?: Logger;
+  /** The capsule manager port (e.g. createCmClientPort(...)); without it CM-backed requests fail closed. */
+  cm?: CapsuleManagerPort;
+}
+
+export function createS3Opener(cfg: DcpConfig['s3']): (s3: S3Config) => S3Store {
+  return (s3) => {
+    if (cfg.allowedEndpoints.length > 0 && !cfg.allowedEndpoints.includes(s3.endpoint)) {
+      throw new DcpError('PATH_NOT_ALLOWED', `s3 endpoint ${s3.endpoint} is not in this proxy's allowed endpoints`);
+    }
+    return new S3Store({
+      endpoint: s3.endpoint,
+      bucket: s3.bucket,
+      accessKeyId: s3.accessKeyId,
+      secretAccessKey: s3.accessKeySecret,
+      sessionToken: s3.stsToken,
+      region: cfg.region,
+    });
+  };
+}
+
+export async function startDataCapsuleProxy(input: Partial<DcpConfig> | unknown, deps: DcpDeps = {}): Promise<DcpHandle> {
+  const cfg = validateConfig(DcpConfigSchema, input, 'data-capsule-proxy config');
+  const log = deps.logger ?? createLogger('data-capsule-proxy', { level: cfg.logLevel });
+  const metrics = createMetrics('data_capsule_proxy');
+  const files = metrics.counter('files_total', 'files decrypted or encrypted', ['op']);
+  const bytes = metrics.counter('bytes_total', 'plaintext bytes decrypted or encrypted', ['op']);
+  const core = new DataCapsuleProxyCore({
+    local: new LocalFsStore(cfg.localRoots),
+    openS3: createS3Opener(cfg.s3),
+    cm: deps.cm,
+    logger: log,
+    onFile(op, n) {
+      files.inc({ op });
+      bytes.inc({ op }, n);
+    },
+  });
+  if (!deps.cm) log.warn('no capsule manager configured: only requests with data_key_b64 and without cm_result_config can succeed');
+  const app = createHttpService({ logger: log, metrics: metrics.registry });
+  registerDcpRoutes(app, core);
+  const httpPort = await listenHttp(app, cfg.http.port, cfg.http.host);
+  let bound: BoundServer | undefined;
+  if (cfg.grpc.enabled) {
+    const server = new grpc.Server();
+    addDcpGrpc(server, core, log);
+    addReflection(server, [DCP_SERVICE_NAME]);
+    try {
+      bound = await bindServer(server, { host: cfg.grpc.host, port: cfg.grpc.port });
+    } catch (e) {
+      await app.close();
+      throw e;
+    }
+  }
+  log.info({ httpPort, grpcPort: bound?.port }, 'data-capsule-proxy listening');
+  return {
+    httpPort,
+    grpcPort: bound?.port,
+    core,
+    async close() {
+      await Promise.all([app.close(), bound?.close()]);
+    },
+  };
+}

@@ -1,0 +1,122 @@
+// startCapsuleManager (interface 5): one call that opens the store, derives the
+// KEK, loads the CM identity and attester, and serves gRPC + HTTP. Used by
+// main.ts, by other components' tests and by the benchmark.
+import { createPublicKey } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { validateConfig } from '../kernel/config.ts';
+import { createLogger, type Logger } from '../kernel/logger.ts';
+import { createEphemeralAppIdentity, loadOrCreateAppIdentity } from '../kernel/app-identity.ts';
+import { createAttester, createEvidenceVerifier } from '../platforms/index.ts';
+import type { AppraisalPolicy, Attester } from '../platforms/types.ts';
+import { memoryAuditLog, openAuditLog, type AuditLog } from './audit/audit-log.ts';
+import { CapsuleManagerConfigSchema, type CapsuleManagerConfig } from './config.ts';
+import { partyIdOfKey } from './core/party-id.ts';
+import { CmError } from './errors.ts';
+import { CapsuleManagerService } from './service/capsule-manager-service.ts';
+import { Repository } from './service/repository.ts';
+import { FileStore } from './storage/file-store.ts';
+import { openKek } from './storage/kek.ts';
+import { NatsStore } from './storage/nats-store.ts';
+import type { Store } from './storage/store.ts';
+import { startGrpc } from './transport/grpc.ts';
+import { buildHttpApi } from './transport/http.ts';
+import { listenHttp } from '../kernel/http-server.ts';
+
+export interface RunningCapsuleManager {
+  grpcPort: number;
+  /** 0 when the HTTP API is disabled. */
+  httpPort: number;
+  grpcAddress: string;
+  certPem: string;
+  partyId: string;
+  /** The sim public key of the CM's own attester (clients pass it as trustedSimKeys). */
+  simPublicKeyPem?: string;
+  service: CapsuleManagerService;
+  store: Store;
+  audit: AuditLog;
+  close(): Promise<void>;
+}
+
+function passphraseOf(cfg: CapsuleManagerConfig): string {
+  if (cfg.kek.passphrase) return cfg.kek.passphrase;
+  if (cfg.kek.passphraseFile) return readFileSync(cfg.kek.passphraseFile, 'utf8').replace(/\r?\n$/, '');
+  const env = process.env[cfg.kek.passphraseEnv];
+  if (env) return env;
+  throw new CmError('INVALID_REQUEST', `no KEK passphrase: set ${cfg.kek.passphraseEnv}, kek.passphraseFile or kek.passphrase`);
+}
+
+async function openStore(cfg: CapsuleManagerConfig): Promise<Store> {
+  if (cfg.storage.kind === 'nats') {
+    if (!cfg.storage.nats) throw new CmError('INVALID_REQUEST', 'storage.nats is required for kind "nats"');
+    return NatsStore.open({ servers: cfg.storage.nats.servers, bucket: cfg.storage.nats.bucket, replicas: cfg.storage.nats.replicas });
+  }
+  if (!cfg.storage.dir) throw new CmError('INVALID_REQUEST', 'storage.dir is required for kind "file"');
+  return FileStore.open({ dir: cfg.storage.dir, compactEvery: cfg.storage.compactEvery });
+}
+
+export async function startCapsuleManager(config: unknown, deps: { logger?: Logger } = {}): Promise<RunningCapsuleManager> {
+  const cfg = validateConfig(CapsuleManagerConfigSchema, config, 'capsule manager config');
+  const log = deps.logger ?? createLogger('capsule-manager', { level: cfg.logLevel });
+  const passphrase = passphraseOf(cfg);
+  const store = await openStore(cfg);
+  const cleanup: Array<() => Promise<void> | void> = [() => store.close()];
+  try {
+    const kek = await openKek(store, passphrase, { cost: cfg.kek.scryptCost });
+    const identity = cfg.identityDir ? await loadOrCreateAppIdentity(cfg.identityDir, 'aenv-capsule-manager') : await createEphemeralAppIdentity('aenv-capsule-manager');
+    const rsa = identity.keys.rsa;
+    let attester: (Attester & { simPublicKeyPem?: string }) | undefined;
+    if (cfg.attestation.self !== 'none') {
+      attester = await createAttester(cfg.attestation.self, {
+        allowSim: true,
+        simKeyDir: cfg.attestation.simKeyDir ?? (cfg.identityDir ? join(cfg.identityDir, 'sim') : undefined),
+        simMeasurements: cfg.attestation.simMeasurements,
+      });
+    }
+    const verifier = createEvidenceVerifier({ trustedSimKeys: cfg.attestation.trustedSimKeys, platforms: cfg.attestation.platforms });
+    const appraisal: AppraisalPolicy = {
+      allowInsecure: cfg.attestation.allowInsecure,
+      allowDebug: cfg.attestation.allowDebug,
+      ...(cfg.attestation.platforms ? { platforms: cfg.attestation.platforms } : {}),
+      ...(cfg.attestation.measurements ? { measurements: cfg.attestation.measurements } : {}),
+    };
+    const audit = cfg.audit.path ? openAuditLog(cfg.audit.path) : memoryAuditLog();
+    cleanup.push(() => audit.close());
+    const partyId = partyIdOfKey(createPublicKey(rsa.privateKey));
+    const service = new CapsuleManagerService({
+      repo: new Repository(store, kek),
+      identity: { privateKey: rsa.privateKey, certPem: identity.certPem, partyId },
+      verifier,
+      appraisal,
+      requireAttestation: cfg.attestation.require,
+      attester,
+      audit,
+    });
+    const grpcServer = await startGrpc(service, { host: cfg.grpc.host, port: cfg.grpc.port, log });
+    cleanup.push(() => grpcServer.close());
+    let httpPort = 0;
+    if (cfg.http.enabled) {
+      const app = await buildHttpApi(service, { log });
+      httpPort = await listenHttp(app, cfg.http.port, cfg.http.host);
+      cleanup.push(() => app.close());
+    }
+    log.info({ grpcPort: grpcServer.port, httpPort, store: store.kind, partyId, attester: attester?.platform ?? 'none' }, 'capsule manager listening');
+    return {
+      grpcPort: grpcServer.port,
+      httpPort,
+      grpcAddress: grpcServer.address,
+      certPem: identity.certPem,
+      partyId,
+      simPublicKeyPem: attester?.simPublicKeyPem,
+      service,
+      store,
+      audit,
+      async close() {
+        for (const c of cleanup.reverse()) await c();
+      },
+    };
+  } catch (e) {
+    for (const c of cleanup.reverse()) await Promise.resolve(c()).catch(() => undefined);
+    throw e;
+  }
+}

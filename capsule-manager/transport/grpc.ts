@@ -1,0 +1,55 @@
+// gRPC transport: secretflowapis.v2.sdc.capsule_manager.CapsuleManager over
+// grpc-js. Each handler converts the proto message to its JSON form, calls the
+// service and converts back; errors map through toGrpcError.
+import * as grpc from '@grpc/grpc-js';
+import { addReflection, bindServer, toGrpcError, type BoundServer } from '../../kernel/grpc-server.ts';
+import type { Logger } from '../../kernel/logger.ts';
+import { Status } from '../../proto/gen/secretflowapis/v2/status.ts';
+import { Jwe } from '../../proto/gen/secretflowapis/v2/sdc/capsule_manager/jwt.ts';
+import {
+  CapsuleManagerService as CapsuleManagerDefinition,
+  EncryptedRequest,
+  EncryptedResponse,
+  GetRaCertRequest,
+  GetRaCertResponse,
+  type CapsuleManagerServer,
+} from '../../proto/gen/secretflowapis/v2/sdc/capsule_manager/capsule_manager.ts';
+import { toPublicError } from '../../kernel/errors.ts';
+import { ENCRYPTED_RPCS, type CapsuleManagerService, type EncryptedRpc } from '../service/capsule-manager-service.ts';
+
+export const CM_SERVICE_NAME = 'secretflowapis.v2.sdc.capsule_manager.CapsuleManager';
+
+const lowerFirst = (s: string) => s[0]!.toLowerCase() + s.slice(1);
+
+export function grpcHandlers(svc: CapsuleManagerService, log?: Logger): CapsuleManagerServer {
+  const fail = (rpc: string, e: unknown) => {
+    const pub = toPublicError(e);
+    if (pub.httpStatus >= 500) log?.error({ err: e, rpc }, 'rpc failed');
+    else log?.info({ rpc, code: pub.body.code }, 'rpc rejected');
+    return toGrpcError(e) as grpc.ServiceError;
+  };
+  const handlers: Record<string, grpc.handleUnaryCall<unknown, unknown>> = {
+    getRaCert: (call, cb) => {
+      svc.getRaCert(GetRaCertRequest.toJSON(call.request as GetRaCertRequest) as { nonce?: string }).then(
+        (r) => cb(null, GetRaCertResponse.fromJSON(r)),
+        (e) => cb(fail('GetRaCert', e)),
+      );
+    },
+  };
+  for (const rpc of ENCRYPTED_RPCS) {
+    handlers[lowerFirst(rpc)] = (call, cb) => {
+      svc.handle(rpc as EncryptedRpc, EncryptedRequest.toJSON(call.request as EncryptedRequest) as never).then(
+        (r) => cb(null, EncryptedResponse.fromPartial({ status: Status.fromPartial(r.status), message: r.message ? Jwe.fromJSON(r.message) : undefined })),
+        (e) => cb(fail(rpc, e)),
+      );
+    };
+  }
+  return handlers as unknown as CapsuleManagerServer;
+}
+
+export async function startGrpc(svc: CapsuleManagerService, opts: { host?: string; port?: number; log?: Logger }): Promise<BoundServer> {
+  const server = new grpc.Server({ 'grpc.max_receive_message_length': 8 * 1024 * 1024 });
+  server.addService(CapsuleManagerDefinition, grpcHandlers(svc, opts.log));
+  addReflection(server, [CM_SERVICE_NAME]);
+  return bindServer(server, { host: opts.host, port: opts.port });
+}

@@ -1,0 +1,79 @@
+// HTTP JSON API (fastify) for the same operations as gRPC:
+//   POST /api/v1/GetRaCert         GetRaCertRequest JSON  -> GetRaCertResponse JSON
+//   POST /api/v1/<EncryptedRpc>    EncryptedRequest JSON  -> EncryptedResponse JSON
+// Bodies are the proto JSON of secretflowapis v2 (snake_case). OpenAPI at /openapi.json.
+import swagger from '@fastify/swagger';
+import type { FastifyInstance } from 'fastify';
+import { createHttpService } from '../../kernel/http-server.ts';
+import type { Logger } from '../../kernel/logger.ts';
+import type { Registry } from 'prom-client';
+import { EncryptedRequest, EncryptedResponse, GetRaCertResponse } from '../../proto/gen/secretflowapis/v2/sdc/capsule_manager/capsule_manager.ts';
+import { Status } from '../../proto/gen/secretflowapis/v2/status.ts';
+import { Jwe } from '../../proto/gen/secretflowapis/v2/sdc/capsule_manager/jwt.ts';
+import { ENCRYPTED_RPCS, type CapsuleManagerService } from '../service/capsule-manager-service.ts';
+
+const jweSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['protected', 'ciphertext'],
+  properties: {
+    protected: { type: 'string', maxLength: 8192 },
+    encrypted_key: { type: 'string', maxLength: 8192 },
+    iv: { type: 'string', maxLength: 64 },
+    ciphertext: { type: 'string', maxLength: 6 * 1024 * 1024 },
+    tag: { type: 'string', maxLength: 64 },
+    aad: { type: 'string', maxLength: 8192 },
+  },
+} as const;
+
+const encryptedRequestSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['message'],
+  properties: {
+    header: { type: 'object', properties: { custom_headers: { type: 'object', additionalProperties: { type: 'string' } } } },
+    message: jweSchema,
+    has_signature: { type: 'boolean' },
+  },
+} as const;
+
+const statusSchema = { type: 'object', properties: { code: { type: 'integer' }, message: { type: 'string' } } } as const;
+
+export async function buildHttpApi(svc: CapsuleManagerService, opts: { log?: Logger; metrics?: Registry } = {}): Promise<FastifyInstance> {
+  const app = createHttpService({ logger: opts.log, metrics: opts.metrics, bodyLimit: 8 * 1024 * 1024 });
+  await app.register(swagger, {
+    openapi: {
+      info: { title: 'aenv capsule manager', version: '1.0.0', description: 'secretflowapis v2 CapsuleManager over HTTP JSON (same operations as gRPC)' },
+    },
+  });
+  app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+  app.post(
+    '/api/v1/GetRaCert',
+    {
+      schema: {
+        summary: 'The capsule manager certificate and its attestation report (report data = SHA-256(cert "." nonce))',
+        body: { type: 'object', required: ['nonce'], properties: { nonce: { type: 'string', minLength: 1, maxLength: 256 }, header: { type: 'object' } } },
+        response: { 200: { type: 'object', properties: { status: statusSchema, cert: { type: 'string' }, attestation_report: { type: 'object', additionalProperties: true } } } },
+      },
+    },
+    async (req) => GetRaCertResponse.toJSON(GetRaCertResponse.fromJSON(await svc.getRaCert(req.body as { nonce: string }))),
+  );
+  for (const rpc of ENCRYPTED_RPCS) {
+    app.post(
+      `/api/v1/${rpc}`,
+      {
+        schema: {
+          summary: `${rpc}: EncryptedRequest (JWE of the JWS-signed ${rpc} request) -> EncryptedResponse`,
+          body: encryptedRequestSchema,
+          response: { 200: { type: 'object', description: 'EncryptedResponse; note: secretflowapis v2 names the status field "has_signature" in JSON', properties: { has_signature: statusSchema, message: jweSchema } } },
+        },
+      },
+      async (req) => {
+        const pb = EncryptedRequest.fromJSON(req.body);
+        const r = await svc.handle(rpc, EncryptedRequest.toJSON(pb) as never);
+        return EncryptedResponse.toJSON(EncryptedResponse.fromPartial({ status: Status.fromPartial(r.status), message: r.message ? Jwe.fromJSON(r.message) : undefined }));
+      },
+    );
+  }
+  return app;
+}
