@@ -3,7 +3,9 @@
 import { appraise } from './appraisal.ts';
 import { PlatformError } from './errors.ts';
 import type { AttesterOptions, PlatformPlugin, PlatformVerifier, VerifierOptions } from './plugin.ts';
+import { sgxPlugin } from './sgx/plugin.ts';
 import { simPlugin } from './sim/plugin.ts';
+import { tdxPlugin } from './tdx/plugin.ts';
 import type { Attester, Claims, Evidence, EvidenceVerifier, PlatformName, VerifyContext } from './types.ts';
 
 export type { AttesterOptions, PlatformPlugin, VerifierOptions } from './plugin.ts';
@@ -16,7 +18,7 @@ export { decodeEvidence, encodeEvidence, isPlatformName, PLATFORM_NAMES } from '
  * Every plugin, in auto-detection order: hardware TEEs first, sim last (sim is
  * only chosen by 'auto' when AttesterOptions.allowSim is set).
  */
-export const PLUGINS: readonly PlatformPlugin[] = [simPlugin];
+export const PLUGINS: readonly PlatformPlugin[] = [tdxPlugin, sgxPlugin, simPlugin];
 
 export function pluginByName(name: PlatformName): PlatformPlugin {
   const p = PLUGINS.find((x) => x.name === name);

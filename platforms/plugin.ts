@@ -40,6 +40,8 @@ export interface AttesterOptions {
   simDebug?: boolean;
   /** sev-snp: VMPL written to configfs privlevel. */
   snpPrivLevel?: number;
+  /** sgx (Occlum): command that prints a DCAP quote for the report data (hex, last argument). */
+  sgxQuoteCommand?: string[];
   /** tpm: AK handle and PCRs. */
   tpmAkHandle?: number;
   tpmPcrs?: number[];
