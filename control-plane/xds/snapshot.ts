@@ -36,12 +36,15 @@ export interface Snapshot {
   resources: Readonly<Record<TypeUrl, ResourceSet>>;
 }
 
+/** Partial messages (as ts-proto's fromPartial takes them); missing fields get proto defaults. */
+export type DeepPartial<T> = T extends Buffer | Uint8Array ? T : T extends Array<infer U> ? Array<DeepPartial<U>> : T extends object ? { [K in keyof T]?: DeepPartial<T[K]> } : T;
+
 export interface SnapshotInput {
-  clusters?: Cluster[];
-  endpoints?: ClusterLoadAssignment[];
-  listeners?: Listener[];
-  routes?: RouteConfiguration[];
-  secrets?: Secret[];
+  clusters?: DeepPartial<Cluster>[];
+  endpoints?: DeepPartial<ClusterLoadAssignment>[];
+  listeners?: DeepPartial<Listener>[];
+  routes?: DeepPartial<RouteConfiguration>[];
+  secrets?: DeepPartial<Secret>[];
 }
 
 function hash(b: Uint8Array | string): string {
@@ -106,11 +109,11 @@ function routeClusters(rc: Pick<RouteConfiguration, 'virtualHosts'>): string[] {
 /** Builds a snapshot; throws INCONSISTENT_SNAPSHOT listing every problem at once. */
 export function createSnapshot(label: string, input: SnapshotInput): Snapshot {
   const errors: string[] = [];
-  const clusters = (input.clusters ?? []).map((c) => Cluster.fromPartial(c));
-  const endpoints = (input.endpoints ?? []).map((e) => ClusterLoadAssignment.fromPartial(e));
-  const listeners = (input.listeners ?? []).map((l) => Listener.fromPartial(l));
-  const routes = (input.routes ?? []).map((r) => RouteConfiguration.fromPartial(r));
-  const secrets = (input.secrets ?? []).map((s) => Secret.fromPartial(s));
+  const clusters = (input.clusters ?? []).map((c) => Cluster.fromPartial(c as never));
+  const endpoints = (input.endpoints ?? []).map((e) => ClusterLoadAssignment.fromPartial(e as never));
+  const listeners = (input.listeners ?? []).map((l) => Listener.fromPartial(l as never));
+  const routes = (input.routes ?? []).map((r) => RouteConfiguration.fromPartial(r as never));
+  const secrets = (input.secrets ?? []).map((s) => Secret.fromPartial(s as never));
 
   const clusterNames = new Set(clusters.map((c) => c.name));
   const endpointNames = new Set(endpoints.map((e) => e.clusterName));

@@ -3,7 +3,7 @@ import * as grpc from '@grpc/grpc-js';
 import { AggregatedDiscoveryServiceClient } from '../../proto/gen/envoy/service/discovery/v3/ads.ts';
 import { DeltaDiscoveryRequest, DiscoveryRequest, type DeltaDiscoveryResponse, type DiscoveryResponse } from '../../proto/gen/envoy/service/discovery/v3/discovery.ts';
 import { Cluster_DiscoveryType } from '../../proto/gen/envoy/config/cluster/v3/cluster.ts';
-import { createSnapshot, type Snapshot } from '../../control-plane/xds/snapshot.ts';
+import { createSnapshot, type Snapshot, type DeepPartial } from '../../control-plane/xds/snapshot.ts';
 
 export function edsSnapshot(label: string, clusters: Record<string, number>): Snapshot {
   return createSnapshot(label, {
@@ -61,7 +61,7 @@ export function sotw(client: InstanceType<typeof AggregatedDiscoveryServiceClien
   const errors: Error[] = [];
   call.on('data', (r: DiscoveryResponse) => q.push(r));
   call.on('error', (e: Error) => errors.push(e));
-  return { call, q, errors, send: (r: Partial<DiscoveryRequest>) => call.write(DiscoveryRequest.fromPartial(r)) };
+  return { call, q, errors, send: (r: DeepPartial<DiscoveryRequest>) => call.write(DiscoveryRequest.fromPartial(r as never)) };
 }
 
 export function delta(client: InstanceType<typeof AggregatedDiscoveryServiceClient>) {
@@ -70,5 +70,5 @@ export function delta(client: InstanceType<typeof AggregatedDiscoveryServiceClie
   const errors: Error[] = [];
   call.on('data', (r: DeltaDiscoveryResponse) => q.push(r));
   call.on('error', (e: Error) => errors.push(e));
-  return { call, q, errors, send: (r: Partial<DeltaDiscoveryRequest>) => call.write(DeltaDiscoveryRequest.fromPartial(r)) };
+  return { call, q, errors, send: (r: DeepPartial<DeltaDiscoveryRequest>) => call.write(DeltaDiscoveryRequest.fromPartial(r as never)) };
 }

@@ -1,7 +1,7 @@
 // xDS protocol semantics over real gRPC: version_info, nonces, ACK/NACK,
 // wildcard and named subscriptions, delta removals, reconnection, SDS Fetch,
 // reflection via grpcurl, and the snapshot consistency check.
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 const run = async (args: string[]) => (await promisify(execFile)(grpcurlBin(), args, { encoding: 'utf8', timeout: 15_000 })).stdout;
@@ -21,7 +21,7 @@ import { SecretDiscoveryServiceClient } from '../../proto/gen/envoy/service/secr
 import { DiscoveryRequest, type DiscoveryResponse } from '../../proto/gen/envoy/service/discovery/v3/discovery.ts';
 import { adsClient, delta, edsSnapshot, sotw } from './xds-fixtures.ts';
 
-async function setup(t: Parameters<Parameters<typeof tap.test>[1]>[0]) {
+async function setup(t: Test) {
   const cache = new SnapshotCache();
   const status = new XdsStatus();
   const bound = await bindServer(createXdsGrpcServer({ cache, status, logger: silentLogger, controlPlaneId: 'test-cp' }));
@@ -30,7 +30,6 @@ async function setup(t: Parameters<Parameters<typeof tap.test>[1]>[0]) {
   t.teardown(() => client.close());
   return { cache, status, port: bound.port, client };
 }
-const tap = t;
 
 const node = { id: 'node-1', cluster: 'c1' };
 const names = (r: DiscoveryResponse, dec: (b: Uint8Array) => { name?: string; clusterName?: string }) => r.resources.map((a) => { const m = dec(a.value); return m.name ?? m.clusterName; }).sort();

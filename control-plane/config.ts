@@ -1,0 +1,34 @@
+// The control plane's own config (ports, node keying, NATS), separate from the
+// app config it translates.
+import { Type, type Static } from '@sinclair/typebox';
+
+export const ControlPlaneConfig = Type.Object(
+  {
+    id: Type.String({ default: 'aenv-control-plane', minLength: 1, maxLength: 128 }),
+    xds: Type.Object(
+      { host: Type.String({ default: '127.0.0.1' }), port: Type.Integer({ minimum: 0, maximum: 65535, default: 0 }) },
+      { additionalProperties: false, default: {} },
+    ),
+    api: Type.Object(
+      { host: Type.String({ default: '127.0.0.1' }), port: Type.Integer({ minimum: 0, maximum: 65535, default: 0 }) },
+      { additionalProperties: false, default: {} },
+    ),
+    /** Snapshots are keyed by Envoy node id (default) or node cluster. */
+    nodeKey: Type.Union([Type.Literal('id'), Type.Literal('cluster')], { default: 'id' }),
+    /** The initial app config (see docs/control-plane.md). */
+    app: Type.Optional(Type.Unknown()),
+    nats: Type.Optional(
+      Type.Object(
+        {
+          servers: Type.Array(Type.String({ minLength: 1 }), { minItems: 1 }),
+          bucket: Type.String({ default: 'aenv_routing', pattern: '^[A-Za-z0-9_-]{1,64}$' }),
+          key: Type.String({ default: 'routing', pattern: '^[A-Za-z0-9_.-]{1,64}$' }),
+        },
+        { additionalProperties: false },
+      ),
+    ),
+    logLevel: Type.Optional(Type.Union(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'].map((l) => Type.Literal(l)))),
+  },
+  { additionalProperties: false },
+);
+export type ControlPlaneConfig = Static<typeof ControlPlaneConfig>;

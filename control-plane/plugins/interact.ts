@@ -1,0 +1,65 @@
+// `interact`: two TEE apps talking over mutual TLS (scenario 3). The ingress
+// terminates mTLS (client certificate required) and forwards TCP to the local
+// app; each egress takes plaintext from the local app and originates mTLS to a
+// peer. Certificates and trust anchors are SDS secrets by name, served by this
+// control plane (set through `secrets.set`), never files.
+import { Type } from '@sinclair/typebox';
+import { definePlugin } from './plugin.ts';
+import { Endpoint, ListenAddress, ResourceName, edsCluster, sdsTlsContext, tcpListener } from './envoy-builders.ts';
+import type { SnapshotInput } from '../xds/snapshot.ts';
+
+const Tls = {
+  certSecret: Type.String({ minLength: 1, maxLength: 128, description: 'SDS secret holding this side\'s certificate and key' }),
+  caSecret: Type.String({ minLength: 1, maxLength: 128, description: 'SDS secret holding the trusted CA (the group CA)' }),
+};
+
+export const InteractConfig = Type.Object(
+  {
+    ingress: Type.Optional(
+      Type.Object({ listener: ListenAddress, app: Endpoint, ...Tls }, { additionalProperties: false }),
+    ),
+    egress: Type.Array(
+      Type.Object(
+        {
+          name: ResourceName,
+          listener: ListenAddress,
+          peer: Endpoint,
+          sni: Type.Optional(Type.String({ minLength: 1, maxLength: 253 })),
+          ...Tls,
+        },
+        { additionalProperties: false },
+      ),
+      { default: [], maxItems: 64 },
+    ),
+  },
+  { additionalProperties: false },
+);
+
+export const interactPlugin = definePlugin({
+  name: 'interact',
+  description: 'mTLS ingress (client cert required) to the local app and mTLS egress listeners to peers; certs over SDS',
+  schema: InteractConfig,
+  translate(cfg, instance) {
+    const out: Required<Pick<SnapshotInput, 'listeners' | 'clusters' | 'endpoints'>> = { listeners: [], clusters: [], endpoints: [] };
+    if (cfg.ingress) {
+      const name = `${instance}_ingress`;
+      const app = edsCluster(`${name}_app`, [cfg.ingress.app]);
+      out.clusters.push(app.cluster);
+      out.endpoints.push(app.endpoints);
+      out.listeners.push(
+        tcpListener(name, cfg.ingress.listener as { address: string; port: number }, `${name}_app`, {
+          commonTlsContext: sdsTlsContext(cfg.ingress.certSecret, cfg.ingress.caSecret),
+          requireClientCertificate: true,
+        }),
+      );
+    }
+    for (const e of cfg.egress ?? []) {
+      const name = `${instance}_egress_${e.name}`;
+      const peer = edsCluster(name, [e.peer], { tls: { commonTlsContext: sdsTlsContext(e.certSecret, e.caSecret), ...(e.sni ? { sni: e.sni } : {}) } });
+      out.clusters.push(peer.cluster);
+      out.endpoints.push(peer.endpoints);
+      out.listeners.push(tcpListener(name, e.listener as { address: string; port: number }, name));
+    }
+    return out;
+  },
+});

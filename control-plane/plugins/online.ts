@@ -1,0 +1,106 @@
+// `online`: the ingress of an online TEE service (scenario 1). Clients send JWE
+// envelopes; ext_proc decrypts requests and encrypts responses; ext_authz (when
+// configured) decides first; attestation routes go to ra-proxy untouched.
+// Fail closed: both filters have failure_mode_allow false.
+// Fixed interface (preamble, interface 1): filter order, cluster names,
+// processing_mode, per-route ext_proc disable.
+import { Type } from '@sinclair/typebox';
+import { ApiVersion } from '../../proto/gen/envoy/config/core/v3/config_source.ts';
+import { ExternalProcessor, ExtProcPerRoute } from '../../proto/gen/envoy/extensions/filters/http/ext_proc/v3/ext_proc.ts';
+import { ProcessingMode_BodySendMode, ProcessingMode_HeaderSendMode } from '../../proto/gen/envoy/extensions/filters/http/ext_proc/v3/processing_mode.ts';
+import { ExtAuthz } from '../../proto/gen/envoy/extensions/filters/http/ext_authz/v3/ext_authz.ts';
+import type { HttpFilter } from '../../proto/gen/envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager.ts';
+import type { Route } from '../../proto/gen/envoy/config/route/v3/route_components.ts';
+import { pack } from '../xds/type-urls.ts';
+import type { DeepPartial } from '../xds/snapshot.ts';
+import { definePlugin } from './plugin.ts';
+import { Endpoint, ListenAddress, edsCluster, hcmListener, routerFilter } from './envoy-builders.ts';
+
+export const ONLINE_CLUSTERS = { app: 'app', raProxy: 'ra_proxy', extProc: 'ext_proc', extAuthz: 'ext_authz' } as const;
+const EXT_PROC_FILTER = 'envoy.filters.http.ext_proc';
+const EXT_AUTHZ_FILTER = 'envoy.filters.http.ext_authz';
+const FIVE_SECONDS = { seconds: 5 };
+
+export const OnlineConfig = Type.Object(
+  {
+    listener: ListenAddress,
+    app: Endpoint,
+    raProxy: Endpoint,
+    extProc: Endpoint,
+    extAuthz: Type.Optional(Endpoint),
+  },
+  { additionalProperties: false },
+);
+
+// HTTP filters, in order. ext_authz decides before anything is decrypted;
+// ext_proc then unwraps the JWE; the router goes last.
+function httpFilters(withAuthz: boolean): DeepPartial<HttpFilter>[] {
+  const filters: DeepPartial<HttpFilter>[] = [];
+  if (withAuthz) {
+    filters.push({
+      name: EXT_AUTHZ_FILTER,
+      typedConfig: pack(
+        'type.googleapis.com/envoy.extensions.filters.http.ext_authz.v3.ExtAuthz',
+        ExtAuthz.fromPartial({
+          grpcService: { envoyGrpc: { clusterName: ONLINE_CLUSTERS.extAuthz }, timeout: FIVE_SECONDS },
+          transportApiVersion: ApiVersion.V3,
+          failureModeAllow: false,
+          includePeerCertificate: true,
+        }),
+      ),
+    });
+  }
+  filters.push({
+    name: EXT_PROC_FILTER,
+    typedConfig: pack(
+      'type.googleapis.com/envoy.extensions.filters.http.ext_proc.v3.ExternalProcessor',
+      ExternalProcessor.fromPartial({
+        grpcService: { envoyGrpc: { clusterName: ONLINE_CLUSTERS.extProc }, timeout: FIVE_SECONDS },
+        failureModeAllow: false,
+        processingMode: {
+          requestHeaderMode: ProcessingMode_HeaderSendMode.SEND,
+          responseHeaderMode: ProcessingMode_HeaderSendMode.SEND,
+          requestBodyMode: ProcessingMode_BodySendMode.BUFFERED,
+          responseBodyMode: ProcessingMode_BodySendMode.BUFFERED,
+          requestTrailerMode: ProcessingMode_HeaderSendMode.SKIP,
+          responseTrailerMode: ProcessingMode_HeaderSendMode.SKIP,
+        },
+        // ext-proc turns body phases off per request for plain pass-through.
+        allowModeOverride: true,
+        messageTimeout: FIVE_SECONDS,
+      }),
+    ),
+  });
+  filters.push(routerFilter());
+  return filters;
+}
+
+const extProcOff = {
+  [EXT_PROC_FILTER]: pack('type.googleapis.com/envoy.extensions.filters.http.ext_proc.v3.ExtProcPerRoute', ExtProcPerRoute.fromPartial({ disabled: true })),
+};
+
+export const onlinePlugin = definePlugin({
+  name: 'online',
+  description: 'Ingress for an online TEE service: ext_authz (optional) -> ext_proc (JWE) -> app; attestation routes to ra-proxy',
+  schema: OnlineConfig,
+  translate(cfg, instance) {
+    const routeName = `${instance}_routes`;
+    const routes: DeepPartial<Route>[] = [
+      // Attestation must reach ra-proxy as sent: no JWE processing.
+      { name: 'ra_proxy', match: { prefix: '/RaProxy' }, route: { cluster: ONLINE_CLUSTERS.raProxy }, typedPerFilterConfig: extProcOff },
+      { name: 'attestation', match: { path: '/.well-known/attestation' }, route: { cluster: ONLINE_CLUSTERS.raProxy }, typedPerFilterConfig: extProcOff },
+      { name: 'app', match: { prefix: '/' }, route: { cluster: ONLINE_CLUSTERS.app } },
+    ];
+    const app = edsCluster(ONLINE_CLUSTERS.app, [cfg.app]);
+    const ra = edsCluster(ONLINE_CLUSTERS.raProxy, [cfg.raProxy]);
+    const ep = edsCluster(ONLINE_CLUSTERS.extProc, [cfg.extProc], { protocol: 'http2' });
+    const az = cfg.extAuthz ? edsCluster(ONLINE_CLUSTERS.extAuthz, [cfg.extAuthz], { protocol: 'http2' }) : undefined;
+    const clusters = [app, ra, ep, ...(az ? [az] : [])];
+    return {
+      listeners: [hcmListener(instance, cfg.listener as { address: string; port: number }, routeName, httpFilters(!!az))],
+      routes: [{ name: routeName, virtualHosts: [{ name: instance, domains: ['*'], routes }] }],
+      clusters: clusters.map((c) => c.cluster),
+      endpoints: clusters.map((c) => c.endpoints),
+    };
+  },
+});

@@ -1,0 +1,92 @@
+// startControlPlane: the one call that wires config, logger, core, xDS gRPC
+// server, HTTP API and (optionally) NATS replication, and returns the ports.
+import type { Logger } from 'pino';
+import { validateConfig } from '../kernel/config.ts';
+import { createLogger } from '../kernel/logger.ts';
+import { createMetrics } from '../kernel/metrics.ts';
+import { bindServer } from '../kernel/grpc-server.ts';
+import { createHttpService, listenHttp } from '../kernel/http-server.ts';
+import { ControlPlaneConfig } from './config.ts';
+import { ControlPlaneCore } from './control-plane.ts';
+import { byNodeCluster, byNodeId, type SnapshotCache } from './xds/cache.ts';
+import { createXdsGrpcServer } from './transport/xds-grpc.ts';
+import { registerControlPlaneApi } from './transport/http-api.ts';
+import { NatsRoutingSync } from './transport/nats-routing.ts';
+import { LocalRoutingSync, type RoutingSync } from './routing-sync.ts';
+import { wireXdsMetrics } from './metrics.ts';
+import { statusDocument, type StatusDocument } from './status-view.ts';
+import type { SecretInput, SecretInfo } from './secret-store.ts';
+import type { RoutingChange } from './routing.ts';
+import type { RoutingState } from './app-config.ts';
+
+export interface ControlPlaneHandle {
+  xdsPort: number;
+  apiPort: number;
+  /** host of the xDS server (for generateBootstrap's xdsAddress). */
+  address: string;
+  apiUrl: string;
+  /** Validates, translates and publishes an app config; throws (and changes nothing) if it is invalid. */
+  setAppConfig(cfg: unknown): { snapshot: string };
+  secrets: {
+    set(name: string, secret: SecretInput): { snapshot: string };
+    delete(name: string): { snapshot: string };
+    list(): SecretInfo[];
+  };
+  routing: {
+    apply(change: RoutingChange): Promise<RoutingState & { revision: number }>;
+    get(): RoutingState & { revision: number };
+  };
+  status(): StatusDocument;
+  /** Lower-level access (tests, benchmarks). */
+  core: ControlPlaneCore;
+  cache: SnapshotCache;
+  close(): Promise<void>;
+}
+
+export async function startControlPlane(input: unknown, opts: { logger?: Logger } = {}): Promise<ControlPlaneHandle> {
+  const config = validateConfig(ControlPlaneConfig, input ?? {}, 'control-plane config');
+  const logger = opts.logger ?? createLogger('control-plane', { ...(config.logLevel ? { level: config.logLevel } : {}) });
+  const core = new ControlPlaneCore(logger, config.nodeKey === 'cluster' ? byNodeCluster : byNodeId);
+  if (config.app !== undefined) core.setAppConfig(config.app);
+
+  const metrics = createMetrics('control_plane');
+  const unwire = wireXdsMetrics(metrics, core.status);
+  const sync: RoutingSync = config.nats
+    ? await NatsRoutingSync.start(core, { servers: config.nats.servers, bucket: config.nats.bucket ?? 'aenv_routing', key: config.nats.key ?? 'routing' }, logger)
+    : new LocalRoutingSync(core);
+
+  const grpcServer = createXdsGrpcServer({ cache: core.cache, status: core.status, logger: logger.child({ svc: 'xds' }), controlPlaneId: config.id });
+  const xdsHost = config.xds?.host ?? '127.0.0.1';
+  const bound = await bindServer(grpcServer, { host: xdsHost, port: config.xds?.port ?? 0 });
+
+  const http = createHttpService({ logger: logger.child({ svc: 'api' }), metrics: metrics.registry });
+  await registerControlPlaneApi(http, { id: config.id, core, sync });
+  const apiHost = config.api?.host ?? '127.0.0.1';
+  const apiPort = await listenHttp(http, config.api?.port ?? 0, apiHost);
+  logger.info({ xdsPort: bound.port, apiPort }, 'control plane listening');
+
+  let closed = false;
+  const label = (s: { label: string }) => ({ snapshot: s.label });
+  return {
+    xdsPort: bound.port,
+    apiPort,
+    address: xdsHost,
+    apiUrl: `http://${apiHost}:${apiPort}`,
+    setAppConfig: (cfg) => label(core.setAppConfig(cfg)),
+    secrets: {
+      set: (name, secret) => label(core.setSecret(name, secret)),
+      delete: (name) => label(core.deleteSecret(name)),
+      list: () => core.secrets.list(),
+    },
+    routing: { apply: (c) => sync.propose(c), get: () => core.routing },
+    status: () => statusDocument(config.id, core, sync),
+    core,
+    cache: core.cache,
+    async close() {
+      if (closed) return;
+      closed = true;
+      unwire();
+      await Promise.all([bound.close(), http.close(), sync.close()]);
+    },
+  };
+}

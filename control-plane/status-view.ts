@@ -1,0 +1,38 @@
+// The status document served as JSON (and rendered by the status page): what
+// the control plane publishes and what each node has ACKed or NACKed.
+import type { ControlPlaneCore } from './control-plane.ts';
+import type { RoutingSync, ReplicationInfo } from './routing-sync.ts';
+import type { NodeStatus } from './xds/status.ts';
+import type { SecretInfo } from './secret-store.ts';
+
+export interface StatusDocument {
+  controlPlaneId: string;
+  generatedAt: string;
+  snapshot: { label: string; versions: Record<string, string>; counts: Record<string, number> } | null;
+  connectedNodes: number;
+  nodes: NodeStatus[];
+  secrets: SecretInfo[];
+  routing: { revision: number; routes: number; clusters: number };
+  replication: ReplicationInfo;
+}
+
+export function statusDocument(id: string, core: ControlPlaneCore, sync: RoutingSync): StatusDocument {
+  const snap = core.current;
+  const routing = core.routing;
+  return {
+    controlPlaneId: id,
+    generatedAt: new Date().toISOString(),
+    snapshot: snap
+      ? {
+          label: snap.label,
+          versions: Object.fromEntries(Object.entries(snap.resources).map(([t, r]) => [t, r.version])),
+          counts: Object.fromEntries(Object.entries(snap.resources).map(([t, r]) => [t, r.items.size])),
+        }
+      : null,
+    connectedNodes: core.status.connectedNodes(),
+    nodes: core.status.view(),
+    secrets: core.secrets.list(),
+    routing: { revision: routing.revision, routes: routing.routes.length, clusters: routing.clusters.length },
+    replication: sync.info(),
+  };
+}

@@ -1,0 +1,55 @@
+// The control plane's HTTP surface (fastify): dynamic routing API, app config,
+// secrets metadata, status JSON + page, OpenAPI at /openapi.json. Handlers
+// only adapt: validation is the JSON schema (TypeBox), semantics are in the core.
+import swagger from '@fastify/swagger';
+import { Type } from '@sinclair/typebox';
+import type { FastifyInstance } from 'fastify';
+import type { ControlPlaneCore } from '../control-plane.ts';
+import type { RoutingSync } from '../routing-sync.ts';
+import { AppConfig } from '../app-config.ts';
+import { ClusterSpec, RouteSpec } from '../plugins/route.ts';
+import { statusDocument } from '../status-view.ts';
+import { STATUS_PAGE } from './status-page.ts';
+
+const NameParams = Type.Object({ name: Type.String({ pattern: '^[A-Za-z0-9_.-]{1,64}$' }) });
+const ClusterBody = Type.Omit(ClusterSpec, ['name'], { additionalProperties: false });
+const RouteBody = Type.Omit(RouteSpec, ['name'], { additionalProperties: false });
+const ErrorBody = Type.Object({ code: Type.String(), message: Type.String(), details: Type.Optional(Type.Unknown()) });
+
+export async function registerControlPlaneApi(app: FastifyInstance, deps: { id: string; core: ControlPlaneCore; sync: RoutingSync }): Promise<void> {
+  const { core, sync } = deps;
+  await app.register(swagger, {
+    openapi: {
+      info: { title: 'aenv control plane', version: '1.0.0', description: 'Dynamic routing, app config and xDS status of the attestation-aware Envoy control plane' },
+    },
+  });
+  app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+  app.get('/', { schema: { hide: true } }, async (_req, reply) => reply.type('text/html; charset=utf-8').send(STATUS_PAGE));
+  app.get('/status', { schema: { hide: true } }, async (_req, reply) => reply.type('text/html; charset=utf-8').send(STATUS_PAGE));
+  app.get('/v1/status', { schema: { summary: 'Nodes, ACKed versions, last NACKs, secrets, snapshot versions' } }, async () => statusDocument(deps.id, core, sync));
+
+  app.get('/v1/app-config', { schema: { summary: 'The current app config' } }, async () => core.app);
+  app.put('/v1/app-config', { schema: { summary: 'Replace the app config (validated and translated before it is applied)', body: AppConfig, response: { 400: ErrorBody, 412: ErrorBody } } }, async (req) => {
+    const snap = core.setAppConfig(req.body);
+    return { snapshot: snap.label };
+  });
+
+  app.get('/v1/routing', { schema: { summary: 'Dynamic routes and clusters with their revision' } }, async () => core.routing);
+  app.put('/v1/clusters/:name', { schema: { summary: 'Add or replace a cluster', params: NameParams, body: ClusterBody, response: { 400: ErrorBody, 412: ErrorBody } } }, async (req) => {
+    const { name } = req.params as { name: string };
+    return sync.propose({ op: 'putCluster', cluster: { ...(req.body as Omit<ClusterSpec, 'name'>), name } });
+  });
+  app.delete('/v1/clusters/:name', { schema: { summary: 'Remove a cluster (refused while a route uses it)', params: NameParams, response: { 404: ErrorBody, 412: ErrorBody } } }, async (req) => {
+    const { name } = req.params as { name: string };
+    return sync.propose({ op: 'deleteCluster', name });
+  });
+  app.put('/v1/routes/:name', { schema: { summary: 'Add or replace a route (its cluster must exist)', params: NameParams, body: RouteBody, response: { 400: ErrorBody, 412: ErrorBody } } }, async (req) => {
+    const { name } = req.params as { name: string };
+    return sync.propose({ op: 'putRoute', route: { ...(req.body as Omit<RouteSpec, 'name'>), name } });
+  });
+  app.delete('/v1/routes/:name', { schema: { summary: 'Remove a route', params: NameParams, response: { 404: ErrorBody } } }, async (req) => {
+    const { name } = req.params as { name: string };
+    return sync.propose({ op: 'deleteRoute', name });
+  });
+  app.get('/v1/secrets', { schema: { summary: 'SDS secrets: names, subjects and expiry (never key material)' } }, async () => core.secrets.list());
+}

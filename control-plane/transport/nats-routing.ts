@@ -1,0 +1,106 @@
+// Routing replication over a NATS JetStream KV bucket: one key holds the whole
+// routing state; writers use compare-and-set on the key's revision, every
+// replica watches the key and applies each revision after validating it, so
+// all replicas converge on the same state (and the same xDS versions).
+import { connect, type KV, type KvEntry, type NatsConnection } from 'nats';
+import type { Logger } from 'pino';
+import { validateConfig } from '../../kernel/config.ts';
+import { RoutingState, EMPTY_ROUTING } from '../app-config.ts';
+import type { ControlPlaneCore } from '../control-plane.ts';
+import { ControlPlaneError } from '../errors.ts';
+import { applyRoutingChange, type RoutingChange } from '../routing.ts';
+import type { ReplicationInfo, RoutingSync } from '../routing-sync.ts';
+
+export interface NatsRoutingOptions {
+  servers: string[];
+  bucket: string;
+  key: string;
+}
+
+const MAX_CAS_RETRIES = 5;
+
+export class NatsRoutingSync implements RoutingSync {
+  private lastError?: ReplicationInfo['lastError'];
+  private watching?: Promise<void>;
+  private stopWatch?: () => void;
+
+  private constructor(
+    private readonly core: ControlPlaneCore,
+    private readonly nc: NatsConnection,
+    private readonly kv: KV,
+    private readonly opts: NatsRoutingOptions,
+    private readonly logger: Logger,
+  ) {}
+
+  static async start(core: ControlPlaneCore, opts: NatsRoutingOptions, logger: Logger): Promise<NatsRoutingSync> {
+    let nc: NatsConnection;
+    try {
+      nc = await connect({ servers: opts.servers, name: 'aenv-control-plane', maxReconnectAttempts: -1, reconnectTimeWait: 250 });
+    } catch (cause) {
+      throw new ControlPlaneError('UNAVAILABLE', `cannot connect to NATS at ${opts.servers.join(', ')}`, { cause });
+    }
+    const kv = await nc.jetstream().views.kv(opts.bucket, { history: 10 });
+    const sync = new NatsRoutingSync(core, nc, kv, opts, logger.child({ bucket: opts.bucket, key: opts.key }));
+    const initial = await kv.get(opts.key);
+    if (initial) sync.apply(initial);
+    await sync.watch();
+    return sync;
+  }
+
+  private async watch(): Promise<void> {
+    const iter = await this.kv.watch({ key: this.opts.key });
+    this.stopWatch = () => iter.stop();
+    this.watching = (async () => {
+      for await (const e of iter) this.apply(e);
+    })().catch((e) => this.logger.error({ err: e }, 'routing watch ended'));
+  }
+
+  private decode(e: KvEntry): RoutingState {
+    if (e.operation !== 'PUT') return EMPTY_ROUTING;
+    return validateConfig(RoutingState, JSON.parse(e.string()), `routing state revision ${e.revision}`);
+  }
+
+  /** Applies a replicated revision; an invalid one is recorded and skipped, keeping the last good state. */
+  private apply(e: KvEntry): void {
+    if (e.revision <= this.core.routing.revision) return;
+    try {
+      this.core.setRouting(this.decode(e), e.revision);
+      this.logger.info({ revision: e.revision }, 'routing revision applied');
+    } catch (err) {
+      this.lastError = { message: (err as Error).message, revision: e.revision, at: new Date().toISOString() };
+      this.logger.error({ revision: e.revision, error: (err as Error).message }, 'replicated routing revision rejected; keeping the last good state');
+    }
+  }
+
+  async propose(change: RoutingChange): Promise<RoutingState & { revision: number }> {
+    for (let attempt = 0; attempt < MAX_CAS_RETRIES; attempt++) {
+      const cur = await this.kv.get(this.opts.key);
+      const base = cur && cur.operation === 'PUT' ? this.decode(cur) : EMPTY_ROUTING;
+      const next = applyRoutingChange(base, change);
+      // Validate against this replica's app config before anyone sees it.
+      this.core.check({ routing: next, routingRevision: (cur?.revision ?? 0) + 1 });
+      let revision: number;
+      try {
+        const data = new TextEncoder().encode(JSON.stringify(next));
+        revision = cur ? await this.kv.update(this.opts.key, data, cur.revision) : await this.kv.create(this.opts.key, data);
+      } catch (e) {
+        // Someone else wrote first: re-read and retry on top of their state.
+        if (/wrong last sequence|key exists/i.test((e as Error).message)) continue;
+        throw new ControlPlaneError('UNAVAILABLE', 'routing store write failed', { cause: e });
+      }
+      if (revision > this.core.routing.revision) this.core.setRouting(next, revision);
+      return this.core.routing;
+    }
+    throw new ControlPlaneError('CONFLICT', 'routing state changed concurrently too often; retry');
+  }
+
+  info(): ReplicationInfo {
+    return { mode: 'nats', bucket: this.opts.bucket, key: this.opts.key, appliedRevision: this.core.routing.revision, ...(this.lastError ? { lastError: this.lastError } : {}) };
+  }
+
+  async close(): Promise<void> {
+    this.stopWatch?.();
+    await this.nc.drain().catch(() => undefined);
+    await this.watching;
+  }
+}
