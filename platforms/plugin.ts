@@ -14,6 +14,8 @@ export interface VerifierOptions {
   amdArkPems?: string[];
   /** sev-snp: SHA-256 fingerprints (hex) of accepted ARKs when ARKs come with the evidence. */
   amdArkFingerprints?: string[];
+  /** sev-snp: ASK/ASVK certificates (PEM) available to the verifier, e.g. from a KDS cache. */
+  amdIntermediatePems?: string[];
   /** csv: Hygon root key (HRK) certificate, Hygon binary format. */
   hygonHrk?: Uint8Array;
   /** csv: when true, the PEK -> report signature alone is accepted if no HSK/CEK chain is available. */
