@@ -1,0 +1,4 @@
+import t from 'tap';
+import { runScenario } from './e2e-scenario.ts';
+
+t.test('real Envoy over delta ADS: bootstrap only, live route change, NACK, restart', (t) => runScenario(t, 'delta'));
