@@ -1,0 +1,75 @@
+// Static Envoy bootstrap for ext-authz end-to-end tests: an ingress listener
+// (optionally mTLS with a group leaf) whose HTTP filter chain is
+// ext_authz (interface 1 settings) -> router -> cluster "app".
+export interface ExtAuthzBootstrapOptions {
+  listenPort: number;
+  upstreamPort: number;
+  extAuthzPort: number;
+  /** When set, the listener requires a client certificate issued by caPem. */
+  tls?: { certPem: string; keyPem: string; caPem: string };
+}
+
+export function extAuthzBootstrap(o: ExtAuthzBootstrapOptions): Record<string, unknown> {
+  const h2 = {
+    'envoy.extensions.upstreams.http.v3.HttpProtocolOptions': {
+      '@type': 'type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions',
+      explicit_http_config: { http2_protocol_options: {} },
+    },
+  };
+  const cluster = (name: string, port: number, extra: Record<string, unknown> = {}) => ({
+    name,
+    type: 'STATIC',
+    connect_timeout: '0.5s',
+    load_assignment: { cluster_name: name, endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: '127.0.0.1', port_value: port } } } }] }] },
+    ...extra,
+  });
+  return {
+    node: { id: 'ext-authz-e2e', cluster: 'ext-authz-e2e' },
+    static_resources: {
+      listeners: [{
+        name: 'ingress',
+        address: { socket_address: { address: '127.0.0.1', port_value: o.listenPort } },
+        filter_chains: [{
+          ...(o.tls ? {
+            transport_socket: {
+              name: 'envoy.transport_sockets.tls',
+              typed_config: {
+                '@type': 'type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext',
+                require_client_certificate: true,
+                common_tls_context: {
+                  tls_certificates: [{ certificate_chain: { inline_string: o.tls.certPem }, private_key: { inline_string: o.tls.keyPem } }],
+                  validation_context: { trusted_ca: { inline_string: o.tls.caPem } },
+                },
+              },
+            },
+          } : {}),
+          filters: [{
+            name: 'envoy.filters.network.http_connection_manager',
+            typed_config: {
+              '@type': 'type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager',
+              stat_prefix: 'ingress',
+              route_config: { virtual_hosts: [{ name: 'all', domains: ['*'], routes: [{ match: { prefix: '/' }, route: { cluster: 'app' } }] }] },
+              http_filters: [
+                {
+                  name: 'envoy.filters.http.ext_authz',
+                  typed_config: {
+                    '@type': 'type.googleapis.com/envoy.extensions.filters.http.ext_authz.v3.ExtAuthz',
+                    grpc_service: { envoy_grpc: { cluster_name: 'ext_authz' }, timeout: '2s' },
+                    transport_api_version: 'V3',
+                    failure_mode_allow: false,
+                    include_peer_certificate: true,
+                  },
+                },
+                { name: 'envoy.filters.http.router', typed_config: { '@type': 'type.googleapis.com/envoy.extensions.filters.http.router.v3.Router' } },
+              ],
+            },
+          }],
+        }],
+      }],
+      clusters: [
+        cluster('app', o.upstreamPort),
+        cluster('ext_authz', o.extAuthzPort, { typed_extension_protocol_options: h2 }),
+      ],
+    },
+  };
+}
