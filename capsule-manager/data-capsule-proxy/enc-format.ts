@@ -17,7 +17,7 @@
 // Both directions are Transform streams with a fixed-size carry buffer, so memory
 // stays flat whatever the input size. The file functions write to a temp file
 // next to the destination and rename it only after the whole input verified.
-import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
+import { createCipheriv, createDecipheriv, randomFillSync } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
@@ -122,6 +122,9 @@ export class EncryptTransform extends Transform {
   #total = 0;
   #blocks = 0;
   #finished = false;
+  /** Fresh random IVs drawn 512 at a time: one CSPRNG call per 4 MiB instead of per block. */
+  readonly #ivPool = Buffer.allocUnsafe(ENC_IV_LEN * 512);
+  #ivOff = this.#ivPool.length;
 
   constructor(key: Buffer, opts: EncryptStreamOptions = {}) {
     super();
@@ -141,7 +144,12 @@ export class EncryptTransform extends Transform {
   }
 
   #sealBlock(plain: Buffer, out: Buffer[]): void {
-    const iv = randomBytes(ENC_IV_LEN);
+    if (this.#ivOff === this.#ivPool.length) {
+      randomFillSync(this.#ivPool);
+      this.#ivOff = 0;
+    }
+    const iv = this.#ivPool.subarray(this.#ivOff, this.#ivOff + ENC_IV_LEN);
+    this.#ivOff += ENC_IV_LEN;
     const c = createCipheriv(this.#alg, this.#key, iv, { authTagLength: ENC_MAC_LEN });
     const ct = plain.length ? c.update(plain) : Buffer.alloc(0);
     const tail = c.final();

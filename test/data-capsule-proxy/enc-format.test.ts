@@ -104,6 +104,15 @@ t.test('a fixed vector: header bytes and block layout', async (t) => {
   t.equal(back.toString(), 'hello');
 });
 
+t.test('every block gets its own random IV', async (t) => {
+  const key = randomBytes(16);
+  const n = 1200; // more blocks than one IV pool refill
+  const enc = await collect(Buffer.alloc(n * ENC_BLOCK_DATA_LEN), encryptStream(key, { plaintextLength: n * ENC_BLOCK_DATA_LEN }));
+  const ivs = new Set<string>();
+  for (let i = 0; i < n; i++) ivs.add(enc.subarray(ENC_HEADER_LEN + i * ENC_BLOCK_LEN + 1, ENC_HEADER_LEN + i * ENC_BLOCK_LEN + 13).toString('hex'));
+  t.equal(ivs.size, n, 'no IV repeats');
+});
+
 t.test('streaming is independent of chunk boundaries', async (t) => {
   const key = randomBytes(32);
   const plain = randomBytes(3 * ENC_BLOCK_DATA_LEN + 517);
