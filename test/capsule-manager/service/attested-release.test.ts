@@ -1,0 +1,160 @@
+// End to end over real gRPC with the real sim platform: owners register and
+// set policies, an attested app gets keys, denials say why, spoofing fails.
+import { randomBytes, X509Certificate } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import t from 'tap';
+import { createAttester } from '../../../platforms/index.ts';
+import type { Attester } from '../../../platforms/types.ts';
+import { CapsuleManagerClient, exportAction, signVote } from '../../../capsule-manager/client/index.ts';
+import { generatePartyKeys, type PartyKeys } from '../../../capsule-manager/core/party-keys.ts';
+import { verifyAuditLog } from '../../../capsule-manager/audit/audit-log.ts';
+import { APP_MR, startTestCapsuleManager } from '../../helpers/capsule-manager.ts';
+
+const f = await startTestCapsuleManager(t);
+const address = `127.0.0.1:${f.cm.grpcPort}`;
+const [alice, bob, app, mallory] = await Promise.all([generatePartyKeys('alice'), generatePartyKeys('bob'), generatePartyKeys('app'), generatePartyKeys('mallory')]);
+const clientFor = (p: PartyKeys) => {
+  const c = new CapsuleManagerClient({ address, signer: { privateKey: p.privateKey, certChainPem: [p.certPem] }, verify: f.verify });
+  t.teardown(() => c.close());
+  return c;
+};
+const A = clientFor(alice);
+const B = clientFor(bob);
+const APP = clientFor(app);
+const M = clientFor(mallory);
+const k1 = randomBytes(16);
+const k2 = randomBytes(32);
+const kg = randomBytes(16);
+
+t.test('client verifies the CM report; an untrusted CM is refused', async (t) => {
+  const out = await A.connect();
+  t.equal(out.certPem, f.cm.certPem);
+  t.equal(out.claims!.platform, 'sim');
+  const other = await createAttester('sim', {});
+  const bad = new CapsuleManagerClient({ address, signer: { privateKey: alice.privateKey, certChainPem: [alice.certPem] }, verify: { trustedSimKeys: [other.simPublicKeyPem!], policy: { allowInsecure: true } } });
+  await t.rejects(bad.connect(), { code: 'CM_UNTRUSTED' });
+  const noSim = new CapsuleManagerClient({ address, signer: { privateKey: alice.privateKey, certChainPem: [alice.certPem] }, verify: { trustedSimKeys: [f.cm.simPublicKeyPem!], policy: {} } });
+  await t.rejects(noSim.connect(), { code: 'CM_UNTRUSTED', message: /insecure|sim/i }, 'sim evidence needs allowInsecure');
+  bad.close();
+  noSim.close();
+});
+
+t.test('owners register, upload keys and set policies; others cannot touch them', async (t) => {
+  await t.rejects(A.createDataKeys([{ resource_uri: 'd1', data_key_b64: k1.toString('base64') }]), { code: 'UNKNOWN_PARTY' });
+  await A.registerCert();
+  await B.registerCert();
+  await M.registerCert();
+  await A.createDataKeys([{ resource_uri: 'd1', data_key_b64: k1.toString('base64') }, { resource_uri: 'g1', data_key_b64: kg.toString('base64') }]);
+  await B.createDataKeys([{ resource_uri: 'd2/part0', data_key_b64: k2.toString('base64') }]);
+  await t.rejects(A.createDataKeys([{ resource_uri: 'd3', data_key_b64: 'c2hvcnQ=' }]), { code: 'INVALID_REQUEST', message: /16, 24 or 32/ });
+  await A.createDataPolicy({
+    data_uuid: 'd1',
+    rules: [
+      {
+        rule_id: 'bob-psi',
+        grantee_party_ids: [bob.partyId],
+        columns: ['id', 'age'],
+        op_constraints: [{ op_name: 'PSI', constraints: [`r.env.tee.sim.mr_ta == "${APP_MR}"`] }],
+        global_constraints: ['r.env.tee.platform == "sim"'],
+      },
+    ],
+  });
+  await A.addDataRule('g1', { rule_id: 'group', grantee_party_ids: [bob.partyId], columns: ['*'], op_constraints: [{ op_name: 'interact', constraints: [] }], global_constraints: [] });
+  await B.createDataPolicy({ data_uuid: 'd2', rules: [{ rule_id: 'b', grantee_party_ids: [bob.partyId, alice.partyId], columns: ['*'], op_constraints: [{ op_name: 'PSI', constraints: [] }, { op_name: 'LR', constraints: [] }], global_constraints: [] }] });
+  t.same((await A.listDataPolicy()).map((p) => p.data_uuid).sort(), ['d1', 'g1']);
+  await t.rejects(M.addDataRule('d1', { rule_id: 'evil', grantee_party_ids: [mallory.partyId], columns: ['*'], op_constraints: [{ op_name: '*', constraints: [] }], global_constraints: [] }), { code: 'NOT_OWNER' });
+  await t.rejects(M.createDataKeys([{ resource_uri: 'd1/evil', data_key_b64: k1.toString('base64') }]), { code: 'NOT_OWNER' });
+  await t.rejects(M.deleteDataPolicy('d1'), { code: 'NOT_OWNER' });
+  t.same(await M.listDataPolicy(), []);
+  await t.rejects(A.addDataRule('d1', { rule_id: 'x', grantee_party_ids: [], columns: [], op_constraints: [], global_constraints: ['r.a ==='] }), { code: 'INVALID_EXPRESSION' });
+  // add then delete a rule
+  await A.addDataRule('d1', { rule_id: 'tmp', grantee_party_ids: [mallory.partyId], columns: ['*'], op_constraints: [{ op_name: '*', constraints: [] }], global_constraints: [] });
+  await t.rejects(A.addDataRule('d1', { rule_id: 'tmp', grantee_party_ids: [], columns: [], op_constraints: [], global_constraints: [] }), { code: 'ALREADY_EXISTS' });
+  await A.deleteDataRule('d1', 'tmp');
+  t.same((await A.listDataPolicy()).find((p) => p.data_uuid === 'd1')!.rules.map((r) => r.rule_id), ['bob-psi']);
+});
+
+const req = (over: Record<string, unknown> = {}) => ({ initiator_party_id: bob.partyId, scope: '', op_name: 'PSI', resources: [{ resource_uri: 'd1', columns: ['id'], attrs: '' }], env: '', global_attrs: '', ...over });
+
+t.test('attested GetDataKeys releases keys encrypted to the attested cert', async (t) => {
+  const keys = await APP.getDataKeys(req(), f.appAttester);
+  t.same(keys, [{ resource_uri: 'd1', data_key_b64: k1.toString('base64') }]);
+  const two = await APP.getDataKeys(req({ resources: [{ resource_uri: 'd1', columns: [], attrs: '' }, { resource_uri: 'd2/part0', columns: [], attrs: '' }] }), f.appAttester);
+  t.equal(two.length, 2);
+  t.equal(two[1]!.data_key_b64, k2.toString('base64'));
+});
+
+t.test('denials say which condition failed, and only what the requester may know', async (t) => {
+  await t.rejects(APP.getDataKeys(req({ op_name: 'LR' }), f.appAttester), { code: 'POLICY_DENIED', message: /rule bob-psi: op "LR" is not allowed/ });
+  await t.rejects(APP.getDataKeys(req({ resources: [{ resource_uri: 'd1', columns: ['salary'], attrs: '' }] }), f.appAttester), { code: 'POLICY_DENIED', message: /columns not granted: "salary"/ });
+  const e = await APP.getDataKeys(req({ initiator_party_id: mallory.partyId }), f.appAttester).catch((x: Error) => x);
+  t.match(e, { code: 'POLICY_DENIED', message: /initiator is not a grantee/ });
+  t.notMatch((e as Error).message, new RegExp(`${bob.partyId}|mr_ta|PSI`), 'no grantee ids or constraints of rules that do not name the requester');
+  await t.rejects(APP.getDataKeys(req({ resources: [{ resource_uri: 'nope', columns: [], attrs: '' }] }), f.appAttester), { code: 'POLICY_DENIED', message: /no data key/ });
+});
+
+t.test('env.tee comes from verified evidence only; evidence must bind this request', async (t) => {
+  // an app with another measurement fails the mr_ta constraint, whatever env says
+  const other = await createAttester('sim', { simKeyDir: join(f.dir, 'app-sim'), simMeasurements: { mr_ta: 'b2'.repeat(32) } });
+  const spoof = req({ env: JSON.stringify({ tee: { platform: 'sim', sim: { mr_ta: APP_MR } } }) });
+  await t.rejects(APP.getDataKeys(spoof, other), { code: 'POLICY_DENIED', message: /mr_ta .* is false/ });
+  await t.rejects(APP.getDataKeys(req()), { code: 'ATTESTATION_FAILED', message: /required/ }, 'no report');
+  // evidence bound to a different request is refused (replay)
+  const replaying: Attester = { platform: 'sim', detect: async () => true, getEvidence: async () => f.appAttester.getEvidence(Buffer.alloc(32, 7)) };
+  await t.rejects(APP.getDataKeys(req(), replaying), { code: 'ATTESTATION_FAILED', message: /report ?data/i });
+  // evidence signed by an untrusted sim key
+  const rogue = await createAttester('sim', { simMeasurements: { mr_ta: APP_MR } });
+  await t.rejects(APP.getDataKeys(req(), rogue), { code: 'ATTESTATION_FAILED' });
+});
+
+t.test('GetTlsAsset: group asset for op interact, encrypted to the attested cert', async (t) => {
+  const asset = await APP.getTlsAsset(req({ op_name: 'interact', resources: [{ resource_uri: 'g1', columns: [], attrs: '' }] }), f.appAttester);
+  t.match(asset.private_key, /BEGIN PRIVATE KEY/);
+  const leaf = new X509Certificate(asset.cert);
+  t.ok(leaf.verify(new X509Certificate(asset.ca_cert).publicKey), 'leaf signed by the group CA');
+  const again = await APP.getTlsAsset(req({ op_name: 'interact', resources: [{ resource_uri: 'g1', columns: [], attrs: '' }] }), f.appAttester);
+  t.equal(again.ca_cert, asset.ca_cert, 'deterministic group CA');
+  await t.rejects(APP.getTlsAsset(req({ op_name: 'interact', resources: [{ resource_uri: 'd1', columns: [], attrs: '' }] }), f.appAttester), { code: 'POLICY_DENIED' });
+});
+
+t.test('lineage: result policy derived, export needs every original owner', async (t) => {
+  const kr = randomBytes(16);
+  await APP.createResultDataKey({ resource_uri: 'res1', scope: '', data_key_b64: kr.toString('base64'), ancestor_uuids: ['d1', 'd2'], owner_id: bob.partyId }, f.appAttester);
+  await t.rejects(APP.createResultDataKey({ resource_uri: 'res2', data_key_b64: kr.toString('base64'), ancestor_uuids: ['d1'] }), { code: 'ATTESTATION_FAILED' });
+  await t.rejects(APP.createResultDataKey({ resource_uri: 'res3', data_key_b64: kr.toString('base64'), ancestor_uuids: ['unknown'] }, f.appAttester), { code: 'NOT_FOUND' });
+  // bob is a grantee of both ancestors for PSI: he may use the result under the merged constraints
+  const keys = await APP.getDataKeys(req({ resources: [{ resource_uri: 'res1', columns: ['anything'], attrs: '' }] }), f.appAttester);
+  t.equal(keys[0]!.data_key_b64, kr.toString('base64'));
+  // LR was only allowed on d2: the intersection drops it
+  await t.rejects(APP.getDataKeys(req({ op_name: 'LR', resources: [{ resource_uri: 'res1', columns: [], attrs: '' }] }), f.appAttester), { code: 'POLICY_DENIED' });
+  // export: votes of both original owners (alice via d1, bob via d2)
+  const vote = (p: PartyKeys, action: 'APPROVE' | 'REJECT' = 'APPROVE') =>
+    signVote({ type: 'TEE_DOWNLOAD', request_party_id: bob.partyId, approved_action: exportAction('res1'), action }, { privateKey: p.privateKey, certChainPem: [p.certPem] });
+  await t.rejects(B.getExportDataKey('res1', JSON.stringify({ votes: [await vote(bob)] })), { code: 'EXPORT_DENIED', message: new RegExp(`no approval from owner\\(s\\): ${alice.partyId}`) });
+  await t.rejects(B.getExportDataKey('res1', JSON.stringify({ votes: [await vote(bob), await vote(alice, 'REJECT')] })), { code: 'EXPORT_DENIED', message: /rejected/ });
+  await t.rejects(B.getExportDataKey('res1', JSON.stringify({ votes: [await vote(bob), await vote(mallory)] })), { code: 'EXPORT_DENIED' }, 'a non-owner vote does not count');
+  const dk = await B.getExportDataKey('res1', JSON.stringify({ votes: [await vote(bob), await vote(alice)] }));
+  t.equal(dk.data_key_b64, kr.toString('base64'));
+  await t.rejects(M.getExportDataKey('res1', JSON.stringify({ votes: [await vote(bob), await vote(alice)] })), { code: 'EXPORT_DENIED' }, 'votes name the requester');
+});
+
+t.test('delete key and policy; audit log is a valid chain without key material', async (t) => {
+  await A.deleteDataKey('g1');
+  await t.rejects(A.deleteDataKey('g1'), { code: 'NOT_FOUND' });
+  await A.deleteDataPolicy('g1');
+  const path = join(f.dir, 'audit.log');
+  const v = verifyAuditLog(path);
+  t.ok(v.ok, 'hash chain verifies');
+  const text = readFileSync(path, 'utf8');
+  t.match(text, /"action":"GetDataKeys".*"decision":"allow"/);
+  t.match(text, /"action":"GetDataKeys".*"decision":"deny"/);
+  t.match(text, /"action":"AddDataRule"/);
+  t.match(text, /"action":"GetExportDataKey".*"decision":"allow"/);
+  for (const k of [k1, k2, kg]) t.notOk(text.includes(k.toString('base64')), 'no data key in the audit log');
+  const lines = text.trim().split('\n');
+  const edited = lines.map((l, i) => (i === 2 ? l.replace('"decision":"ok"', '"decision":"deny"') : l)).join('\n') + '\n';
+  const { writeFileSync } = await import('node:fs');
+  writeFileSync(path + '.edited', edited);
+  if (edited !== text) t.notOk(verifyAuditLog(path + '.edited').ok, 'an edited line breaks the chain');
+});

@@ -1,0 +1,39 @@
+// Test glue for the capsule manager: a CM on 127.0.0.1:0 with the real sim
+// platform (its own attester and a trusted app attester), closed after the test.
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Test } from 'tap';
+import { createAttester } from '../../platforms/index.ts';
+import type { Attester } from '../../platforms/types.ts';
+import { startCapsuleManager, type RunningCapsuleManager } from '../../capsule-manager/start.ts';
+
+export const APP_MR = 'a1'.repeat(32);
+
+export interface CmFixture {
+  cm: RunningCapsuleManager;
+  /** An app attester the CM trusts (sim, measurement mr_ta = APP_MR). */
+  appAttester: Attester & { simPublicKeyPem?: string };
+  dir: string;
+  /** what a client passes to verify the CM */
+  verify: { trustedSimKeys: string[]; policy: { allowInsecure: true } };
+}
+
+export async function startTestCapsuleManager(t: Test, over: { storage?: Record<string, unknown>; dir?: string; audit?: boolean } = {}): Promise<CmFixture> {
+  const dir = over.dir ?? mkdtempSync(join(tmpdir(), 'cm-test-'));
+  const appAttester = await createAttester('sim', { simKeyDir: join(dir, 'app-sim'), simMeasurements: { mr_ta: APP_MR } });
+  const cm = await startCapsuleManager(
+    {
+      grpc: { port: 0 },
+      http: { port: 0 },
+      identityDir: join(dir, 'identity'),
+      storage: over.storage ?? { kind: 'file', dir: join(dir, 'store') },
+      kek: { passphrase: 'test passphrase 123', scryptCost: 1024 },
+      attestation: { self: 'sim', simKeyDir: join(dir, 'cm-sim'), require: true, allowInsecure: true, trustedSimKeys: [appAttester.simPublicKeyPem!] },
+      audit: over.audit === false ? {} : { path: join(dir, 'audit.log') },
+      logLevel: 'silent',
+    },
+  );
+  t.teardown(() => cm.close());
+  return { cm, appAttester, dir, verify: { trustedSimKeys: [cm.simPublicKeyPem!], policy: { allowInsecure: true } } };
+}
