@@ -32,15 +32,15 @@ export const ExtProcConfigSchema = Type.Object(
     /** Largest request/response body handled (bytes); larger request bodies get 413. */
     maxBodyBytes: Type.Integer({ minimum: 1, maximum: 64 * 1024 * 1024, default: 1024 * 1024 }),
     /** `allow`: plain requests pass through untouched (Trustflow's behaviour); `reject`: 400 ENCRYPTION_REQUIRED. */
-    plain: stringEnum(['allow', 'reject'] as const, { default: 'allow' }),
+    plain: stringEnum<'allow' | 'reject'>(['allow', 'reject'], { default: 'allow' }),
     /**
      * `rfc7516`: GCM AAD = ASCII(BASE64URL(protected)) [ "." BASE64URL(aad) ].
      * `trustflow`: Trustflow's client form: AAD = the decoded `aad` field (empty),
      * responses carry `encrypted_key:""` and an RSA-OAEP-256 header.
      */
-    compat: stringEnum(['rfc7516', 'trustflow'] as const, { default: 'rfc7516' }),
-    algorithms: Type.Array(stringEnum(KEY_ALGS), { minItems: 1, uniqueItems: true, default: [...KEY_ALGS] }),
-    encryptions: Type.Array(stringEnum(CONTENT_ENCS), { minItems: 1, uniqueItems: true, default: [...CONTENT_ENCS] }),
+    compat: stringEnum<'rfc7516' | 'trustflow'>(['rfc7516', 'trustflow'], { default: 'rfc7516' }),
+    algorithms: Type.Array(stringEnum<KeyAlg>(KEY_ALGS), { minItems: 1, uniqueItems: true, default: [...KEY_ALGS] }),
+    encryptions: Type.Array(stringEnum<ContentEnc>(CONTENT_ENCS), { minItems: 1, uniqueItems: true, default: [...CONTENT_ENCS] }),
     session: Type.Object(
       {
         enabled: Type.Boolean({ default: true }),
