@@ -1,0 +1,108 @@
+// Dynamic routing API (schema validation, OpenAPI, clear errors with no change)
+// and replication through a real nats-server KV bucket: two control-plane
+// replicas converge on the same routing state and the same xDS versions.
+import t from 'tap';
+import { startNats } from '../helpers/nats.ts';
+import { silentLogger } from '../../kernel/logger.ts';
+import { startControlPlane } from '../../control-plane/server.ts';
+import { TYPE } from '../../control-plane/xds/type-urls.ts';
+import { routeSample } from './plugin-samples.ts';
+import { until } from './e2e-scenario.ts';
+
+const app = { plugins: [routeSample()] };
+
+async function call(base: string, method: string, path: string, body?: unknown): Promise<{ status: number; json: any }> {
+  const r = await fetch(`${base}${path}`, { method, ...(body !== undefined ? { headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) } : {}) });
+  const text = await r.text();
+  return { status: r.status, json: text ? JSON.parse(text) : undefined };
+}
+
+t.test('HTTP API: OpenAPI, status, validation errors and refusals change nothing', async (t) => {
+  const cp = await startControlPlane({ app }, { logger: silentLogger });
+  t.teardown(() => cp.close());
+  const base = cp.apiUrl;
+  const oa = await call(base, 'GET', '/openapi.json');
+  t.equal(oa.status, 200);
+  t.equal(oa.json.openapi.slice(0, 2), '3.');
+  t.ok(oa.json.paths['/v1/routes/{name}']?.put?.requestBody, 'PUT /v1/routes/{name} documented with its body schema');
+  t.ok(oa.json.paths['/v1/clusters/{name}']?.delete);
+
+  const versionBefore = cp.core.current!.resources[TYPE.route].version;
+  const v1 = await call(base, 'PUT', '/v1/routes/x', { match: { prefix: 'no-slash' }, cluster: 'svc-a' });
+  t.equal(v1.status, 400);
+  t.equal(v1.json.code, 'INVALID_REQUEST');
+  const v2 = await call(base, 'PUT', '/v1/clusters/c1', { endpoints: [], bogus: 1 });
+  t.equal(v2.status, 400);
+  t.match(v2.json.message, /additional properties[\s\S]*\/endpoints/, 'every schema error at once');
+  const v3 = await call(base, 'PUT', '/v1/routes/x', { match: { prefix: '/x' }, cluster: 'nope' });
+  t.equal(v3.status, 412);
+  t.equal(v3.json.code, 'INCONSISTENT_SNAPSHOT');
+  t.same(v3.json.details.errors, ['route configuration "edge_routes" references missing cluster "nope"']);
+  const v4 = await call(base, 'DELETE', '/v1/routes/ghost');
+  t.equal(v4.status, 404);
+  t.equal(cp.core.current!.resources[TYPE.route].version, versionBefore, 'no refused change reached the snapshot');
+  t.equal(cp.routing.get().revision, 0);
+
+  t.equal((await call(base, 'PUT', '/v1/clusters/c1', { endpoints: [{ address: '127.0.0.1', port: 9 }] })).status, 200);
+  const ok = await call(base, 'PUT', '/v1/routes/x', { match: { path: '/x' }, cluster: 'c1' });
+  t.equal(ok.status, 200);
+  t.equal(ok.json.revision, 2);
+  t.not(cp.core.current!.resources[TYPE.route].version, versionBefore, 'accepted change published');
+  const del = await call(base, 'DELETE', '/v1/clusters/c1');
+  t.equal(del.status, 412, 'a cluster still routed to cannot be removed');
+  t.equal((await call(base, 'DELETE', '/v1/routes/x')).status, 200);
+  t.equal((await call(base, 'DELETE', '/v1/clusters/c1')).status, 200);
+  t.same((await call(base, 'GET', '/v1/routing')).json, { clusters: [], routes: [], revision: 4 });
+
+  const bad = await call(base, 'PUT', '/v1/app-config', { plugins: [{ plugin: 'route', config: { listener: {} } }] });
+  t.equal(bad.status, 400);
+  t.match(bad.json.message, /missing required property "port"/);
+  t.same((await call(base, 'GET', '/v1/app-config')).json.plugins[0].name, 'edge', 'app config unchanged');
+
+  const page = await fetch(`${base}/status`);
+  t.match(page.headers.get('content-type') ?? '', /text\/html/);
+  const html = await page.text();
+  t.match(html, /fetch\('\/v1\/status'/);
+  t.notMatch(html, /<script[^>]+src=|<link[^>]+href=|https?:\/\//, 'self-contained: no external assets');
+  t.equal((await fetch(`${base}/`)).status, 200);
+  const st = await call(base, 'GET', '/v1/status');
+  t.equal(st.json.controlPlaneId, 'aenv-control-plane');
+  t.equal(st.json.replication.mode, 'local');
+  t.match(await (await fetch(`${base}/metrics`)).text(), /aenv_control_plane_xds_connected_nodes 0/);
+});
+
+t.test('NATS KV: two replicas converge; invalid changes are refused everywhere', async (t) => {
+  const nats = await startNats(t);
+  const nc = { servers: [nats.url], bucket: 'routing_test' };
+  const a = await startControlPlane({ id: 'cp-a', app, nats: nc }, { logger: silentLogger });
+  t.teardown(() => a.close());
+  const b = await startControlPlane({ id: 'cp-b', app, nats: nc }, { logger: silentLogger });
+  t.teardown(() => b.close());
+
+  t.equal((await call(a.apiUrl, 'PUT', '/v1/clusters/shared', { endpoints: [{ address: '127.0.0.1', port: 7001 }] })).status, 200);
+  t.equal((await call(b.apiUrl, 'PUT', '/v1/routes/shared', { match: { prefix: '/shared' }, cluster: 'shared' })).status, 200, 'B builds on A\'s cluster');
+  await until('convergence', async () => a.routing.get().revision === b.routing.get().revision && a.routing.get().routes.length === 1);
+  t.same(a.routing.get(), b.routing.get(), 'same routing state');
+  for (const ty of [TYPE.listener, TYPE.route, TYPE.cluster, TYPE.endpoint]) t.equal(a.core.current!.resources[ty].version, b.core.current!.resources[ty].version, `same ${ty.split('.').pop()} version on both`);
+
+  // Concurrent writers: compare-and-set retries, nothing is lost.
+  await Promise.all([
+    call(a.apiUrl, 'PUT', '/v1/clusters/ca', { endpoints: [{ address: '127.0.0.1', port: 7002 }] }),
+    call(b.apiUrl, 'PUT', '/v1/clusters/cb', { endpoints: [{ address: '127.0.0.1', port: 7003 }] }),
+  ]);
+  await until('concurrent convergence', async () => a.routing.get().clusters.length === 3 && b.routing.get().clusters.length === 3);
+  t.same(a.routing.get().clusters.map((c) => c.name).sort(), ['ca', 'cb', 'shared']);
+  t.same(a.routing.get(), b.routing.get());
+
+  const rev = b.routing.get().revision;
+  const bad = await call(b.apiUrl, 'PUT', '/v1/routes/bad', { match: { prefix: '/bad' }, cluster: 'ghost' });
+  t.equal(bad.status, 412);
+  await new Promise((r) => setTimeout(r, 200));
+  t.equal(a.routing.get().revision, rev, 'nothing replicated');
+
+  // A third replica joining later starts from the bucket.
+  const c = await startControlPlane({ id: 'cp-c', app, nats: nc }, { logger: silentLogger });
+  t.teardown(() => c.close());
+  t.same(c.routing.get(), a.routing.get(), 'a late replica loads the current state');
+  t.equal(c.status().replication.mode, 'nats');
+});
