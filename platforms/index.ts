@@ -3,6 +3,7 @@
 import { appraise } from './appraisal.ts';
 import { PlatformError } from './errors.ts';
 import type { AttesterOptions, PlatformPlugin, PlatformVerifier, VerifierOptions } from './plugin.ts';
+import { csvPlugin } from './csv/plugin.ts';
 import { snpPlugin } from './sev-snp/plugin.ts';
 import { sgxPlugin } from './sgx/plugin.ts';
 import { simPlugin } from './sim/plugin.ts';
@@ -19,7 +20,7 @@ export { decodeEvidence, encodeEvidence, isPlatformName, PLATFORM_NAMES } from '
  * Every plugin, in auto-detection order: hardware TEEs first, sim last (sim is
  * only chosen by 'auto' when AttesterOptions.allowSim is set).
  */
-export const PLUGINS: readonly PlatformPlugin[] = [tdxPlugin, snpPlugin, sgxPlugin, simPlugin];
+export const PLUGINS: readonly PlatformPlugin[] = [tdxPlugin, snpPlugin, sgxPlugin, csvPlugin, simPlugin];
 
 export function pluginByName(name: PlatformName): PlatformPlugin {
   const p = PLUGINS.find((x) => x.name === name);

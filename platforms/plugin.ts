@@ -18,6 +18,8 @@ export interface VerifierOptions {
   amdIntermediatePems?: string[];
   /** csv: Hygon root key (HRK) certificate, Hygon binary format. */
   hygonHrk?: Uint8Array;
+  /** csv: HSK and CEK certificates of a chip (by serial number), e.g. from a Hygon KDS cache. */
+  csvCertProvider?: (chipSn: string) => Promise<{ hsk: Uint8Array; cek: Uint8Array } | undefined>;
   /** csv: when true, the PEK -> report signature alone is accepted if no HSK/CEK chain is available. */
   csvAllowPekOnly?: boolean;
   /** tpm: trusted attestation key public keys (PEM SPKI). */
@@ -44,6 +46,10 @@ export interface AttesterOptions {
   snpPrivLevel?: number;
   /** sgx (Occlum): command that prints a DCAP quote for the report data (hex, last argument). */
   sgxQuoteCommand?: string[];
+  /** csv: ioctl helper command (request hex as last argument, report on stdout). */
+  csvReportCommand?: string[];
+  /** csv: directory of <chip serial>/hsk_cek.cert files sent along with the report. */
+  csvHskCekDir?: string;
   /** tpm: AK handle and PCRs. */
   tpmAkHandle?: number;
   tpmPcrs?: number[];
