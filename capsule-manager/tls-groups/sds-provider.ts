@@ -85,6 +85,7 @@ interface GroupState {
   timer?: NodeJS.Timeout;
   attempt: number;
   notAfter?: Date;
+  issuedAt?: Date;
   inFlight?: Promise<RotationEvent>;
 }
 
@@ -170,6 +171,8 @@ export class GroupSdsProvider {
     this.o.secrets.set(b.certSecret, { certificateChain: asset.cert, privateKey });
     const notAfter = new Date(cert.validTo);
     g.notAfter = notAfter;
+    // Lifetime counted from when we received it (the cert's notBefore is backdated for clock skew).
+    g.issuedAt = this.now();
     g.attempt = 0;
     g.status.state = 'active';
     g.status.rotations++;
@@ -183,10 +186,8 @@ export class GroupSdsProvider {
   }
 
   private schedule(g: GroupState): void {
-    if (this.stopped || !g.notAfter) return;
-    const cert = g.notAfter;
-    const notBefore = new Date(this.now().getTime());
-    const delay = renewalDelayMs(notBefore, cert, this.now(), this.renewal);
+    if (this.stopped || !g.notAfter || !g.issuedAt) return;
+    const delay = renewalDelayMs(g.issuedAt, g.notAfter, this.now(), this.renewal);
     g.timer = setTimeout(() => void this.rotate(g.binding.name).catch(() => undefined), delay);
     g.timer.unref();
   }
