@@ -8,6 +8,7 @@ import { snpPlugin } from './sev-snp/plugin.ts';
 import { sgxPlugin } from './sgx/plugin.ts';
 import { simPlugin } from './sim/plugin.ts';
 import { tdxPlugin } from './tdx/plugin.ts';
+import { tpmPlugin } from './tpm/plugin.ts';
 import type { Attester, Claims, Evidence, EvidenceVerifier, PlatformName, VerifyContext } from './types.ts';
 
 export type { AttesterOptions, PlatformPlugin, VerifierOptions } from './plugin.ts';
@@ -20,7 +21,7 @@ export { decodeEvidence, encodeEvidence, isPlatformName, PLATFORM_NAMES } from '
  * Every plugin, in auto-detection order: hardware TEEs first, sim last (sim is
  * only chosen by 'auto' when AttesterOptions.allowSim is set).
  */
-export const PLUGINS: readonly PlatformPlugin[] = [tdxPlugin, snpPlugin, sgxPlugin, csvPlugin, simPlugin];
+export const PLUGINS: readonly PlatformPlugin[] = [tdxPlugin, snpPlugin, sgxPlugin, csvPlugin, tpmPlugin, simPlugin];
 
 export function pluginByName(name: PlatformName): PlatformPlugin {
   const p = PLUGINS.find((x) => x.name === name);
