@@ -76,7 +76,13 @@ export interface ExtProcServiceOptions {
   metrics?: ExtProcMetrics;
 }
 
-/** Answers one ProcessingRequest; exported for transport tests. */
+/**
+ * Answers one ProcessingRequest; exported for transport tests.
+ * Response headers are not skipped for envelopes even though the body phase could
+ * carry the header edits: with response_header_mode SKIP, Envoy forwards the
+ * headers at once (chunked, the app's content-type), so they can no longer be
+ * fixed (checked against Envoy 1.40).
+ */
 export function respond(ex: EnvelopeExchange, req: ProcessingRequest, onError: (e: ExtProcError) => void): ProcessingResponse | undefined {
   if (req.requestHeaders) {
     const d = ex.onRequestHeaders(headerMap(req.requestHeaders.headers?.headers), req.requestHeaders.endOfStream);
