@@ -114,6 +114,8 @@ export class DeltaStream {
     for (const r of changed) st.known.set(r.name, r.version);
     for (const n of removed) st.known.delete(n);
     st.pending.set(nonce, set.version);
+    // Envoy answers every nonce; bound the map anyway against a client that does not.
+    if (st.pending.size > 32) st.pending.delete(st.pending.keys().next().value!);
     st.responded = true;
     this.send(
       DeltaDiscoveryResponse.fromPartial({

@@ -1,7 +1,7 @@
 // Golden files of every plugin's translation (resources rendered as readable
 // JSON with Any expanded through the explicit type registry). Regenerate with
 // UPDATE_GOLDEN=1 after an intended change, and review the diff.
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { readFileSync, writeFileSync, existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -16,7 +16,7 @@ const secrets = [
   { name: 'group-ca', validationContext: { trustedCa: { inlineString: '<ca pem>' } } },
 ];
 
-export function render(snap: Snapshot): Record<string, unknown[]> {
+function render(snap: Snapshot): Record<string, unknown[]> {
   const out: Record<string, unknown[]> = {};
   for (const typeUrl of [TYPE.listener, TYPE.route, TYPE.cluster, TYPE.endpoint, TYPE.secret] as TypeUrl[]) {
     const items = [...snap.resources[typeUrl].items.values()];
@@ -25,7 +25,7 @@ export function render(snap: Snapshot): Record<string, unknown[]> {
   return out;
 }
 
-function golden(t: Parameters<Parameters<typeof t.test>[1]>[0], name: string, actual: unknown): void {
+function golden(t: Test, name: string, actual: unknown): void {
   const file = join(dir, `${name}.json`);
   const text = `${JSON.stringify(actual, null, 2)}\n`;
   if (process.env.UPDATE_GOLDEN === '1' || !existsSync(file)) {
