@@ -10,8 +10,7 @@ import { freePort } from '../../kernel/free-port.ts';
 import { loadOrCreateAppIdentity } from '../../kernel/app-identity.ts';
 import { PROJECT_ROOT } from '../../kernel/toolchain.ts';
 import { openResponse, sealRequest } from '../../ext-proc/client/envelope-client.ts';
-import { startEnvoy } from '../helpers/envoy.ts';
-import { echoApp, onlineStaticBootstrap } from '../helpers/ext-proc.ts';
+import { echoApp, startOnlineEnvoy } from '../helpers/ext-proc.ts';
 import { startUpstream } from '../helpers/upstream.ts';
 
 async function spawnExtProc(port: number, dir: string): Promise<Supervised> {
@@ -28,7 +27,8 @@ t.test('killing ext-proc mid-run: Envoy rejects, never passes plaintext', async 
   let ep = await spawnExtProc(port, dir);
   t.teardown(() => ep.stop());
   const listenPort = await freePort();
-  await startEnvoy(t, { name: 'fail-closed', bootstrap: onlineStaticBootstrap({ listenPort, appPort: app.port, extProcPort: port }) });
+  // Envoy configured by the control plane (`online` plugin), as in production.
+  await startOnlineEnvoy(t, { listenPort, appPort: app.port, extProcPort: port });
   const url = `http://127.0.0.1:${listenPort}/`;
   const send = async (msg: string) => {
     const s = sealRequest(msg, { jwk: identity.keys.x25519.publicJwk });

@@ -4,20 +4,20 @@
 // Python client (jwcrypto + cryptography) — interop with JOSE code not written here.
 import t from 'tap';
 import { execFile } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { generateKeyPairSync } from 'node:crypto';
-import { freePort } from '../../kernel/free-port.ts';
+import { freePorts } from '../../kernel/free-port.ts';
 import { silentLogger } from '../../kernel/logger.ts';
 import { PROJECT_ROOT, pythonBin } from '../../kernel/toolchain.ts';
 import { startRaProxy } from '../../ra-proxy/main.ts';
 import { startExtProc } from '../../ext-proc/main.ts';
 import { startApp } from '../../examples/online/app.ts';
 import { main as clientMain, runOnlineClient } from '../../examples/online/client.ts';
-import { startEnvoy } from '../helpers/envoy.ts';
-import { onlineStaticBootstrap, testIdentity } from '../helpers/ext-proc.ts';
+import { startOnlineEnvoy, testIdentity } from '../helpers/ext-proc.ts';
+import { parse as parseYaml } from 'yaml';
 
 const run = promisify(execFile);
 
@@ -36,9 +36,18 @@ t.test('online example: attest, seal "hello", read the reply (TS and Python clie
   t.teardown(() => ep.close());
   const compatEp = await startExtProc({ http: { enabled: false }, compat: 'trustflow' }, { identity, logger: silentLogger });
   t.teardown(() => compatEp.close());
-  const [port, compatPort] = [await freePort(), await freePort()];
-  await startEnvoy(t, { name: 'online', bootstrap: onlineStaticBootstrap({ listenPort: port, appPort: app.port, extProcPort: ep.port, raProxyPort: ra.httpPort }) });
-  await startEnvoy(t, { name: 'online-compat', bootstrap: onlineStaticBootstrap({ listenPort: compatPort, appPort: app.port, extProcPort: compatEp.port, raProxyPort: ra.httpPort }) });
+  const [port, compatPort] = await freePorts(2);
+  // Main path: the example's own app config, ports filled in, through the control
+  // plane (Envoy knows only the generated bootstrap). The compat pair uses the
+  // static bootstrap with the same filter config.
+  const appConfig = parseYaml(readFileSync(join(PROJECT_ROOT, 'examples/online/app-config.yaml'), 'utf8')) as { plugins: Array<{ config: Record<string, { port: number }> }> };
+  const c = appConfig.plugins[0]!.config;
+  c.listener!.port = port!;
+  c.app!.port = app.port;
+  c.raProxy!.port = ra.httpPort;
+  c.extProc!.port = ep.port;
+  await startOnlineEnvoy(t, { listenPort: port!, appPort: app.port, extProcPort: ep.port, raProxyPort: ra.httpPort, appConfig });
+  await startOnlineEnvoy(t, { listenPort: compatPort!, appPort: app.port, extProcPort: compatEp.port, raProxyPort: ra.httpPort, via: 'static' });
   const url = `http://127.0.0.1:${port}`;
   const policy = { allowInsecure: true, measurements: { app: 'aa'.repeat(32) } };
 

@@ -1,12 +1,15 @@
-// Test glue for ext-proc: a static Envoy bootstrap with exactly the ext_proc
-// filter of interface 1 (the `online` plugin's filter config), and a stack of
-// app upstream + ext-proc + real Envoy.
+// Test glue for ext-proc: Envoy for the online scenario, either through the
+// control plane (`online` plugin, generated bootstrap) or from a static bootstrap
+// with exactly the ext_proc filter of interface 1, and a stack of app upstream +
+// ext-proc + real Envoy.
 import type { Test } from 'tap';
 import type { AppIdentity } from '../../kernel/app-identity.ts';
 import { createEphemeralAppIdentity } from '../../kernel/app-identity.ts';
 import { freePort } from '../../kernel/free-port.ts';
 import { silentLogger } from '../../kernel/logger.ts';
 import { startExtProc, type ExtProcHandle } from '../../ext-proc/main.ts';
+import { generateBootstrap } from '../../envoy-bootstrap/index.ts';
+import { startControlPlane } from '../../control-plane/server.ts';
 import { startEnvoy, type EnvoyProcess } from './envoy.ts';
 import { startUpstream, type Handler, type Upstream } from './upstream.ts';
 
@@ -110,12 +113,39 @@ export function testIdentity(): Promise<AppIdentity> {
   return sharedIdentity;
 }
 
-export async function startOnlineStack(t: Test, opts: { config?: Record<string, unknown>; app?: Handler; identity?: AppIdentity } = {}): Promise<OnlineStack> {
+/** The `online` plugin entry of an app config (engineer A's control plane). */
+export function onlinePluginEntry(o: OnlineBootstrapOptions): Record<string, unknown> {
+  const ep = (port: number) => ({ address: '127.0.0.1', port });
+  return {
+    plugin: 'online',
+    name: 'online',
+    config: { listener: ep(o.listenPort), app: ep(o.appPort), raProxy: ep(o.raProxyPort ?? o.appPort), extProc: ep(o.extProcPort) },
+  };
+}
+
+/**
+ * Envoy for the online scenario. `control-plane` (default): Envoy starts from the
+ * generated bootstrap only and gets listener/routes/clusters from startControlPlane
+ * with the `online` plugin; `static`: the same filter config as a static bootstrap.
+ */
+export async function startOnlineEnvoy(t: Test, o: OnlineBootstrapOptions & { via?: 'control-plane' | 'static'; appConfig?: Record<string, unknown> }): Promise<EnvoyProcess> {
+  if (o.via === 'static') return startEnvoy(t, { name: 'ext-proc-static', bootstrap: onlineStaticBootstrap(o) });
+  const cp = await startControlPlane({ id: 'ext-proc-test', logLevel: 'silent' }, { logger: silentLogger });
+  t.teardown(() => cp.close());
+  cp.setAppConfig(o.appConfig ?? { plugins: [onlinePluginEntry(o)] });
+  const envoy = await startEnvoy(t, { name: 'ext-proc-cp', bootstrap: generateBootstrap({ nodeId: `ext-proc-${o.listenPort}`, cluster: 'ext-proc-test', xdsAddress: cp.address, xdsPort: cp.xdsPort, mode: 'sotw', adminPort: 0 }) });
+  // Ready when the listener is active and every cluster has its endpoint.
+  await envoy.waitForStat('listener_manager.total_listeners_active', (v) => (v ?? 0) >= 1, 15_000);
+  for (const c of ['app', 'ra_proxy', 'ext_proc']) await envoy.waitForStat(`cluster.${c}.membership_total`, (v) => (v ?? 0) >= 1, 15_000);
+  return envoy;
+}
+
+export async function startOnlineStack(t: Test, opts: { config?: Record<string, unknown>; app?: Handler; identity?: AppIdentity; via?: 'control-plane' | 'static' } = {}): Promise<OnlineStack> {
   const identity = opts.identity ?? (await testIdentity());
   const app = await startUpstream(t, opts.app ?? echoApp);
   const extProc = await startExtProc({ http: { enabled: false }, ...opts.config }, { identity, logger: silentLogger });
   t.teardown(() => extProc.close());
   const listenPort = await freePort();
-  const envoy = await startEnvoy(t, { name: 'ext-proc', bootstrap: onlineStaticBootstrap({ listenPort, appPort: app.port, extProcPort: extProc.port }) });
+  const envoy = await startOnlineEnvoy(t, { listenPort, appPort: app.port, extProcPort: extProc.port, via: opts.via });
   return { url: `http://127.0.0.1:${listenPort}`, envoy, extProc, app, identity };
 }
