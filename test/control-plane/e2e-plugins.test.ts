@@ -95,6 +95,28 @@ t.test('online + interact on real Envoy with SDS certificates', async (t) => {
   t.ok(closed.status >= 500, `app path fails closed without ext_proc (HTTP ${closed.status})`);
   t.equal(app.requests.filter((r) => r.url === '/app').length, 0, 'nothing reached the app unprocessed');
 
+  // Rotation: a new leaf for the same secret name is pushed over SDS, Envoy ACKs
+  // it and new connections use it.
+  const secretVersion = cp.core.current!.resources[TYPE.secret].version;
+  const pki2 = makePki();
+  cp.secrets.set('group-ca', { trustedCa: pki.ca + pki2.ca });
+  cp.secrets.set('group-cert', { certificateChain: pki2.cert, privateKey: pki2.key });
+  cp.secrets.set('group-ca', { trustedCa: pki2.ca });
+  const newVersion = cp.core.current!.resources[TYPE.secret].version;
+  t.not(newVersion, secretVersion);
+  await until('rotated secret ACKed', async () => cp.status().nodes.find((x) => x.nodeId === 'plugins')?.types[TYPE.secret]?.ackedVersion === newVersion);
+  const rotated = await until('mTLS with the rotated certificate', async () => {
+    const peerCert = await new Promise<string>((resolve, reject) => {
+      const s = tls.connect({ host: '127.0.0.1', port: ingressPort!, ca: pki2.ca, cert: pki2.cert, key: pki2.key, servername: 'bob.group' }, () => {
+        resolve(s.getPeerX509Certificate()?.fingerprint256 ?? '');
+        s.end();
+      });
+      s.on('error', reject);
+    });
+    return peerCert === new (await import('node:crypto')).X509Certificate(pki2.cert).fingerprint256 ? peerCert : undefined;
+  });
+  t.ok(rotated, 'the ingress presents the rotated certificate');
+
   const secrets = cp.status().secrets;
   t.same(secrets.map((s) => s.name).sort(), ['group-ca', 'group-cert']);
   t.ok(secrets.every((s) => s.expiresInSeconds > 0 && s.expiresInSeconds <= 2 * 86400 + 60), 'expiry reported');

@@ -87,6 +87,17 @@ export async function runScenario(t: Test, mode: 'sotw' | 'delta'): Promise<void
   const info2 = (await (await envoy.admin('/server_info')).json()) as { uptime_current_epoch: string };
   t.ok(parseInt(info2.uptime_current_epoch) >= parseInt(info1.uptime_current_epoch), 'same Envoy epoch (no restart)');
 
+  // Removal: a route and its cluster deleted through the API disappear from Envoy
+  // (delta: removed_resources; SotW: absent from the full state).
+  t.equal((await put('/v1/routes/gone', { match: { prefix: '/gone' }, cluster: 'b' })).status, 200);
+  t.equal((await put('/v1/clusters/extra', { endpoints: [{ address: '127.0.0.1', port: b.port }] })).status, 200);
+  await until('cluster extra active', async () => JSON.stringify(await envoy.configDump({ resource: 'dynamic_active_clusters' })).includes('"name":"extra"'));
+  t.equal((await fetch(`${cp.apiUrl}/v1/clusters/extra`, { method: 'DELETE' })).status, 200);
+  t.equal((await fetch(`${cp.apiUrl}/v1/routes/gone`, { method: 'DELETE' })).status, 200);
+  await until('cluster extra removed from Envoy', async () => !JSON.stringify(await envoy.configDump({ resource: 'dynamic_active_clusters' })).includes('"name":"extra"'));
+  t.pass('a deleted cluster is removed from Envoy');
+  t.equal(await until('route /gone removed', async () => ((await body(`${url}/gone`)) === '200 from-a' ? 'ok' : undefined)), 'ok', 'a deleted route falls back to the catch-all');
+
   // An invalid change is refused by the API and changes nothing.
   const rev = cp.routing.get().revision;
   const bad = await put('/v1/routes/broken', { match: { prefix: '/c' }, cluster: 'missing' });
