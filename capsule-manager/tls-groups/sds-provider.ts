@@ -61,6 +61,8 @@ export interface RotationEvent {
   name: string;
   notAfter: Date;
   fingerprint: string;
+  /** Certificate serial, lowercase hex (what Envoy's admin /certs shows). */
+  serial: string;
   /** Time from the start of the fetch to the secret being handed to the control plane. */
   fetchMs: number;
 }
@@ -180,7 +182,7 @@ export class GroupSdsProvider {
     g.status.lastError = undefined;
     const uri = (cert.subjectAltName ?? '').split(', ').find((s) => s.startsWith('URI:aenv://group/'));
     if (uri) g.status.groupUriPrefix = uri.slice(4).replace(/(party\/[^/]+|shared)$/, '');
-    const ev: RotationEvent = { name: b.name, notAfter, fingerprint: cert.fingerprint256.replace(/:/g, '').toLowerCase(), fetchMs: performance.now() - started };
+    const ev: RotationEvent = { name: b.name, notAfter, fingerprint: cert.fingerprint256.replace(/:/g, '').toLowerCase(), serial: cert.serialNumber.toLowerCase(), fetchMs: performance.now() - started };
     this.o.onRotated?.(ev);
     return ev;
   }

@@ -183,3 +183,26 @@ export async function startInteractDemo(opts: { names: string[]; grantees: strin
   };
   return demo;
 }
+
+/** Serial numbers (lowercase hex) of the certificate chains Envoy currently serves (admin /certs). */
+export async function envoyCertSerials(envoy: EnvoyProcess): Promise<string[]> {
+  const r = await envoy.admin('/certs');
+  const body = (await r.json()) as { certificates?: Array<{ cert_chain?: Array<{ serial_number?: string }> }> };
+  return (body.certificates ?? []).flatMap((c) => (c.cert_chain ?? []).map((x) => (x.serial_number ?? '').toLowerCase())).filter(Boolean);
+}
+
+/** Polls until `fn` returns a truthy value. */
+export async function until<T>(what: string, fn: () => Promise<T | undefined | false>, timeoutMs = 15_000, stepMs = 20): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  while (Date.now() < deadline) {
+    try {
+      const v = await fn();
+      if (v) return v;
+    } catch (e) {
+      last = e;
+    }
+    await new Promise((r) => setTimeout(r, stepMs));
+  }
+  throw new Error(`timed out waiting for ${what}${last ? ` (last error: ${(last as Error).message})` : ''}`);
+}
