@@ -66,7 +66,7 @@ async function generate(path: string, bytes: number): Promise<string> {
     block.writeUInt32LE(off / MiB, 0);
     const chunk = block.subarray(0, n);
     h.update(chunk);
-    if (!out.write(chunk)) await new Promise((r) => out.once('drain', r));
+    if (!out.write(chunk)) await new Promise<void>((r) => out.once('drain', () => r()));
   }
   await new Promise<void>((resolve, reject) => out.end((e?: Error | null) => (e ? reject(e) : resolve())));
   return h.digest('hex');
