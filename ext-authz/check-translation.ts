@@ -34,9 +34,12 @@ export function toAuthzInput(req: CheckRequest): AuthzInput {
       peerCertPem = raw;
     }
   }
+  // The network ext_authz filter (TCP, e.g. the interact ingress) sends no HTTP
+  // attributes: such a check is "TCP /", so a rule for "/" without methods (or
+  // with methods: [TCP]) governs connections.
   return {
-    path: http?.path ?? '',
-    method: http?.method ?? '',
+    path: http ? http.path : '/',
+    method: http ? http.method : 'TCP',
     ...(peerCertPem ? { peerCertPem } : {}),
     ...(http?.headers?.authorization !== undefined ? { authorization: http.headers.authorization } : {}),
   };

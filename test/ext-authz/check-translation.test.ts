@@ -23,7 +23,8 @@ t.test('CheckRequest -> input: URL-encoded peer PEM, path, method, authorization
     },
   });
   t.same(toAuthzInput(req), { path: '/hello?x=1', method: 'POST', peerCertPem: pem, authorization: 'Bearer a.b.c' });
-  t.same(toAuthzInput(CheckRequest.fromPartial({})), { path: '', method: '' }, 'no attributes: empty input (will match no rule)');
+  t.same(toAuthzInput(CheckRequest.fromPartial({})), { path: '/', method: 'TCP' }, 'no HTTP attributes: a TCP connection check');
+  t.same(toAuthzInput(CheckRequest.fromPartial({ attributes: { request: { http: {} } } })), { path: '', method: '' }, 'empty HTTP attributes: matches no rule');
   t.equal(toAuthzInput(CheckRequest.fromPartial({ attributes: { source: { certificate: '%E0%A4%A' } } })).peerCertPem, '%E0%A4%A', 'bad encoding is kept, never dropped');
 });
 

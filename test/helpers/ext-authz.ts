@@ -73,3 +73,29 @@ export function extAuthzBootstrap(o: ExtAuthzBootstrapOptions): Record<string, u
     },
   };
 }
+
+/**
+ * TCP variant (the interact ingress shape): mTLS with a group CA, then the
+ * network ext_authz filter (per connection) before tcp_proxy to the app.
+ */
+export function tcpExtAuthzBootstrap(o: Required<ExtAuthzBootstrapOptions>): Record<string, unknown> {
+  const b = extAuthzBootstrap(o) as { static_resources: { listeners: Array<{ filter_chains: Array<{ filters: unknown[] }> }> } };
+  b.static_resources.listeners[0]!.filter_chains[0]!.filters = [
+    {
+      name: 'envoy.filters.network.ext_authz',
+      typed_config: {
+        '@type': 'type.googleapis.com/envoy.extensions.filters.network.ext_authz.v3.ExtAuthz',
+        stat_prefix: 'tcp_authz',
+        grpc_service: { envoy_grpc: { cluster_name: 'ext_authz' }, timeout: '2s' },
+        transport_api_version: 'V3',
+        failure_mode_allow: false,
+        include_peer_certificate: true,
+      },
+    },
+    {
+      name: 'envoy.filters.network.tcp_proxy',
+      typed_config: { '@type': 'type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy', stat_prefix: 'tcp', cluster: 'app' },
+    },
+  ];
+  return b;
+}
