@@ -3,6 +3,7 @@
 // verifies it against the expected measurements and prints the trusted keys.
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { AppError } from '../kernel/errors.ts';
 import { verifyAttestationDocument, verifyRaCertResponse } from './client/verify-attestation.ts';
@@ -132,4 +133,9 @@ export async function main(argv: string[]): Promise<number> {
     process.stderr.write(`verify: rejected: ${code}${(e as Error).message}\n`);
     return 1;
   }
+}
+
+// Direct run (`node --import=tsx <this file> ...`); `aenv` imports main instead.
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  main(process.argv.slice(2)).then((code) => process.exit(code));
 }

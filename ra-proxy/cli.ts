@@ -1,4 +1,5 @@
 // `aenv ra-proxy`: runs the RA proxy until SIGINT/SIGTERM.
+import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { loadConfigFile, validateConfig } from '../kernel/config.ts';
 import { AppError } from '../kernel/errors.ts';
@@ -67,4 +68,9 @@ export async function main(argv: string[]): Promise<number> {
   });
   await handle.close();
   return 0;
+}
+
+// Direct run (`node --import=tsx <this file> ...`); `aenv` imports main instead.
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  main(process.argv.slice(2)).then((code) => process.exit(code));
 }
