@@ -49,7 +49,8 @@ t.test('retries transient failures with backoff, then serves CA before cert', as
   t.teardown(() => p.stop());
   await t.rejects(p.start(), /unavailable/);
   t.equal(p.status()[0]?.state, 'failing');
-  await new Promise((r) => setTimeout(r, 200));
+  const deadline = Date.now() + 10_000;
+  while (p.status()[0]?.state !== 'active' && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
   t.equal(src.calls, 3, 'two retries');
   t.equal(p.status()[0]?.state, 'active');
   t.same(out.set, [['ca', 'ca'], ['c', 'cert']], 'trust bundle first, then the leaf');
