@@ -4,7 +4,7 @@
 // response is sent. The chain makes a removed or edited line detectable
 // (verifyAuditLog). Never contains key material: only names and decisions.
 import { createHash } from 'node:crypto';
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, fsync, mkdirSync, openSync, readFileSync, write } from 'node:fs';
 import { dirname } from 'node:path';
 import { CmError } from '../errors.ts';
 
@@ -30,8 +30,9 @@ function hashOf(rec: Omit<AuditRecord, 'hash'>): string {
 }
 
 export interface AuditLog {
-  append(e: AuditEvent): void;
-  close(): void;
+  /** Resolves once the event is durable (fsync'd); concurrent events share one fsync. */
+  append(e: AuditEvent): Promise<void>;
+  close(): Promise<void>;
   readonly path?: string;
 }
 
@@ -47,19 +48,40 @@ export function openAuditLog(path: string): AuditLog {
   }
   const fd = openSync(path, 'a', 0o600);
   let open = true;
+  // Group commit: lines chain synchronously (order = call order); one write +
+  // fsync per batch, off the event loop, so concurrent releases share a sync.
+  let pending: Array<{ line: string; done: () => void; fail: (e: unknown) => void }> = [];
+  let flushing: Promise<void> | undefined;
+  const flush = async (): Promise<void> => {
+    while (pending.length) {
+      const batch = pending;
+      pending = [];
+      try {
+        await new Promise<void>((res, rej) => write(fd, batch.map((b) => b.line).join(''), (e) => (e ? rej(e) : res())));
+        await new Promise<void>((res, rej) => fsync(fd, (e) => (e ? rej(e) : res())));
+        for (const b of batch) b.done();
+      } catch (e) {
+        for (const b of batch) b.fail(new CmError('STORE_UNAVAILABLE', 'cannot write the audit log', { cause: e }));
+      }
+    }
+    flushing = undefined;
+  };
   return {
     path,
     append(e) {
-      if (!open) return;
+      if (!open) return Promise.reject(new CmError('STORE_UNAVAILABLE', 'audit log is closed'));
       const base = { seq: ++seq, ts: new Date().toISOString(), actor: e.actor, action: e.action, target: e.target, decision: e.decision, ...(e.reasons?.length ? { reasons: e.reasons.slice(0, 32) } : {}), prev };
       const rec: AuditRecord = { ...base, hash: hashOf(base) };
-      writeSync(fd, `${JSON.stringify(rec)}\n`);
-      fsyncSync(fd);
       prev = rec.hash;
+      const p = new Promise<void>((done, fail) => pending.push({ line: `${JSON.stringify(rec)}\n`, done, fail }));
+      flushing ??= flush();
+      return p;
     },
-    close() {
-      if (open) closeSync(fd);
+    async close() {
+      if (!open) return;
       open = false;
+      if (flushing) await flushing;
+      closeSync(fd);
     },
   };
 }
@@ -70,13 +92,13 @@ export function memoryAuditLog(): AuditLog & { records: AuditRecord[] } {
   let prev = GENESIS;
   return {
     records,
-    append(e) {
+    async append(e) {
       const base = { seq: records.length + 1, ts: new Date().toISOString(), ...e, prev };
       const rec = { ...base, hash: hashOf(base) };
       records.push(rec);
       prev = rec.hash;
     },
-    close() {},
+    async close() {},
   };
 }
 

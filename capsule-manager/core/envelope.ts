@@ -34,6 +34,7 @@ export interface VerifiedSigner {
 }
 
 const MAX_ENVELOPE = 4 * 1024 * 1024;
+const chainCache = new Map<string, X509Certificate[]>();
 export const KEY_ALGS = ['RSA-OAEP-256', 'RSA-OAEP'];
 export const ENC_ALGS = ['A128GCM', 'A256GCM'];
 
@@ -65,11 +66,17 @@ export async function verifyJws(jws: unknown, now = new Date()): Promise<{ paylo
   }
   if (!Array.isArray(header.x5c) || header.x5c.length === 0 || header.x5c.length > 8 || header.x5c.some((c) => typeof c !== 'string'))
     throw new CmError('BAD_SIGNATURE', 'JWS header must carry x5c (1..8 certificates)');
-  let chain: X509Certificate[];
-  try {
-    chain = (header.x5c as string[]).map((c) => new X509Certificate(Buffer.from(c, 'base64')));
-  } catch (cause) {
-    throw new CmError('BAD_SIGNATURE', 'x5c holds an invalid certificate', { cause });
+  const cacheKey = (header.x5c as string[]).join('.');
+  let chain = chainCache.get(cacheKey);
+  if (!chain) {
+    try {
+      chain = (header.x5c as string[]).map((c) => new X509Certificate(Buffer.from(c, 'base64')));
+    } catch (cause) {
+      throw new CmError('BAD_SIGNATURE', 'x5c holds an invalid certificate', { cause });
+    }
+    // Parsed chains are cached (bounded); validity and links are still checked on every use.
+    if (chainCache.size >= 256) chainCache.delete(chainCache.keys().next().value!);
+    chainCache.set(cacheKey, chain);
   }
   for (let i = 0; i < chain.length; i++) {
     const c = chain[i]!;

@@ -1,6 +1,11 @@
 // Wires config, logger, metrics, the stores, the capsule manager port and both
 // transports. The only place in data-capsule-proxy/ that starts servers.
 import * as grpc from '@grpc/grpc-js';
+import { createPrivateKey } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { createAttester } from '../../platforms/index.ts';
+import { CapsuleManagerClient } from '../client/index.ts';
+import { createCmClientPort } from './cm-client-port.ts';
 import { validateConfig } from '../../kernel/config.ts';
 import { addReflection, bindServer, type BoundServer } from '../../kernel/grpc-server.ts';
 import { createHttpService, listenHttp } from '../../kernel/http-server.ts';
@@ -45,23 +50,44 @@ export function createS3Opener(cfg: DcpConfig['s3']): (s3: S3Config) => S3Store 
   };
 }
 
+/** Builds the attested CM client port from config (the app's key, its TEE, the CM's expected report). */
+export async function cmPortFromConfig(cm: NonNullable<DcpConfig['capsuleManager']>): Promise<{ port: CapsuleManagerPort; close(): void }> {
+  const client = new CapsuleManagerClient({
+    address: cm.address,
+    signer: { privateKey: createPrivateKey(readFileSync(cm.keyFile)), certChainPem: [readFileSync(cm.certFile, 'utf8')] },
+    verify: {
+      trustedSimKeys: cm.verify.trustedSimKeyFiles.map((f) => readFileSync(f, 'utf8')),
+      policy: { allowInsecure: cm.verify.allowInsecure, ...(cm.verify.measurements ? { measurements: cm.verify.measurements } : {}) },
+    },
+  });
+  const attester = await createAttester(cm.attester.platform, {
+    allowSim: cm.attester.allowSim,
+    simKeyDir: cm.attester.simKeyDir,
+    simMeasurements: cm.attester.simMeasurements,
+  });
+  const port = createCmClientPort({ client, attester, initiatorPartyId: cm.initiatorPartyId, resultOwnerId: cm.resultOwnerId, endpoints: [cm.address] });
+  return { port, close: () => client.close() };
+}
+
 export async function startDataCapsuleProxy(input: Partial<DcpConfig> | unknown, deps: DcpDeps = {}): Promise<DcpHandle> {
   const cfg = validateConfig(DcpConfigSchema, input, 'data-capsule-proxy config');
   const log = deps.logger ?? createLogger('data-capsule-proxy', { level: cfg.logLevel });
   const metrics = createMetrics('data_capsule_proxy');
   const files = metrics.counter('files_total', 'files decrypted or encrypted', ['op']);
   const bytes = metrics.counter('bytes_total', 'plaintext bytes decrypted or encrypted', ['op']);
+  const fromConfig = !deps.cm && cfg.capsuleManager ? await cmPortFromConfig(cfg.capsuleManager) : undefined;
+  const cm = deps.cm ?? fromConfig?.port;
   const core = new DataCapsuleProxyCore({
     local: new LocalFsStore(cfg.localRoots),
     openS3: createS3Opener(cfg.s3),
-    cm: deps.cm,
+    cm,
     logger: log,
     onFile(op, n) {
       files.inc({ op });
       bytes.inc({ op }, n);
     },
   });
-  if (!deps.cm) log.warn('no capsule manager configured: only requests with data_key_b64 and without cm_result_config can succeed');
+  if (!cm) log.warn('no capsule manager configured: only requests with data_key_b64 and without cm_result_config can succeed');
   const app = createHttpService({ logger: log, metrics: metrics.registry });
   registerDcpRoutes(app, core);
   const httpPort = await listenHttp(app, cfg.http.port, cfg.http.host);
@@ -74,6 +100,7 @@ export async function startDataCapsuleProxy(input: Partial<DcpConfig> | unknown,
       bound = await bindServer(server, { host: cfg.grpc.host, port: cfg.grpc.port });
     } catch (e) {
       await app.close();
+      fromConfig?.close();
       throw e;
     }
   }
@@ -84,6 +111,7 @@ export async function startDataCapsuleProxy(input: Partial<DcpConfig> | unknown,
     core,
     async close() {
       await Promise.all([app.close(), bound?.close()]);
+      fromConfig?.close();
     },
   };
 }

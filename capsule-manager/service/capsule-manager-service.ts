@@ -182,7 +182,7 @@ export class CapsuleManagerService {
       }
     } catch (e) {
       if (e instanceof CmError && rpc !== 'GetDataKeys' && rpc !== 'GetTlsAsset' && rpc !== 'GetExportDataKey') {
-        this.o.audit.append({ actor, action: rpc, target: targetOf(body), decision: e.kind === 'permission_denied' ? 'deny' : 'error', reasons: [e.message] });
+        await this.o.audit.append({ actor, action: rpc, target: targetOf(body), decision: e.kind === 'permission_denied' ? 'deny' : 'error', reasons: [e.message] });
       }
       throw e;
     }
@@ -217,7 +217,7 @@ export class CapsuleManagerService {
     if (owner !== signer.partyId) throw new CmError('NOT_OWNER', 'owner_party_id is not the party that signed the request');
     if (partyIdOfCert(certs[certs.length - 1]!) !== owner) throw new CmError('NOT_OWNER', 'the registered certificate chain does not belong to owner_party_id');
     await this.o.repo.putParty(owner, { certs, scheme });
-    this.o.audit.append({ actor: owner, action: 'RegisterCert', target: owner, decision: 'ok' });
+    await this.o.audit.append({ actor: owner, action: 'RegisterCert', target: owner, decision: 'ok' });
     return {};
   }
 
@@ -235,7 +235,7 @@ export class CapsuleManagerService {
     for (const p of parsed) {
       await this.o.repo.claimDataset(p.dataUuid, owner);
       await this.o.repo.createDataKey(p.uri, owner, p.key);
-      this.o.audit.append({ actor: owner, action: 'CreateDataKeys', target: p.uri, decision: 'ok' });
+      await this.o.audit.append({ actor: owner, action: 'CreateDataKeys', target: p.uri, decision: 'ok' });
     }
     return {};
   }
@@ -244,7 +244,7 @@ export class CapsuleManagerService {
     const uri = str(body, 'resource_uri');
     parseResourceUri(uri);
     await this.o.repo.deleteDataKey(uri, owner);
-    this.o.audit.append({ actor: owner, action: 'DeleteDataKey', target: uri, decision: 'ok' });
+    await this.o.audit.append({ actor: owner, action: 'DeleteDataKey', target: uri, decision: 'ok' });
     return {};
   }
 
@@ -259,7 +259,7 @@ export class CapsuleManagerService {
     const policy = normalizePolicy(obj(body.policy, 'policy') as Partial<Policy>);
     await this.o.repo.claimDataset(policy.data_uuid, owner);
     await this.o.repo.modifyPolicy(scope, policy.data_uuid, () => ({ owner_party_id: owner, policy }));
-    this.o.audit.append({ actor: owner, action: 'CreateDataPolicy', target: `${scope}/${policy.data_uuid}`, decision: 'ok' });
+    await this.o.audit.append({ actor: owner, action: 'CreateDataPolicy', target: `${scope}/${policy.data_uuid}`, decision: 'ok' });
     return {};
   }
 
@@ -281,7 +281,7 @@ export class CapsuleManagerService {
       if (rules.some((r) => r.rule_id === rule.rule_id)) throw new CmError('ALREADY_EXISTS', `rule ${rule.rule_id} already exists`);
       return { owner_party_id: owner, policy: { data_uuid: uuid, rules: [...rules, rule] } };
     });
-    this.o.audit.append({ actor: owner, action: 'AddDataRule', target: `${scope}/${uuid}/${rule.rule_id}`, decision: 'ok' });
+    await this.o.audit.append({ actor: owner, action: 'AddDataRule', target: `${scope}/${uuid}/${rule.rule_id}`, decision: 'ok' });
     return {};
   }
 
@@ -294,7 +294,7 @@ export class CapsuleManagerService {
       if (cur.owner_party_id !== owner) throw new CmError('NOT_OWNER', `policy of ${uuid} belongs to another party`);
       return { ...cur, policy: { ...cur.policy, rules: cur.policy.rules.filter((r) => r.rule_id !== ruleId) } };
     });
-    this.o.audit.append({ actor: owner, action: 'DeleteDataRule', target: `${scope}/${uuid}/${ruleId}`, decision: 'ok' });
+    await this.o.audit.append({ actor: owner, action: 'DeleteDataRule', target: `${scope}/${uuid}/${ruleId}`, decision: 'ok' });
     return {};
   }
 
@@ -306,7 +306,7 @@ export class CapsuleManagerService {
       if (cur.owner_party_id !== owner) throw new CmError('NOT_OWNER', `policy of ${uuid} belongs to another party`);
       return undefined;
     });
-    this.o.audit.append({ actor: owner, action: 'DeleteDataPolicy', target: `${scope}/${uuid}`, decision: 'ok' });
+    await this.o.audit.append({ actor: owner, action: 'DeleteDataPolicy', target: `${scope}/${uuid}`, decision: 'ok' });
     return {};
   }
 
@@ -354,11 +354,11 @@ export class CapsuleManagerService {
     }
     const target = rr.resources.map((r) => r.resource_uri).join(',');
     if (denials.length) {
-      this.o.audit.append({ actor, action, target, decision: 'deny', reasons: denials.flatMap((d) => d.reasons.map((r) => `${d.resource_uri}: ${r}`)) });
+      await this.o.audit.append({ actor, action, target, decision: 'deny', reasons: denials.flatMap((d) => d.reasons.map((r) => `${d.resource_uri}: ${r}`)) });
       const text = denials.map((d) => `${d.resource_uri}: ${d.reasons.join('; ')}`).join(' | ');
       throw new CmError('POLICY_DENIED', `request is not satisfied with the policy: ${text}`, { details: { denials } });
     }
-    this.o.audit.append({ actor, action, target, decision: 'allow' });
+    await this.o.audit.append({ actor, action, target, decision: 'allow' });
     return granted;
   }
 
@@ -369,7 +369,7 @@ export class CapsuleManagerService {
     try {
       app = await this.attest(body, cert, rrJson);
     } catch (e) {
-      this.o.audit.append({ actor: signerParty, action: 'GetDataKeys', target: rr.resources.map((r) => r.resource_uri).join(','), decision: 'deny', reasons: [(e as Error).message] });
+      await this.o.audit.append({ actor: signerParty, action: 'GetDataKeys', target: rr.resources.map((r) => r.resource_uri).join(','), decision: 'deny', reasons: [(e as Error).message] });
       throw e;
     }
     const granted = await this.authorize(rr, app?.claims, `${rr.initiator_party_id} via ${signerParty}`, 'GetDataKeys');
@@ -385,7 +385,7 @@ export class CapsuleManagerService {
     try {
       app = await this.attest(body, cert, rrJson);
     } catch (e) {
-      this.o.audit.append({ actor: signerParty, action: 'GetTlsAsset', target: rr.resources[0]!.resource_uri, decision: 'deny', reasons: [(e as Error).message] });
+      await this.o.audit.append({ actor: signerParty, action: 'GetTlsAsset', target: rr.resources[0]!.resource_uri, decision: 'deny', reasons: [(e as Error).message] });
       throw e;
     }
     const [g] = await this.authorize(rr, app?.claims, `${rr.initiator_party_id} via ${signerParty}`, 'GetTlsAsset');
@@ -431,7 +431,7 @@ export class CapsuleManagerService {
     const policy = deriveResultPolicy(dataUuid, ancestorPolicies);
     // Derived policies belong to the capsule manager: no party can loosen them.
     await this.o.repo.modifyPolicy(scope, dataUuid, () => ({ owner_party_id: this.o.identity.partyId, policy }));
-    this.o.audit.append({ actor: signer.partyId, action: 'CreateResultDataKey', target: `${uri} <- ${ancestors.join(',')}`, decision: 'ok' });
+    await this.o.audit.append({ actor: signer.partyId, action: 'CreateResultDataKey', target: `${uri} <- ${ancestors.join(',')}`, decision: 'ok' });
     return {};
   }
 
@@ -440,17 +440,17 @@ export class CapsuleManagerService {
     const uri = str(body, 'resource_uri');
     const { dataUuid } = parseResourceUri(uri);
     if (requester !== signer.partyId) throw new CmError('NOT_OWNER', 'request_party_id is not the party that signed the request');
-    const deny = (reasons: string[]): never => {
-      this.o.audit.append({ actor: requester, action: 'GetExportDataKey', target: uri, decision: 'deny', reasons });
+    const deny = async (reasons: string[]): Promise<never> => {
+      await this.o.audit.append({ actor: requester, action: 'GetExportDataKey', target: uri, decision: 'deny', reasons });
       throw new CmError('EXPORT_DENIED', `export of ${uri} denied: ${reasons.join('; ')}`, { details: { reasons } });
     };
     const key = await this.o.repo.getDataKey(uri);
-    if (!key) deny(['no data key is registered for this resource']);
+    if (!key) await deny(['no data key is registered for this resource']);
     const { owners, missing } = await originalOwners(dataUuid, (u) => this.o.repo.getDataset(u));
-    if (missing.length) deny([`lineage is incomplete (unknown: ${missing.join(', ')})`]);
+    if (missing.length) await deny([`lineage is incomplete (unknown: ${missing.join(', ')})`]);
     const d = await checkExportVotes(str(body, 'data_export_certificate'), { owners, requestPartyId: requester, resourceUri: uri, now: this.now() });
-    if (!d.allowed) deny(d.reasons);
-    this.o.audit.append({ actor: requester, action: 'GetExportDataKey', target: uri, decision: 'allow' });
+    if (!d.allowed) await deny(d.reasons);
+    await this.o.audit.append({ actor: requester, action: 'GetExportDataKey', target: uri, decision: 'allow' });
     return { data_key: { resource_uri: uri, data_key_b64: key!.key.toString('base64') } };
   }
 }

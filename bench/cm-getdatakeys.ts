@@ -1,0 +1,132 @@
+// Benchmark: attested GetDataKeys (real sim evidence per request, JWE-over-JWS
+// envelope, policy with a constraint expression, keys unwrapped from the KEK,
+// response sealed to the app cert, audit line fsync'd) in requests/s on the
+// file store and on NATS JetStream KV, against a baseline measured in the same
+// run: a plain unauthenticated unary call (GetRaCert on a CM without attester)
+// through the same gRPC stack. Client and server share this process (2 cores),
+// so figures are end-to-end per process. Writes bench/results/cm-getdatakeys.json.
+//
+//   node --import=tsx bench/cm-getdatakeys.ts [--seconds 5] [--concurrency 8]
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import * as grpc from '@grpc/grpc-js';
+import { PROJECT_ROOT } from '../kernel/toolchain.ts';
+import { NatsProcess } from '../kernel/nats-process.ts';
+import { createAttester } from '../platforms/index.ts';
+import { CapsuleManagerClient as GrpcClient, GetRaCertRequest } from '../proto/gen/secretflowapis/v2/sdc/capsule_manager/capsule_manager.ts';
+import { CapsuleManagerClient } from '../capsule-manager/client/index.ts';
+import { generatePartyKeys } from '../capsule-manager/core/party-keys.ts';
+import { startCapsuleManager, type RunningCapsuleManager } from '../capsule-manager/start.ts';
+
+const { values } = parseArgs({ options: { seconds: { type: 'string', default: '5' }, concurrency: { type: 'string', default: '8' } } });
+const SECONDS = Math.min(60, Math.max(1, Number(values.seconds)));
+const CONC = Math.min(64, Math.max(1, Number(values.concurrency)));
+const MR = 'a1'.repeat(32);
+
+interface Phase {
+  phase: string;
+  requests: number;
+  errors: number;
+  seconds: number;
+  reqPerSec: number;
+  p50Ms: number;
+  p99Ms: number;
+}
+
+async function drive(phase: string, fn: () => Promise<unknown>): Promise<Phase> {
+  for (let i = 0; i < 20; i++) await fn(); // warm-up
+  const lat: number[] = [];
+  let errors = 0;
+  const end = performance.now() + SECONDS * 1000;
+  const t0 = performance.now();
+  await Promise.all(
+    Array.from({ length: CONC }, async () => {
+      while (performance.now() < end) {
+        const s = performance.now();
+        try {
+          await fn();
+          lat.push(performance.now() - s);
+        } catch {
+          errors++;
+        }
+      }
+    }),
+  );
+  const seconds = (performance.now() - t0) / 1000;
+  lat.sort((a, b) => a - b);
+  const q = (p: number) => Math.round((lat[Math.min(lat.length - 1, Math.floor(p * lat.length))] ?? 0) * 100) / 100;
+  const r: Phase = { phase, requests: lat.length, errors, seconds: Math.round(seconds * 100) / 100, reqPerSec: Math.round(lat.length / seconds), p50Ms: q(0.5), p99Ms: q(0.99) };
+  process.stderr.write(`${JSON.stringify(r)}\n`);
+  return r;
+}
+
+const work = mkdtempSync(join(tmpdir(), 'bench-cm-'));
+const closers: Array<() => Promise<void> | void> = [];
+try {
+  const nats = await NatsProcess.start();
+  closers.push(() => nats.stop());
+  const appAttester = await createAttester('sim', { simMeasurements: { mr_ta: MR } });
+  const [owner, app] = await Promise.all([generatePartyKeys('owner'), generatePartyKeys('app')]);
+  const base = (storage: Record<string, unknown>, self: 'sim' | 'none', sub: string) => ({
+    grpc: { port: 0 },
+    http: { enabled: false },
+    identityDir: join(work, sub, 'identity'),
+    storage,
+    kek: { passphrase: 'benchmark passphrase', scryptCost: 16384 },
+    attestation: { self, simKeyDir: join(work, sub, 'sim'), require: true, allowInsecure: true, trustedSimKeys: [appAttester.simPublicKeyPem!] },
+    audit: { path: join(work, sub, 'audit.log') },
+    logLevel: 'silent',
+  });
+
+  // Baseline: a plain unauthenticated unary call, same server stack.
+  const plain = await startCapsuleManager(base({ kind: 'file', dir: join(work, 'plain', 'store') }, 'none', 'plain'));
+  closers.push(() => plain.close());
+  const raw = new GrpcClient(`127.0.0.1:${plain.grpcPort}`, grpc.credentials.createInsecure());
+  closers.push(() => raw.close());
+  const rawCall = () => new Promise((res, rej) => raw.getRaCert(GetRaCertRequest.fromPartial({ nonce: 'n' }), (e, r) => (e ? rej(e) : res(r))));
+  const results: Phase[] = [];
+  results.push(await drive('baseline: plain unary gRPC call (GetRaCert, no attester)', rawCall));
+
+  const setup = async (cm: RunningCapsuleManager) => {
+    const verify = { trustedSimKeys: [cm.simPublicKeyPem!], policy: { allowInsecure: true } };
+    const o = new CapsuleManagerClient({ address: `127.0.0.1:${cm.grpcPort}`, signer: { privateKey: owner.privateKey, certChainPem: [owner.certPem] }, verify });
+    await o.registerCert();
+    await o.createDataKeys([{ resource_uri: 'bench-data', data_key_b64: randomBytes(16).toString('base64') }]);
+    await o.createDataPolicy({
+      data_uuid: 'bench-data',
+      rules: [{ rule_id: 'r', grantee_party_ids: [app.partyId], columns: ['*'], op_constraints: [{ op_name: 'PSI', constraints: [`r.env.tee.sim.mr_ta == "${MR}"`] }], global_constraints: ['r.env.tee.platform == "sim"'] }],
+    });
+    o.close();
+    const a = new CapsuleManagerClient({ address: `127.0.0.1:${cm.grpcPort}`, signer: { privateKey: app.privateKey, certChainPem: [app.certPem] }, verify });
+    await a.connect();
+    closers.push(() => a.close());
+    const rr = { initiator_party_id: app.partyId, scope: '', op_name: 'PSI', resources: [{ resource_uri: 'bench-data', columns: ['id'], attrs: '' }], env: '', global_attrs: '' };
+    return () => a.getDataKeys(rr, appAttester);
+  };
+
+  const fileCm = await startCapsuleManager(base({ kind: 'file', dir: join(work, 'file', 'store') }, 'sim', 'file'));
+  closers.push(() => fileCm.close());
+  results.push(await drive('GetDataKeys, sim attestation, file store', await setup(fileCm)));
+  const natsCm = await startCapsuleManager(base({ kind: 'nats', nats: { servers: nats.url, bucket: 'bench_cm' } }, 'sim', 'nats'));
+  closers.push(() => natsCm.close());
+  results.push(await drive('GetDataKeys, sim attestation, NATS JetStream KV', await setup(natsCm)));
+
+  const baseRps = results[0]!.reqPerSec || 1;
+  const out = {
+    date: new Date().toISOString(),
+    machine: { cpus: cpus().length, node: process.version },
+    settings: { seconds: SECONDS, concurrency: CONC, auditLog: 'file, fsync per event', rsa: 2048 },
+    results,
+    ratios: Object.fromEntries(results.slice(1).map((r) => [r.phase, Math.round((r.reqPerSec / baseRps) * 1000) / 1000])),
+    note: 'ratio = GetDataKeys req/s divided by the plain-call baseline req/s of the same run; client and server share one process',
+  };
+  mkdirSync(join(PROJECT_ROOT, 'bench/results'), { recursive: true });
+  writeFileSync(join(PROJECT_ROOT, 'bench/results/cm-getdatakeys.json'), `${JSON.stringify(out, null, 2)}\n`);
+  process.stdout.write(`${JSON.stringify(out.ratios)}\n`);
+} finally {
+  for (const c of closers.reverse()) await Promise.resolve(c()).catch(() => undefined);
+  rmSync(work, { recursive: true, force: true });
+}
