@@ -7,7 +7,8 @@
 // so figures are end-to-end per process. Writes bench/results/cm-getdatakeys.json.
 //
 //   node --import=tsx bench/cm-getdatakeys.ts [--seconds 5] [--concurrency 8]
-import { randomBytes } from 'node:crypto';
+import { createPublicKey, randomBytes } from 'node:crypto';
+import { openRequest, openResponse, sealRequest, sealResponse } from '../capsule-manager/core/envelope.ts';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -89,6 +90,17 @@ try {
   const rawCall = () => new Promise((res, rej) => raw.getRaCert(GetRaCertRequest.fromPartial({ nonce: 'n' }), (e, r) => (e ? rej(e) : res(r))));
   const results: Phase[] = [];
   results.push(await drive('baseline: plain unary gRPC call (GetRaCert, no attester)', rawCall));
+  // The crypto floor of the protocol, no transport: client seal (RS256 sign + RSA-OAEP-256 wrap),
+  // server open, server seal, client open -- three RSA-2048 private operations per request.
+  const cmRef = await generatePartyKeys('cm-reference');
+  const cmKey = createPublicKey(cmRef.privateKey);
+  const appPub = createPublicKey(app.privateKey);
+  const envelopeOnly = async () => {
+    const sealed = await sealRequest({ resource_request: { op_name: 'PSI' } }, cmKey, { privateKey: app.privateKey, certChainPem: [app.certPem] });
+    await openRequest(sealed.message, true, cmRef.privateKey);
+    await openResponse(await sealResponse({ data_keys: [] }, appPub), app.privateKey);
+  };
+  const envelope = await drive('reference: envelope crypto only, in-process (no gRPC, no attestation, no store)', envelopeOnly);
 
   const setup = async (cm: RunningCapsuleManager) => {
     const verify = { trustedSimKeys: [cm.simPublicKeyPem!], policy: { allowInsecure: true } };
@@ -115,12 +127,15 @@ try {
   results.push(await drive('GetDataKeys, sim attestation, NATS JetStream KV', await setup(natsCm)));
 
   const baseRps = results[0]!.reqPerSec || 1;
+  const envRps = envelope.reqPerSec || 1;
   const out = {
     date: new Date().toISOString(),
     machine: { cpus: cpus().length, node: process.version },
     settings: { seconds: SECONDS, concurrency: CONC, auditLog: 'file, fsync per event', rsa: 2048 },
     results,
+    reference: envelope,
     ratios: Object.fromEntries(results.slice(1).map((r) => [r.phase, Math.round((r.reqPerSec / baseRps) * 1000) / 1000])),
+    ratiosToEnvelopeCrypto: Object.fromEntries(results.slice(1).map((r) => [r.phase, Math.round((r.reqPerSec / envRps) * 1000) / 1000])),
     note: 'ratio = GetDataKeys req/s divided by the plain-call baseline req/s of the same run; client and server share one process',
   };
   mkdirSync(join(PROJECT_ROOT, 'bench/results'), { recursive: true });
