@@ -60,7 +60,7 @@ export function parseAppConfig(input: unknown): AppConfig {
 }
 
 /** Pure: app config + dynamic routing + secrets -> a checked snapshot. */
-export function buildSnapshot(label: string, app: AppConfig, routing: RoutingState, secrets: DeepPartial<Secret>[]): Snapshot {
+export function buildSnapshot(label: string, app: AppConfig, routing: RoutingState, secrets: DeepPartial<Secret>[], opts: { requireDynamicTarget?: boolean } = {}): Snapshot {
   const errors: string[] = [];
   const merged: Required<SnapshotInput> = { clusters: [], endpoints: [], listeners: [], routes: [], secrets: [...secrets] };
   const routeInstances = app.plugins.filter((p) => p.plugin === 'route');
@@ -96,7 +96,7 @@ export function buildSnapshot(label: string, app: AppConfig, routing: RoutingSta
       errors.push(`plugins[${i}] (${entry.plugin}): translation failed: ${(e as Error).message}`);
     }
   });
-  if (hasDynamic && !attached) errors.push(`dynamic routes need a "route" plugin instance${routing.target ? ` named "${routing.target}"` : ''} in the app config`);
+  if (hasDynamic && !attached && (opts.requireDynamicTarget ?? true)) errors.push(`dynamic routes need a "route" plugin instance${routing.target ? ` named "${routing.target}"` : ''} in the app config`);
   if (errors.length) throw new ControlPlaneError('TRANSLATION_FAILED', `app config cannot be translated: ${errors.join('; ')}`, { details: { errors } });
   return createSnapshot(label, merged);
 }

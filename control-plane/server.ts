@@ -25,8 +25,12 @@ export interface ControlPlaneHandle {
   /** host of the xDS server (for generateBootstrap's xdsAddress). */
   address: string;
   apiUrl: string;
-  /** Validates, translates and publishes an app config; throws (and changes nothing) if it is invalid. */
-  setAppConfig(cfg: unknown): { snapshot: string };
+  /**
+   * Validates, translates and publishes an app config; throws (and changes
+   * nothing) if it is invalid. With `nodeKey` it applies to that node key only
+   * (node id, or node cluster when `nodeKey: cluster`); `cfg` undefined removes it.
+   */
+  setAppConfig(cfg: unknown, opts?: { nodeKey?: string }): { snapshot: string };
   secrets: {
     set(name: string, secret: SecretInput): { snapshot: string };
     delete(name: string): { snapshot: string };
@@ -72,7 +76,7 @@ export async function startControlPlane(input: unknown, opts: { logger?: Logger 
     apiPort,
     address: xdsHost,
     apiUrl: `http://${apiHost}:${apiPort}`,
-    setAppConfig: (cfg) => label(core.setAppConfig(cfg)),
+    setAppConfig: (cfg, o) => label(o?.nodeKey !== undefined ? core.setNodeAppConfig(o.nodeKey, cfg) : core.setAppConfig(cfg)),
     secrets: {
       set: (name, secret) => label(core.setSecret(name, secret)),
       delete: (name) => label(core.deleteSecret(name)),

@@ -9,6 +9,8 @@ export interface StatusDocument {
   controlPlaneId: string;
   generatedAt: string;
   snapshot: { label: string; versions: Record<string, string>; counts: Record<string, number> } | null;
+  /** Node keys with their own app config -> snapshot label. */
+  nodeSnapshots: Record<string, string>;
   connectedNodes: number;
   nodes: NodeStatus[];
   secrets: SecretInfo[];
@@ -29,6 +31,7 @@ export function statusDocument(id: string, core: ControlPlaneCore, sync: Routing
           counts: Object.fromEntries(Object.entries(snap.resources).map(([t, r]) => [t, r.items.size])),
         }
       : null,
+    nodeSnapshots: core.nodeSnapshotLabels(),
     connectedNodes: core.status.connectedNodes(),
     nodes: core.status.view(),
     secrets: core.secrets.list(),

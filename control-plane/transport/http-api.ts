@@ -34,6 +34,19 @@ export async function registerControlPlaneApi(app: FastifyInstance, deps: { id: 
     return { snapshot: snap.label };
   });
 
+  const KeyParams = Type.Object({ key: Type.String({ pattern: '^[A-Za-z0-9._:-]{1,128}$' }) });
+  app.get('/v1/nodes/:key/app-config', { schema: { summary: 'The app config of one node key (404 if it uses the default)', params: KeyParams, response: { 404: ErrorBody } } }, async (req, reply) => {
+    const a = core.nodeApp((req.params as { key: string }).key);
+    return a ?? reply.status(404).send({ code: 'NOT_FOUND', message: 'this node uses the default app config' });
+  });
+  app.put('/v1/nodes/:key/app-config', { schema: { summary: 'Give one node key its own app config', params: KeyParams, body: AppConfig, response: { 400: ErrorBody, 412: ErrorBody } } }, async (req) => {
+    return { snapshot: core.setNodeAppConfig((req.params as { key: string }).key, req.body).label };
+  });
+  app.delete('/v1/nodes/:key/app-config', { schema: { summary: 'Return one node key to the default app config', params: KeyParams, response: { 404: ErrorBody } } }, async (req) => {
+    core.setNodeAppConfig((req.params as { key: string }).key, undefined);
+    return { ok: true };
+  });
+
   app.get('/v1/routing', { schema: { summary: 'Dynamic routes and clusters with their revision' } }, async () => core.routing);
   app.put('/v1/clusters/:name', { schema: { summary: 'Add or replace a cluster', params: NameParams, body: ClusterBody, response: { 400: ErrorBody, 412: ErrorBody } } }, async (req) => {
     const { name } = req.params as { name: string };

@@ -106,3 +106,33 @@ t.test('NATS KV: two replicas converge; invalid changes are refused everywhere',
   t.same(c.routing.get(), a.routing.get(), 'a late replica loads the current state');
   t.equal(c.status().replication.mode, 'nats');
 });
+
+t.test('per-node app config: one node key gets its own snapshot, others keep the default', async (t) => {
+  const { adsClient, sotw } = await import('./xds-fixtures.ts');
+  const { Listener } = await import('../../proto/gen/envoy/config/listener/v3/listener.ts');
+  const cp = await startControlPlane({ app }, { logger: silentLogger });
+  t.teardown(() => cp.close());
+  const client = adsClient(cp.xdsPort);
+  t.teardown(() => client.close());
+  const special = sotw(client);
+  const plain = sotw(client);
+  t.teardown(() => { special.call.end(); plain.call.end(); });
+  special.send({ node: { id: 'special', cluster: 'c' }, typeUrl: TYPE.listener });
+  plain.send({ node: { id: 'plain', cluster: 'c' }, typeUrl: TYPE.listener });
+  const names = (r: { resources: Array<{ value: Uint8Array }> }) => r.resources.map((a) => Listener.decode(a.value).name);
+  t.same(names(await special.q.next()), ['edge']);
+  t.same(names(await plain.q.next()), ['edge']);
+
+  const own = { plugins: [{ ...routeSample({ listen: 17999, a: 1, b: 2 }), name: 'special-edge' }] };
+  const bad = await call(cp.apiUrl, 'PUT', '/v1/nodes/special/app-config', { plugins: [{ plugin: 'route', config: { listener: { port: 1 }, routes: [{ name: 'r', match: { prefix: '/' }, cluster: 'ghost' }] } }] });
+  t.equal(bad.status, 412, 'an inconsistent node config is refused');
+  t.ok(await special.q.quiet(150), 'and nothing is pushed');
+  t.equal((await call(cp.apiUrl, 'PUT', '/v1/nodes/special/app-config', own)).status, 200);
+  t.same(names(await special.q.next()), ['special-edge'], 'the node gets its own config');
+  t.ok(await plain.q.quiet(200), 'other nodes are not touched');
+  t.same((await call(cp.apiUrl, 'GET', '/v1/nodes/special/app-config')).json.plugins[0].name, 'special-edge');
+  t.ok(cp.status().nodeSnapshots.special, 'status lists node snapshots');
+  t.equal((await call(cp.apiUrl, 'DELETE', '/v1/nodes/special/app-config')).status, 200);
+  t.same(names(await special.q.next()), ['edge'], 'back to the default');
+  t.equal((await call(cp.apiUrl, 'GET', '/v1/nodes/special/app-config')).status, 404);
+});
