@@ -6,6 +6,8 @@ import { createEphemeralAppIdentity } from '../../kernel/app-identity.ts';
 import { silentLogger } from '../../kernel/logger.ts';
 import { main } from '../../platforms/cli.ts';
 import { startRaProxy } from '../../ra-proxy/main.ts';
+import { parseDcapQuote } from '../../platforms/dcap/quote.ts';
+import { nowWithin, pemCerts, vector } from './vectors.ts';
 
 function capture(): { out: string[]; err: string[]; restore(): void } {
   const out: string[] = [];
@@ -46,5 +48,18 @@ t.test('verify CLI against a running ra-proxy (sim)', async (t) => {
   t.equal(insecure.rc, 1);
   t.match(insecure.err, /insecure/);
   t.equal((await run(['--document', 'x'])).rc, 2);
+  // raw evidence from real hardware (TDX v4 vector), time pinned inside its chain
+  const ev = join(dir, 'tdx.json');
+  writeFileSync(ev, JSON.stringify({ platform: 'tdx', quote: vector('tdx_v4.dat').toString('base64') }));
+  const now = nowWithin(pemCerts(parseDcapQuote(vector('tdx_v4.dat')).cert.pckChainPem)).toISOString();
+  const okTdx = await run(['--evidence', ev, '--now', now]);
+  t.equal(okTdx.rc, 0, okTdx.err);
+  const mrTd = JSON.parse(okTdx.out).claims.measurements.mr_td as string;
+  t.equal((await run(['--evidence', ev, '--now', now, '--expect', `mr_td=${mrTd}`])).rc, 0);
+  const wrong = await run(['--evidence', ev, '--now', now, '--expect', `mr_td=${'00'.repeat(48)}`]);
+  t.equal(wrong.rc, 1);
+  t.match(wrong.err, /measurement mr_td/);
+  const expired = await run(['--evidence', ev, '--now', '2099-01-01T00:00:00Z']);
+  t.match(expired.err, /CERT_EXPIRED/);
   t.equal((await run(['--help'])).rc, 0);
 });

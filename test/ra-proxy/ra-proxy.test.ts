@@ -96,6 +96,16 @@ t.test('gRPC GetRaCert round trip and verify', async (t) => {
   t.teardown(() => client.close());
   const call = (nonce: string) =>
     new Promise<GetRaCertResponse>((resolve, reject) => client.getRaCert({ header: undefined, nonce, refreshRaReport: true }, (e, r) => (e ? reject(e) : resolve(r!))));
+  // reflection: grpcurl sees the Trustflow service name
+  // (async: the server lives in this process, a blocking exec would starve it)
+  const { execFile } = await import('node:child_process');
+  const { promisify } = await import('node:util');
+  const { grpcurlBin } = await import('../../kernel/toolchain.ts');
+  const run = async (args: string[]) => (await promisify(execFile)(grpcurlBin(), args, { encoding: 'utf8' })).stdout;
+  const listed = await run(['-plaintext', `127.0.0.1:${rp.grpcPort}`, 'list']);
+  t.match(listed, /secretflowapis\.v2\.sdc\.ra_proxy\.RaProxy/);
+  const viaGrpcurl = JSON.parse(await run(['-plaintext', '-d', '{"nonce":"grpcurl-1"}', `127.0.0.1:${rp.grpcPort}`, 'secretflowapis.v2.sdc.ra_proxy.RaProxy/GetRaCert']));
+  t.equal(viaGrpcurl.attestation_report.str_tee_platform, 'SIM', 'json names are snake_case on the wire');
   const r = await call('g1');
   t.equal(r.status?.code, 0);
   const json = { status: r.status, cert: r.cert, attestation_report: UnifiedAttestationReport.toJSON(r.attestationReport!) };
