@@ -1,6 +1,6 @@
 // End to end over real gRPC with the real sim platform: owners register and
 // set policies, an attested app gets keys, denials say why, spoofing fails.
-import { randomBytes, X509Certificate } from 'node:crypto';
+import { generateKeyPairSync, randomBytes, X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
@@ -116,6 +116,15 @@ t.test('GetTlsAsset: group asset for op interact, encrypted to the attested cert
   const again = await APP.getTlsAsset(req({ op_name: 'interact', resources: [{ resource_uri: 'g1', columns: [], attrs: '' }] }), f.appAttester);
   t.equal(again.ca_cert, asset.ca_cert, 'deterministic group CA');
   await t.rejects(APP.getTlsAsset(req({ op_name: 'interact', resources: [{ resource_uri: 'd1', columns: [], attrs: '' }] }), f.appAttester), { code: 'POLICY_DENIED' });
+  // the app's own key certified (bound through the request in its evidence): no private key travels
+  const own = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  const pem = own.publicKey.export({ type: 'spki', format: 'pem' }) as string;
+  const leafOnly = await APP.getTlsAsset(req({ op_name: 'interact', resources: [{ resource_uri: 'g1', columns: [], attrs: '' }], global_attrs: JSON.stringify({ subject_public_key_pem: pem }) }), f.appAttester);
+  t.equal(leafOnly.private_key, '');
+  const l2 = new X509Certificate(leafOnly.cert);
+  t.ok(l2.publicKey.equals(own.publicKey), 'leaf certifies the app key');
+  t.ok(l2.verify(new X509Certificate(leafOnly.ca_cert).publicKey));
+  t.equal(leafOnly.ca_cert, asset.ca_cert, 'same group CA');
 });
 
 t.test('lineage: result policy derived, export needs every original owner', async (t) => {
