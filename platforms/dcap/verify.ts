@@ -8,8 +8,8 @@ import { resolveTcbStatus, type CollateralProvider } from '../collateral.ts';
 import { derInteger, findOidValue, readTlv } from '../der.ts';
 import { PlatformError } from '../errors.ts';
 import type { PlatformName, TcbStatus } from '../types.ts';
-import { INTEL_SGX_ROOT_CA_SHA256, SGX_EXTENSION_OID, SGX_FMSPC_OID, SGX_PCESVN_OID } from './intel-root.ts';
-import type { DcapQuote } from './quote.ts';
+import { INTEL_QE_MRSIGNER, INTEL_SGX_ROOT_CA_SHA256, INTEL_TDQE_MRSIGNER, SGX_EXTENSION_OID, SGX_FMSPC_OID, SGX_PCESVN_OID } from './intel-root.ts';
+import { parseSgxReportBody, TEE_TDX, type DcapQuote } from './quote.ts';
 
 export interface DcapVerifyOptions {
   intelRootCaPems?: string[];
@@ -22,9 +22,23 @@ export interface DcapVerifyOptions {
 
 export interface VerifiedDcap {
   pck: X509Certificate;
+  qeSvn: number;
   fmspc?: string;
   pceSvn?: number;
   tcbStatus: TcbStatus;
+}
+
+/** The QE report must come from Intel's (TD)QE, not debug. */
+export function checkQeIdentity(qeReport: Buffer, teeType: number): number {
+  const qe = parseSgxReportBody(qeReport);
+  const tdx = teeType === TEE_TDX;
+  const want = tdx ? INTEL_TDQE_MRSIGNER : INTEL_QE_MRSIGNER;
+  const prod = tdx ? 2 : 1;
+  if (qe.mrSigner.toString('hex') !== want || qe.isvProdId !== prod) {
+    throw new PlatformError('BINDING_INVALID', `DCAP quote: the QE report is not from Intel's ${tdx ? 'TD ' : ''}quoting enclave (MRSIGNER ${qe.mrSigner.toString('hex').slice(0, 16)}.., ISVPRODID ${qe.isvProdId})`);
+  }
+  if (qe.debug) throw new PlatformError('BINDING_INVALID', 'DCAP quote: the quoting enclave runs in debug mode');
+  return qe.isvSvn;
 }
 
 function p256(raw: Buffer) {
@@ -50,6 +64,7 @@ export async function verifyDcapQuote(q: DcapQuote, o: DcapVerifyOptions): Promi
   if (!verify('sha256', q.cert.qeReport, { key: pck.publicKey, dsaEncoding: 'ieee-p1363' }, q.cert.qeReportSignature)) {
     throw new PlatformError('SIGNATURE_INVALID', 'DCAP quote: QE report signature does not verify with the PCK certificate key');
   }
+  const qeSvn = checkQeIdentity(q.cert.qeReport, q.teeType);
   const qeRd = q.cert.qeReport.subarray(320, 384);
   const expect = createHash('sha256').update(q.attestKey).update(q.cert.qeAuthData).digest();
   if (!qeRd.subarray(0, 32).equals(expect) || !qeRd.subarray(32).equals(Buffer.alloc(32))) {
@@ -65,6 +80,6 @@ export async function verifyDcapQuote(q: DcapQuote, o: DcapVerifyOptions): Promi
     throw new PlatformError('SIGNATURE_INVALID', `DCAP quote: signature over header and body does not verify with the attestation key`);
   }
   const info = pckInfo(pck);
-  const tcbStatus = await resolveTcbStatus(o.collateral, { platform: o.platform, platformId: info.fmspc, svn: { ...o.svn, ...(info.pceSvn !== undefined ? { pce_svn: info.pceSvn } : {}) } });
-  return { pck, ...info, tcbStatus };
+  const tcbStatus = await resolveTcbStatus(o.collateral, { platform: o.platform, platformId: info.fmspc, svn: { ...o.svn, qe_svn: qeSvn, ...(info.pceSvn !== undefined ? { pce_svn: info.pceSvn } : {}) } });
+  return { pck, qeSvn, ...info, tcbStatus };
 }

@@ -23,7 +23,7 @@ export function createSgxVerifier(o: VerifierOptions): PlatformVerifier {
           config_id: body.configId.toString('hex'),
         },
         reportData: body.reportData.toString('hex'),
-        tcb: { status: v.tcbStatus, svn: { ...svn, cpu_svn: body.cpuSvn.toString('hex'), ...(v.pceSvn !== undefined ? { pce_svn: v.pceSvn } : {}), ...(v.fmspc ? { fmspc: v.fmspc } : {}) } },
+        tcb: { status: v.tcbStatus, svn: { ...svn, cpu_svn: body.cpuSvn.toString('hex'), qe_svn: v.qeSvn, ...(v.pceSvn !== undefined ? { pce_svn: v.pceSvn } : {}), ...(v.fmspc ? { fmspc: v.fmspc } : {}) } },
         debug: body.debug,
         insecure: false,
         extra: {

@@ -40,7 +40,7 @@ export function createTdxVerifier(o: VerifierOptions): PlatformVerifier {
         platform: 'tdx',
         measurements,
         reportData: hex(body.reportData),
-        tcb: { status: v.tcbStatus, svn: { ...svn, ...(v.pceSvn !== undefined ? { pce_svn: v.pceSvn } : {}), ...(v.fmspc ? { fmspc: v.fmspc } : {}) } },
+        tcb: { status: v.tcbStatus, svn: { ...svn, qe_svn: v.qeSvn, ...(v.pceSvn !== undefined ? { pce_svn: v.pceSvn } : {}), ...(v.fmspc ? { fmspc: v.fmspc } : {}) } },
         debug: body.debug,
         insecure: false,
         extra: {

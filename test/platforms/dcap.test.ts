@@ -1,6 +1,7 @@
 import t from 'tap';
 import { createEvidenceVerifier } from '../../platforms/index.ts';
 import { parseDcapQuote } from '../../platforms/dcap/quote.ts';
+import { checkQeIdentity } from '../../platforms/dcap/verify.ts';
 import type { PlatformName } from '../../platforms/types.ts';
 import { x509 } from '../../kernel/x509.ts';
 import { flip, nowExpired, nowWithin, pemCerts, vector, vectorText } from './vectors.ts';
@@ -76,4 +77,18 @@ t.test('collateral provider decides TCB status', async (t) => {
   t.match(v.appraise(c, { acceptedTcbStatuses: ['UpToDate'] }).failures, [/OutOfDate/]);
   const none = createEvidenceVerifier({ collateral: { tcbStatus: async () => undefined } });
   t.equal((await none.verify({ platform: 'tdx', quote }, { now })).tcb.status, 'Unknown');
+});
+
+t.test('QE identity: only Intel\'s (TD)QE, not debug', async (t) => {
+  const sgxQe = Buffer.from(parseDcapQuote(vector('sgx_v3.dat')).cert.qeReport);
+  const tdQe = Buffer.from(parseDcapQuote(vector('tdx_v4.dat')).cert.qeReport);
+  t.equal(checkQeIdentity(sgxQe, 0), 8);
+  t.equal(checkQeIdentity(tdQe, 0x81), 4);
+  t.throws(() => checkQeIdentity(sgxQe, 0x81), { code: 'BINDING_INVALID' }, 'SGX QE for a TDX quote');
+  const other = Buffer.from(tdQe);
+  other[130]! ^= 1; // MRSIGNER
+  t.throws(() => checkQeIdentity(other, 0x81), { code: 'BINDING_INVALID', message: /not from Intel/ });
+  const dbg = Buffer.from(tdQe);
+  dbg[48]! |= 2;
+  t.throws(() => checkQeIdentity(dbg, 0x81), { code: 'BINDING_INVALID', message: /debug/ });
 });
