@@ -33,6 +33,18 @@ export const RaProxyConfigSchema = Type.Object(
       },
       { additionalProperties: false, default: {} },
     ),
+    /** Per-platform attester settings (see docs/platforms.md, "Attesters"). */
+    attester: Type.Object(
+      {
+        snpPrivLevel: Type.Optional(Type.Integer({ minimum: 0, maximum: 3 })),
+        sgxQuoteCommand: Type.Optional(Type.Array(Type.String(), { minItems: 1 })),
+        csvReportCommand: Type.Optional(Type.Array(Type.String(), { minItems: 1 })),
+        csvHskCekDir: Type.Optional(Type.String()),
+        tpmAkHandle: Type.Optional(Type.Integer({ minimum: 0x81000000, maximum: 0x81ffffff })),
+        tpmPcrs: Type.Optional(Type.Array(Type.Integer({ minimum: 0, maximum: 23 }), { minItems: 1, maxItems: 24 })),
+      },
+      { additionalProperties: false, default: {} },
+    ),
     /** Publish the sim public key at /.well-known/sim-key (demos). */
     publishSimKey: Type.Boolean({ default: true }),
     /** Directory of the app identity keys (kernel/app-identity.ts). */

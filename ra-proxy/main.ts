@@ -43,6 +43,7 @@ export async function startRaProxy(input: Partial<RaProxyConfig> | unknown, deps
       simKeyDir: cfg.sim.keyDir,
       simMeasurements: cfg.sim.measurements,
       simDebug: cfg.sim.debug,
+      ...cfg.attester,
     }));
   if (attester.platform === 'sim') log.warn('ra-proxy uses the sim platform: its evidence has no hardware root of trust');
   const metrics = createMetrics('ra_proxy');

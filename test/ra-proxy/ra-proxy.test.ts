@@ -118,4 +118,6 @@ t.test('gRPC GetRaCert round trip and verify', async (t) => {
   t.teardown(() => rp2.close());
   t.equal((await fetch(`http://127.0.0.1:${rp2.httpPort}/.well-known/sim-key`)).status, 404);
   await t.rejects(startRaProxy({ platform: 'nope' }, { identity, logger: silentLogger }), { code: 'CONFIG_INVALID' });
+  await t.rejects(startRaProxy({ platform: 'tpm', attester: { tpmPcrs: [24] } }, { identity, logger: silentLogger }), { code: 'CONFIG_INVALID' });
+  await t.rejects(startRaProxy({ platform: 'auto', attesterRoot: mkdtempSync(join(tmpdir(), 'none-')) }, { identity, logger: silentLogger }), { code: 'NO_PLATFORM' }, 'no TEE and no allowSim: refuse to start');
 });
