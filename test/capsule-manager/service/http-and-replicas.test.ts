@@ -3,7 +3,8 @@
 // every key (and refuses a wrong KEK passphrase).
 import { createPublicKey, randomBytes } from 'node:crypto';
 import { join } from 'node:path';
-import { execFileSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import { grpcurlBin } from '../../../kernel/toolchain.ts';
 import t from 'tap';
 import { CapsuleManagerClient } from '../../../capsule-manager/client/index.ts';
@@ -23,7 +24,8 @@ t.test('HTTP JSON API: OpenAPI, GetRaCert, encrypted operations, clear errors', 
   t.match(spec.openapi, /^3\./);
   for (const op of ['GetRaCert', 'RegisterCert', 'CreateDataKeys', 'GetDataKeys', 'GetTlsAsset', 'CreateResultDataKey', 'GetExportDataKey', 'ListDataPolicy']) t.ok(spec.paths[`/api/v1/${op}`], `${op} documented`);
   // gRPC reflection: grpcurl sees the secretflowapis service
-  const services = execFileSync(grpcurlBin(), ['-plaintext', `127.0.0.1:${f.cm.grpcPort}`, 'list'], { encoding: 'utf8', timeout: 20_000 });
+  // async: a synchronous child would block this process's own gRPC server
+  const { stdout: services } = await promisify(execFile)(grpcurlBin(), ['-plaintext', `127.0.0.1:${f.cm.grpcPort}`, 'list'], { encoding: 'utf8', timeout: 20_000 });
   t.match(services, /secretflowapis\.v2\.sdc\.capsule_manager\.CapsuleManager/);
   const ra = (await (await fetch(`${base}/api/v1/GetRaCert`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ nonce: 'abc' }) })).json()) as { cert: string; attestation_report: { str_tee_platform: string } };
   t.equal(ra.cert, f.cm.certPem);
