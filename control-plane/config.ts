@@ -10,7 +10,15 @@ export const ControlPlaneConfig = Type.Object(
       { additionalProperties: false, default: {} },
     ),
     api: Type.Object(
-      { host: Type.String({ default: '127.0.0.1' }), port: Type.Integer({ minimum: 0, maximum: 65535, default: 0 }) },
+      {
+        host: Type.String({ default: '127.0.0.1' }),
+        port: Type.Integer({ minimum: 0, maximum: 65535, default: 0 }),
+        /**
+         * File holding a bearer token required on every mutating request (PUT/DELETE).
+         * Mandatory when the API listens beyond loopback.
+         */
+        tokenFile: Type.Optional(Type.String({ minLength: 1 })),
+      },
       { additionalProperties: false, default: {} },
     ),
     /** Snapshots are keyed by Envoy node id (default) or node cluster. */

@@ -11,5 +11,7 @@ export const ControlPlaneError = defineErrors('control-plane', {
   UNKNOWN_TYPE: 'invalid_argument',
   MISSING_NODE: 'invalid_argument',
   UNAVAILABLE: 'unavailable',
+  UNAUTHENTICATED: 'unauthenticated',
+  INSECURE_CONFIG: 'failed_precondition',
 });
 export type ControlPlaneError = InstanceType<typeof ControlPlaneError>;

@@ -1,6 +1,8 @@
 // startControlPlane: the one call that wires config, logger, core, xDS gRPC
 // server, HTTP API and (optionally) NATS replication, and returns the ports.
+import { readFileSync } from 'node:fs';
 import type { Logger } from 'pino';
+import { ControlPlaneError } from './errors.ts';
 import { validateConfig } from '../kernel/config.ts';
 import { createLogger } from '../kernel/logger.ts';
 import { createMetrics } from '../kernel/metrics.ts';
@@ -47,9 +49,25 @@ export interface ControlPlaneHandle {
   close(): Promise<void>;
 }
 
+function readToken(path: string): string {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8').trim();
+  } catch (cause) {
+    throw new ControlPlaneError('INSECURE_CONFIG', `api.tokenFile ${path} cannot be read`, { cause });
+  }
+  if (text.length < 16) throw new ControlPlaneError('INSECURE_CONFIG', 'api.tokenFile must hold a token of at least 16 characters');
+  return text;
+}
+
 export async function startControlPlane(input: unknown, opts: { logger?: Logger } = {}): Promise<ControlPlaneHandle> {
   const config = validateConfig(ControlPlaneConfig, input ?? {}, 'control-plane config');
   const logger = opts.logger ?? createLogger('control-plane', { ...(config.logLevel ? { level: config.logLevel } : {}) });
+  const apiHost = config.api?.host ?? '127.0.0.1';
+  const loopback = apiHost === '127.0.0.1' || apiHost === '::1' || apiHost === 'localhost';
+  // Fail closed: an API reachable from the network must not be writable by anyone.
+  if (!loopback && !config.api?.tokenFile) throw new ControlPlaneError('INSECURE_CONFIG', `api.host ${apiHost} is not loopback: set api.tokenFile`);
+  const token = config.api?.tokenFile ? readToken(config.api.tokenFile) : undefined;
   const core = new ControlPlaneCore(logger, config.nodeKey === 'cluster' ? byNodeCluster : byNodeId);
   if (config.app !== undefined) core.setAppConfig(config.app);
 
@@ -64,8 +82,7 @@ export async function startControlPlane(input: unknown, opts: { logger?: Logger 
   const bound = await bindServer(grpcServer, { host: xdsHost, port: config.xds?.port ?? 0 });
 
   const http = createHttpService({ logger: logger.child({ svc: 'api' }), metrics: metrics.registry });
-  await registerControlPlaneApi(http, { id: config.id, core, sync });
-  const apiHost = config.api?.host ?? '127.0.0.1';
+  await registerControlPlaneApi(http, { id: config.id, core, sync, ...(token ? { token } : {}) });
   const apiPort = await listenHttp(http, config.api?.port ?? 0, apiHost);
   logger.info({ xdsPort: bound.port, apiPort }, 'control plane listening');
 

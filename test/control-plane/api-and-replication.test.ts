@@ -136,3 +136,22 @@ t.test('per-node app config: one node key gets its own snapshot, others keep the
   t.same(names(await special.q.next()), ['edge'], 'back to the default');
   t.equal((await call(cp.apiUrl, 'GET', '/v1/nodes/special/app-config')).status, 404);
 });
+
+t.test('API token: mutating requests need the bearer token; a non-loopback API without one refuses to start', async (t) => {
+  const { mkdtempSync, writeFileSync } = await import('node:fs');
+  const { join } = await import('node:path');
+  const { tmpdir } = await import('node:os');
+  await t.rejects(startControlPlane({ api: { host: '0.0.0.0' } }, { logger: silentLogger }), { code: 'INSECURE_CONFIG' });
+  const dir = mkdtempSync(join(tmpdir(), 'cp-token-'));
+  const tokenFile = join(dir, 'token');
+  writeFileSync(tokenFile, 'a-long-enough-test-token\n', { mode: 0o600 });
+  const cp = await startControlPlane({ app, api: { tokenFile } }, { logger: silentLogger });
+  t.teardown(() => cp.close());
+  const body = JSON.stringify({ endpoints: [{ address: '127.0.0.1', port: 5 }] });
+  const put = (auth?: string) => fetch(`${cp.apiUrl}/v1/clusters/t1`, { method: 'PUT', headers: { 'content-type': 'application/json', ...(auth ? { authorization: auth } : {}) }, body });
+  t.equal((await put()).status, 401);
+  t.equal((await put('Bearer wrong-token-of-some-length')).status, 401);
+  t.equal(cp.routing.get().revision, 0, 'unauthenticated changes do nothing');
+  t.equal((await put('Bearer a-long-enough-test-token')).status, 200);
+  t.equal((await fetch(`${cp.apiUrl}/v1/status`)).status, 200, 'reads stay open');
+});
