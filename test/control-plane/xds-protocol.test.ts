@@ -209,3 +209,30 @@ t.test('reflection: grpcurl lists and describes the xDS services', async (t) => 
   const desc = await run(['-plaintext', `127.0.0.1:${port}`, 'describe', 'envoy.service.discovery.v3.AggregatedDiscoveryService']);
   t.match(desc, /DeltaAggregatedResources/);
 });
+
+t.test('a NACK is logged with Envoy\'s error_detail and the node, as a warning', async (t) => {
+  const { PassThrough } = await import('node:stream');
+  const { createLogger } = await import('../../kernel/logger.ts');
+  const lines: string[] = [];
+  const dest = new PassThrough();
+  dest.on('data', (c: Buffer) => lines.push(...c.toString().split('\n').filter(Boolean)));
+  const cache = new SnapshotCache();
+  const status = new XdsStatus();
+  const bound = await bindServer(createXdsGrpcServer({ cache, status, logger: createLogger('cp-test', { destination: dest, level: 'info' }), controlPlaneId: 'log-cp' }));
+  t.teardown(() => bound.close());
+  const client = adsClient(bound.port);
+  t.teardown(() => client.close());
+  cache.setDefault(edsSnapshot('v1', { a: 1 }));
+  const s = sotw(client);
+  t.teardown(() => s.call.end());
+  s.send({ node: { id: 'logged-node', cluster: 'c' }, typeUrl: TYPE.cluster });
+  const r = await s.q.next();
+  s.send({ typeUrl: TYPE.cluster, responseNonce: r.nonce, errorDetail: { code: 3, message: 'cluster a: bad thing' } });
+  await new Promise((res) => setTimeout(res, 200));
+  const entry = lines.map((l) => JSON.parse(l) as Record<string, unknown>).find((l) => /NACK/.test(String(l.msg)));
+  t.ok(entry, 'a NACK log line exists');
+  t.equal(entry?.level, 40, 'warn level');
+  t.equal(entry?.nodeId, 'logged-node');
+  t.equal(entry?.error, 'cluster a: bad thing');
+  t.equal(entry?.typeUrl, TYPE.cluster);
+});
