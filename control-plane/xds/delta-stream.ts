@@ -96,17 +96,24 @@ export class DeltaStream {
 
   private onSnapshot(snap: Snapshot): void {
     if (this.closed) return;
+    // Make before break: additions and updates go out in warming order
+    // (clusters before the routes that use them); removals afterwards in reverse
+    // order (routes stop using a cluster before the cluster goes away).
     for (const t of PUSH_ORDER) {
       const st = this.types.get(t);
-      if (st) this.push(t, st, snap, false);
+      if (st) this.push(t, st, snap, false, 'upserts');
+    }
+    for (const t of [...PUSH_ORDER].reverse()) {
+      const st = this.types.get(t);
+      if (st) this.push(t, st, snap, false, 'removals');
     }
   }
 
-  private push(typeUrl: TypeUrl, st: DeltaTypeState, snap: Snapshot, force: boolean): void {
+  private push(typeUrl: TypeUrl, st: DeltaTypeState, snap: Snapshot, force: boolean, phase: 'all' | 'upserts' | 'removals' = 'all'): void {
     const set = snap.resources[typeUrl];
     const inScope = (n: string) => st.wildcard || st.names.has(n);
-    const changed = [...set.items.values()].filter((r) => inScope(r.name) && st.known.get(r.name) !== r.version);
-    const removed = [...st.known.keys()].filter((n) => !set.items.has(n) || !inScope(n));
+    const changed = phase === 'removals' ? [] : [...set.items.values()].filter((r) => inScope(r.name) && st.known.get(r.name) !== r.version);
+    const removed = phase === 'upserts' ? [] : [...st.known.keys()].filter((n) => !set.items.has(n) || !inScope(n));
     // The first answer per type is sent even if empty: Envoy's initialisation
     // waits for it (otherwise until initial_fetch_timeout).
     if (!changed.length && !removed.length && !force) return;

@@ -129,8 +129,13 @@ t.test('delta: wildcard, per-resource versions, removals, named subscribe/unsubs
   cache.setDefault(edsSnapshot('v2', { a: 1, c: 3 }));
   const r2 = await d.q.next();
   t.same(r2.resources.map((r) => r.name), ['c'], 'only the new cluster is sent');
-  t.same(r2.removedResources, ['b'], 'the removed cluster is announced');
+  t.same(r2.removedResources, [], 'additions first (make before break)');
+  const r2b = await d.q.next();
+  t.equal(r2b.typeUrl, TYPE.cluster);
+  t.same(r2b.removedResources, ['b'], 'then the removed cluster is announced');
+  t.same(r2b.resources, []);
   d.send({ typeUrl: TYPE.cluster, responseNonce: r2.nonce });
+  d.send({ typeUrl: TYPE.cluster, responseNonce: r2b.nonce });
 
   d.send({ typeUrl: TYPE.endpoint, resourceNamesSubscribe: ['a'] });
   const e1 = await d.q.next();
@@ -144,6 +149,7 @@ t.test('delta: wildcard, per-resource versions, removals, named subscribe/unsubs
   // NACK in delta is recorded.
   cache.setDefault(edsSnapshot('v3', { a: 1, c: 3, d: 4 }));
   const c3 = await d.q.next();
+  t.same(c3.resources.map((r) => r.name), ['d']);
   t.equal(c3.typeUrl, TYPE.cluster);
   d.send({ typeUrl: TYPE.cluster, responseNonce: c3.nonce, errorDetail: { code: 3, message: 'nope' } });
   await new Promise((r) => setTimeout(r, 50));
