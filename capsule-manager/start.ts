@@ -67,8 +67,9 @@ export async function startCapsuleManager(config: unknown, deps: { logger?: Logg
     const rsa = identity.keys.rsa;
     let attester: (Attester & { simPublicKeyPem?: string }) | undefined;
     if (cfg.attestation.self !== 'none') {
+      // 'auto' never falls back to sim: a CM on a machine without a TEE must say so.
       attester = await createAttester(cfg.attestation.self, {
-        allowSim: true,
+        allowSim: false,
         simKeyDir: cfg.attestation.simKeyDir ?? (cfg.identityDir ? join(cfg.identityDir, 'sim') : undefined),
         simMeasurements: cfg.attestation.simMeasurements,
       });

@@ -12,7 +12,8 @@ const USAGE = `usage: data-capsule-proxy [serve] [--config <file>] [options]
        data-capsule-proxy encrypt|decrypt --key-file <file> <src> <dst>
 
 serve (default):
-  --config <file>       YAML/JSON config (see capsule-manager/data-capsule-proxy/config.ts)
+  --config <file>       YAML/JSON config (see capsule-manager/data-capsule-proxy/config.ts and
+                        docs/offline.md; capsuleManager: {...} connects it to an attested CM)
   --root <dir>          allowed local root (repeatable; adds to config localRoots)
   --http-port <port>    HTTP port (default 0 = any free port)
   --grpc-port <port>    gRPC port (default 0)

@@ -99,6 +99,7 @@ export class DataCapsuleProxyCore {
     const destPath = req.destConfig?.path;
     if (!destPath) throw new DcpError('INVALID_REQUEST', 'dest_config.path is required');
     const { store, path } = this.#sourceStore(req.localFsConfig, req.s3Config, 'source_config');
+    let key: Buffer | undefined;
     try {
       const dest = await this.deps.local.confine(destPath);
       const listing = await store.list(path);
@@ -107,7 +108,8 @@ export class DataCapsuleProxyCore {
       const names = inputs.map((o) => outputName(o, listing.single));
       if (new Set(names).size !== names.length) throw new DcpError('INVALID_REQUEST', 'two inputs map to the same output name');
       // The key is fetched only once the inputs are known to exist.
-      const key = await this.#inputKey(req);
+      key = await this.#inputKey(req);
+      const k = key;
       await mkdir(dest, { recursive: true, mode: 0o700 });
       const stage = await mkdtemp(join(dest, '.dcp-stage-'));
       try {
@@ -115,7 +117,7 @@ export class DataCapsuleProxyCore {
           const body = await store.read(o.key);
           const n = await writeFileAtomically(join(stage, ...names[i]!.split('/')), async (sink) => {
             await mkdir(dirname(join(stage, ...names[i]!.split('/'))), { recursive: true, mode: 0o700 });
-            await pipeline(body, decryptStream(key), sink);
+            await pipeline(body, decryptStream(k), sink);
           }).catch(async (e: unknown) => {
             body.destroy();
             throw e;
@@ -130,10 +132,10 @@ export class DataCapsuleProxyCore {
       } finally {
         await rm(stage, { recursive: true, force: true });
       }
-      key.fill(0);
       this.deps.logger.info({ files: names.length, source: store.kind }, 'inputs decrypted');
       return { files: names.map((n) => join(dest, ...n.split('/'))) };
     } finally {
+      key?.fill(0);
       if (store !== this.deps.local) store.close?.();
     }
   }

@@ -232,11 +232,26 @@ export class CapsuleManagerService {
       const { dataUuid } = parseResourceUri(uri);
       return { uri, dataUuid, key: dataKeyBytes(str(o, 'data_key_b64'), `data key of ${uri}`) };
     });
+    const uris = new Set(parsed.map((p) => p.uri));
+    if (uris.size !== parsed.length) throw new CmError('INVALID_REQUEST', 'data_keys lists a resource_uri twice');
     for (const p of parsed) {
-      await this.o.repo.claimDataset(p.dataUuid, owner);
-      await this.o.repo.createDataKey(p.uri, owner, p.key);
-      await this.o.audit.append({ actor: owner, action: 'CreateDataKeys', target: p.uri, decision: 'ok' });
+      const ds = await this.o.repo.getDataset(p.dataUuid);
+      if (ds && ds.owner_party_id !== owner) throw new CmError('NOT_OWNER', `data ${p.dataUuid} belongs to another party`);
+      if (await this.o.repo.hasDataKey(p.uri)) throw new CmError('ALREADY_EXISTS', `a data key for ${p.uri} already exists`);
     }
+    // All or nothing: undo this request's keys if a concurrent writer wins one of them.
+    const created: string[] = [];
+    try {
+      for (const p of parsed) {
+        await this.o.repo.claimDataset(p.dataUuid, owner);
+        await this.o.repo.createDataKey(p.uri, owner, p.key);
+        created.push(p.uri);
+      }
+    } catch (e) {
+      for (const uri of created) await this.o.repo.deleteDataKey(uri, owner).catch(() => undefined);
+      throw e;
+    }
+    for (const uri of created) await this.o.audit.append({ actor: owner, action: 'CreateDataKeys', target: uri, decision: 'ok' });
     return {};
   }
 
@@ -426,6 +441,8 @@ export class CapsuleManagerService {
       ancestorPolicies.push((await this.o.repo.getPolicy(scope, a))?.policy ?? { data_uuid: a, rules: [] });
     }
     const owner = str(b, 'owner_id', false) || signer.partyId;
+    if (await this.o.repo.getDataset(dataUuid)) throw new CmError('ALREADY_EXISTS', `data ${dataUuid} already exists`);
+    if (await this.o.repo.hasDataKey(uri)) throw new CmError('ALREADY_EXISTS', `a data key for ${uri} already exists`);
     await this.o.repo.createResultDataset(dataUuid, { owner_party_id: owner, ancestor_uuids: ancestors, scope });
     await this.o.repo.createDataKey(uri, owner, key);
     const policy = deriveResultPolicy(dataUuid, ancestorPolicies);

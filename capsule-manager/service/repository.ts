@@ -72,6 +72,10 @@ export class Repository {
     await this.store.create(name, json({ owner_party_id: owner, wrapped: this.kek.wrap(key, name) } satisfies DataKeyRecord));
   }
 
+  async hasDataKey(uri: string): Promise<boolean> {
+    return (await this.store.get(`datakey.${enc(uri)}`)) !== undefined;
+  }
+
   async getDataKey(uri: string): Promise<{ owner: string; key: Buffer } | undefined> {
     const name = `datakey.${enc(uri)}`;
     const e = await this.store.get(name);

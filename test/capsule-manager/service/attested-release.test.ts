@@ -48,6 +48,10 @@ t.test('owners register, upload keys and set policies; others cannot touch them'
   await A.createDataKeys([{ resource_uri: 'd1', data_key_b64: k1.toString('base64') }, { resource_uri: 'g1', data_key_b64: kg.toString('base64') }]);
   await B.createDataKeys([{ resource_uri: 'd2/part0', data_key_b64: k2.toString('base64') }]);
   await t.rejects(A.createDataKeys([{ resource_uri: 'd3', data_key_b64: 'c2hvcnQ=' }]), { code: 'INVALID_REQUEST', message: /16, 24 or 32/ });
+  // all or nothing: a batch with one existing key writes none of the others
+  await t.rejects(A.createDataKeys([{ resource_uri: 'd4', data_key_b64: k1.toString('base64') }, { resource_uri: 'd1', data_key_b64: k1.toString('base64') }]), { code: 'ALREADY_EXISTS' });
+  await A.createDataKeys([{ resource_uri: 'd4', data_key_b64: k1.toString('base64') }]);
+  await A.deleteDataKey('d4');
   await A.createDataPolicy({
     data_uuid: 'd1',
     rules: [
