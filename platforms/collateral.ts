@@ -10,6 +10,8 @@ export interface TcbQuery {
   platformId?: string;
   /** Platform TCB components as parsed from the evidence. */
   svn: Record<string, number | string>;
+  /** Verification time (collateral validity is judged at this time). */
+  now?: Date;
 }
 
 export interface CollateralProvider {

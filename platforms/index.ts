@@ -15,6 +15,8 @@ export type { AttesterOptions, PlatformPlugin, VerifierOptions } from './plugin.
 export type * from './types.ts';
 export { PlatformError } from './errors.ts';
 export { appraise } from './appraisal.ts';
+export type { CollateralProvider, TcbQuery } from './collateral.ts';
+export { createIntelCollateralProvider, type IntelTcbInfoEntry } from './dcap/intel-collateral.ts';
 export { decodeEvidence, encodeEvidence, isPlatformName, PLATFORM_NAMES } from './evidence-codec.ts';
 
 /**

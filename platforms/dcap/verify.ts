@@ -8,7 +8,7 @@ import { resolveTcbStatus, type CollateralProvider } from '../collateral.ts';
 import { derInteger, findOidValue, readTlv } from '../der.ts';
 import { PlatformError } from '../errors.ts';
 import type { PlatformName, TcbStatus } from '../types.ts';
-import { INTEL_QE_MRSIGNER, INTEL_SGX_ROOT_CA_SHA256, INTEL_TDQE_MRSIGNER, SGX_EXTENSION_OID, SGX_FMSPC_OID, SGX_PCESVN_OID } from './intel-root.ts';
+import { INTEL_QE_MRSIGNER, INTEL_SGX_ROOT_CA_SHA256, INTEL_TDQE_MRSIGNER, SGX_EXTENSION_OID, SGX_FMSPC_OID, SGX_PCESVN_OID, SGX_TCB_OID } from './intel-root.ts';
 import { parseSgxReportBody, TEE_TDX, type DcapQuote } from './quote.ts';
 
 export interface DcapVerifyOptions {
@@ -45,13 +45,20 @@ function p256(raw: Buffer) {
   return createPublicKey({ key: { kty: 'EC', crv: 'P-256', x: raw.subarray(0, 32).toString('base64url'), y: raw.subarray(32, 64).toString('base64url') }, format: 'jwk' });
 }
 
-function pckInfo(pck: X509Certificate): { fmspc?: string; pceSvn?: number } {
+function pckInfo(pck: X509Certificate): { fmspc?: string; pceSvn?: number; pckTcb?: string } {
   const ext = extensionValue(pck, SGX_EXTENSION_OID);
   if (!ext) return {};
   const seq = readTlv(ext, 0);
   const f = findOidValue(seq.value, SGX_FMSPC_OID);
   const p = findOidValue(seq.value, SGX_PCESVN_OID);
-  return { fmspc: f?.value.toString('hex'), pceSvn: p ? derInteger(p.value) : undefined };
+  // SGX TCB component SVNs 1..16 (1.2.840.113741.1.13.1.2.<n>), compared with TCB Info levels.
+  const comps: number[] = [];
+  for (let n = 1; n <= 16; n++) {
+    const c = findOidValue(seq.value, `${SGX_TCB_OID}.${n}`);
+    if (!c) break;
+    comps.push(derInteger(c.value));
+  }
+  return { fmspc: f?.value.toString('hex'), pceSvn: p ? derInteger(p.value) : undefined, pckTcb: comps.length === 16 ? Buffer.from(comps).toString('hex') : undefined };
 }
 
 export async function verifyDcapQuote(q: DcapQuote, o: DcapVerifyOptions): Promise<VerifiedDcap> {
@@ -80,6 +87,6 @@ export async function verifyDcapQuote(q: DcapQuote, o: DcapVerifyOptions): Promi
     throw new PlatformError('SIGNATURE_INVALID', `DCAP quote: signature over header and body does not verify with the attestation key`);
   }
   const info = pckInfo(pck);
-  const tcbStatus = await resolveTcbStatus(o.collateral, { platform: o.platform, platformId: info.fmspc, svn: { ...o.svn, qe_svn: qeSvn, ...(info.pceSvn !== undefined ? { pce_svn: info.pceSvn } : {}) } });
-  return { pck, qeSvn, ...info, tcbStatus };
+  const tcbStatus = await resolveTcbStatus(o.collateral, { platform: o.platform, platformId: info.fmspc, now: o.now, svn: { ...o.svn, qe_svn: qeSvn, ...(info.pceSvn !== undefined ? { pce_svn: info.pceSvn } : {}), ...(info.pckTcb ? { pck_tcb: info.pckTcb } : {}) } });
+  return { pck, qeSvn, fmspc: info.fmspc, pceSvn: info.pceSvn, tcbStatus };
 }

@@ -17,7 +17,7 @@ export function createTdxVerifier(o: VerifierOptions): PlatformVerifier {
     platform: 'tdx',
     async verify(evidence: Evidence, ctx: VerifyContext): Promise<Claims> {
       const { q, body } = tdxClaimsFromQuote(evidence.quote);
-      const svn: Record<string, number> = { tee_tcb_svn_major: body.teeTcbSvn[1]!, tee_tcb_svn_minor: body.teeTcbSvn[0]! };
+      const svn: Record<string, number | string> = { tee_tcb_svn: body.teeTcbSvn.toString('hex'), tee_tcb_svn_major: body.teeTcbSvn[1]!, tee_tcb_svn_minor: body.teeTcbSvn[0]! };
       const v = await verifyDcapQuote(q, { intelRootCaPems: o.intelRootCaPems, collateral: o.collateral, now: ctx.now ?? new Date(), platform: 'tdx', svn });
       const hex = (b: Buffer) => b.toString('hex');
       const measurements: Record<string, string> = {
