@@ -13,6 +13,8 @@ t.test('replay window, expiry and capacity (fail closed)', async (t) => {
   now += 30_001; // 'a' expired, 'b' still live
   t.equal(g.accept('c', DOCUMENT_NONCE), 'c');
   t.throws(() => g.accept('b', DOCUMENT_NONCE), { code: 'NONCE_REPLAYED' });
+  t.throws(() => g.accept('d', DOCUMENT_NONCE), { code: 'NONCE_CAPACITY' });
+  now += 30_000; // 'b' expired
   t.equal(g.accept('a', DOCUMENT_NONCE), 'a', 'reuse after the window is a new request');
 });
 
