@@ -13,19 +13,32 @@ import { startControlPlane } from '../../control-plane/server.ts';
 import { startEnvoy, type EnvoyProcess } from './envoy.ts';
 import { startUpstream, type Handler, type Upstream } from './upstream.ts';
 
-const HTTP2 = {
-  'envoy.extensions.upstreams.http.v3.HttpProtocolOptions': {
-    '@type': 'type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions',
-    explicit_http_config: { http2_protocol_options: {} },
-  },
-};
+/**
+ * Envoy resets every finished ext_proc stream (RST_STREAM), and Node's nghttp2
+ * (>= 1.57, the CVE-2023-44487 fix; not configurable in Node 20) answers more than
+ * ~1000 resets at > 33/s on one connection with GOAWAY: in-flight requests then
+ * fail with 500 (fail closed) every few seconds under load. Rotating the ext_proc
+ * connection after `maxRequestsPerConnection` streams keeps each connection under
+ * that burst.
+ */
+export const EXT_PROC_MAX_REQUESTS_PER_CONNECTION = 500;
 
-function cluster(name: string, port: number, http2 = false): Record<string, unknown> {
+function http2Options(maxRequestsPerConnection?: number): Record<string, unknown> {
+  return {
+    'envoy.extensions.upstreams.http.v3.HttpProtocolOptions': {
+      '@type': 'type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions',
+      ...(maxRequestsPerConnection ? { common_http_protocol_options: { max_requests_per_connection: maxRequestsPerConnection } } : {}),
+      explicit_http_config: { http2_protocol_options: {} },
+    },
+  };
+}
+
+function cluster(name: string, port: number, http2 = false, maxRequestsPerConnection?: number): Record<string, unknown> {
   return {
     name,
     type: 'STATIC',
     connect_timeout: '1s',
-    ...(http2 ? { typed_extension_protocol_options: HTTP2 } : {}),
+    ...(http2 ? { typed_extension_protocol_options: http2Options(maxRequestsPerConnection) } : {}),
     load_assignment: { cluster_name: name, endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: '127.0.0.1', port_value: port } } } }] }] },
   };
 }
@@ -55,6 +68,8 @@ export interface OnlineBootstrapOptions {
   appPort: number;
   extProcPort: number;
   raProxyPort?: number;
+  /** Static bootstrap only: rotate the ext_proc connection (0 = never). */
+  extProcMaxRequestsPerConnection?: number;
 }
 
 export function onlineStaticBootstrap(o: OnlineBootstrapOptions): Record<string, unknown> {
@@ -87,7 +102,7 @@ export function onlineStaticBootstrap(o: OnlineBootstrapOptions): Record<string,
           }],
         }],
       }],
-      clusters: [cluster('app', o.appPort), cluster('ra_proxy', o.raProxyPort ?? o.appPort), cluster('ext_proc', o.extProcPort, true)],
+      clusters: [cluster('app', o.appPort), cluster('ra_proxy', o.raProxyPort ?? o.appPort), cluster('ext_proc', o.extProcPort, true, o.extProcMaxRequestsPerConnection ?? EXT_PROC_MAX_REQUESTS_PER_CONNECTION)],
     },
   };
 }
