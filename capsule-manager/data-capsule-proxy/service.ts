@@ -114,11 +114,11 @@ export class DataCapsuleProxyCore {
       const stage = await mkdtemp(join(dest, '.dcp-stage-'));
       try {
         for (const [i, o] of inputs.entries()) {
+          const staged = join(stage, ...names[i]!.split('/'));
+          // The parent must exist before the temp file is opened.
+          await mkdir(dirname(staged), { recursive: true, mode: 0o700 });
           const body = await store.read(o.key);
-          const n = await writeFileAtomically(join(stage, ...names[i]!.split('/')), async (sink) => {
-            await mkdir(dirname(join(stage, ...names[i]!.split('/'))), { recursive: true, mode: 0o700 });
-            await pipeline(body, decryptStream(k), sink);
-          }).catch(async (e: unknown) => {
+          const n = await writeFileAtomically(staged, (sink) => pipeline(body, decryptStream(k), sink)).catch(async (e: unknown) => {
             body.destroy();
             throw e;
           });
