@@ -7,6 +7,7 @@ import { parseDcapQuote, parseTdxReportBody } from '../../platforms/dcap/quote.t
 import { parseCertTable } from '../../platforms/sev-snp/cert-table.ts';
 import { parseSnpReport } from '../../platforms/sev-snp/report.ts';
 import { TSM_REPORT_DIR } from '../../platforms/configfs-tsm.ts';
+import { readTdxSysfsMeasurements } from '../../platforms/tdx/attester.ts';
 import { emulateTsm } from './configfs-emulator.ts';
 import { vector } from './vectors.ts';
 
@@ -32,6 +33,12 @@ t.test('tdx attester through an emulated configfs-tsm tree', async (t) => {
   t.same(emu.requests[0]!.inblob, RD, 'inblob is the 64-byte report data');
   t.same(readdirSync(join(root, TSM_REPORT_DIR)), [], 'report entry removed');
   await t.rejects(a.getEvidence(Buffer.alloc(65)), { code: 'INVALID_INPUT' });
+  // measurement registers from sysfs (Linux 6.16+)
+  const mdir = join(root, 'sys/devices/virtual/misc/tdx_guest/measurements');
+  mkdirSync(mdir, { recursive: true });
+  writeFileSync(join(mdir, 'mrtd:sha384'), Buffer.alloc(48, 1));
+  writeFileSync(join(mdir, 'rtmr3:sha384'), Buffer.alloc(48, 3));
+  t.same(await readTdxSysfsMeasurements(root), { mrtd: '01'.repeat(48), rtmr3: '03'.repeat(48) });
   const snp = await createAttester('sev-snp', { root });
   await t.rejects(snp.getEvidence(RD), { code: 'NO_PLATFORM', message: /tdx_guest/ }, 'wrong provider');
 });
