@@ -242,3 +242,39 @@ t.test('a NACK is logged with Envoy\'s error_detail and the node, as a warning',
   t.equal(entry?.error, 'cluster a: bad thing');
   t.equal(entry?.typeUrl, TYPE.cluster);
 });
+
+t.test('per-type services: SDS delta, CDS stream, and a wrong type_url on a single-type service is refused', async (t) => {
+  const { cache, port } = await setup(t);
+  const { ClusterDiscoveryServiceClient } = await import('../../proto/gen/envoy/service/cluster/v3/cds.ts');
+  const { DeltaDiscoveryRequest } = await import('../../proto/gen/envoy/service/discovery/v3/discovery.ts');
+  cache.setDefault(createSnapshot('s', { secrets: [{ name: 'one' }, { name: 'two' }], ...{ clusters: [{ name: 'c1' }] } }));
+  const sds = new SecretDiscoveryServiceClient(`127.0.0.1:${port}`, grpc.credentials.createInsecure());
+  t.teardown(() => sds.close());
+  const dcall = sds.deltaSecrets();
+  t.teardown(() => dcall.end());
+  const got = await new Promise<{ resources: Array<{ name: string }> }>((resolve) => {
+    dcall.on('data', resolve);
+    dcall.write(DeltaDiscoveryRequest.fromPartial({ node, resourceNamesSubscribe: ['two'] }));
+  });
+  t.same(got.resources.map((r) => r.name), ['two'], 'SDS delta with the type implied by the service');
+
+  const cds = new ClusterDiscoveryServiceClient(`127.0.0.1:${port}`, grpc.credentials.createInsecure());
+  t.teardown(() => cds.close());
+  const c = cds.streamClusters();
+  t.teardown(() => c.end());
+  const r = await new Promise<DiscoveryResponse>((resolve) => {
+    c.on('data', resolve);
+    c.write(DiscoveryRequest.fromPartial({ node }));
+  });
+  t.same(r.resources.map((a) => Cluster.decode(a.value).name), ['c1']);
+  t.equal(r.typeUrl, TYPE.cluster);
+
+  const wrong = cds.streamClusters();
+  const err = await new Promise<grpc.ServiceError>((resolve) => {
+    wrong.on('error', resolve);
+    wrong.on('data', () => undefined);
+    wrong.write(DiscoveryRequest.fromPartial({ node, typeUrl: TYPE.listener }));
+  });
+  t.equal(err.code, grpc.status.INVALID_ARGUMENT);
+  t.match(err.details, /UNKNOWN_TYPE/);
+});
