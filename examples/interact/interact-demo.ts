@@ -24,7 +24,7 @@ import { generateBootstrap } from '../../envoy-bootstrap/index.ts';
 import { GroupSdsProvider, type RotationEvent } from '../../capsule-manager/tls-groups/sds-provider.ts';
 
 export const DATA_UUID = 'interact-data-1';
-const DATA_KEY_B64 = Buffer.alloc(32, 0x42).toString('base64');
+export const DATA_KEY_B64 = Buffer.alloc(32, 0x42).toString('base64');
 
 export interface Party {
   name: string;
