@@ -156,18 +156,18 @@ export class DataCapsuleProxyCore {
       const listing = await this.deps.local.list(srcPath);
       if (listing.objects.length === 0) throw new DcpError('NO_INPUT_FILES', `no result files at ${srcPath}`);
       const container = await store.isContainer(destPath);
-      if (!listing.single && !container && store.kind === 'local' && (await stat(destPath).catch(() => undefined))) {
+      if (!listing.single && !container && store.kind === 'local' && (await stat(await this.deps.local.confine(destPath)).catch(() => undefined))) {
         throw new DcpError('INVALID_REQUEST', 'a directory result needs a directory destination');
       }
-      for (const o of listing.objects) {
-        const target = listing.single && !container ? destPath : store.join(destPath, `${safeRelative(o.rel)}${ENC_SUFFIX}`);
-        await this.#encryptOne(o, key, store, target);
-        written.push(target);
-        this.deps.onFile?.('encrypt', o.size);
-      }
-      if (register) {
-        const c = req.cmResultConfig!;
-        try {
+      try {
+        for (const o of listing.objects) {
+          const target = listing.single && !container ? destPath : store.join(destPath, `${safeRelative(o.rel)}${ENC_SUFFIX}`);
+          await this.#encryptOne(o, key, store, target);
+          written.push(target);
+          this.deps.onFile?.('encrypt', o.size);
+        }
+        if (register) {
+          const c = req.cmResultConfig!;
           await this.deps.cm!.createResultDataKey({
             endpoint: c.endpoint,
             scope: c.scope,
@@ -175,11 +175,11 @@ export class DataCapsuleProxyCore {
             dataKey: key,
             ancestorUuids: c.ancestorUuids,
           });
-        } catch (e) {
-          // An unregistered result cannot be decrypted by anyone: do not leave it behind.
-          await Promise.all(written.map((k) => store.remove(k).catch(() => undefined)));
-          throw e;
         }
+      } catch (e) {
+        // A partial or unregistered result is useless (nobody can decrypt it): remove what was written.
+        await Promise.all(written.map((k) => store.remove(k).catch(() => undefined)));
+        throw e;
       }
       this.deps.logger.info({ files: written.length, dest: store.kind, registered: register }, 'result encrypted');
       return { objects: written, registered: register };

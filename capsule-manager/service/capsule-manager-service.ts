@@ -13,7 +13,7 @@ import { certBinding, openRequest, sealResponse, type JweJson, type VerifiedSign
 import { checkExportVotes } from '../core/export-votes.ts';
 import { deriveResultPolicy, originalOwners } from '../core/lineage.ts';
 import { checkDataUuid, checkScope, normalizePolicy, normalizeRule, parseJsonObject, parseResourceUri, scopeOf, type Policy, type ResourceRequest } from '../core/model.ts';
-import { partyIdOfCert, publicKeyOfPem } from '../core/party-id.ts';
+import { parseCert, partyIdOfCert, publicKeyOfPem } from '../core/party-id.ts';
 import { evaluatePolicy, type RequestView } from '../core/policy-evaluation.ts';
 import { CmError } from '../errors.ts';
 import { teeEnv, verifyAppReport, type VerifiedApp } from './attestation.ts';
@@ -215,6 +215,8 @@ export class CapsuleManagerService {
     if (scheme !== 'RSA') throw new CmError('UNSUPPORTED', `scheme ${scheme} is not supported (RSA only)`);
     if (certs.length === 0 || certs.length > 8) throw new CmError('INVALID_REQUEST', 'certs must hold 1..8 PEM certificates');
     if (owner !== signer.partyId) throw new CmError('NOT_OWNER', 'owner_party_id is not the party that signed the request');
+    const chain = certs.map((c) => parseCert(c));
+    for (let i = 0; i + 1 < chain.length; i++) if (!chain[i]!.verify(chain[i + 1]!.publicKey)) throw new CmError('INVALID_CERT', `certs[${i}] is not signed by certs[${i + 1}]`);
     if (partyIdOfCert(certs[certs.length - 1]!) !== owner) throw new CmError('NOT_OWNER', 'the registered certificate chain does not belong to owner_party_id');
     await this.o.repo.putParty(owner, { certs, scheme });
     await this.o.audit.append({ actor: owner, action: 'RegisterCert', target: owner, decision: 'ok' });

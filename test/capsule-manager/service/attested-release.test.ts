@@ -42,6 +42,9 @@ t.test('client verifies the CM report; an untrusted CM is refused', async (t) =>
 
 t.test('owners register, upload keys and set policies; others cannot touch them', async (t) => {
   await t.rejects(A.createDataKeys([{ resource_uri: 'd1', data_key_b64: k1.toString('base64') }]), { code: 'UNKNOWN_PARTY' });
+  await t.rejects(A.registerCert([bob.certPem]), { code: 'NOT_OWNER' }, 'cannot register another party\'s certificate');
+  await t.rejects(A.registerCert(['not a cert']), { code: 'INVALID_CERT' });
+  await t.rejects(A.registerCert([alice.certPem, bob.certPem]), { code: 'INVALID_CERT' }, 'broken chain');
   await A.registerCert();
   await B.registerCert();
   await M.registerCert();
@@ -166,8 +169,12 @@ t.test('delete key and policy; audit log is a valid chain without key material',
   t.match(text, /"action":"GetExportDataKey".*"decision":"allow"/);
   for (const k of [k1, k2, kg]) t.notOk(text.includes(k.toString('base64')), 'no data key in the audit log');
   const lines = text.trim().split('\n');
-  const edited = lines.map((l, i) => (i === 2 ? l.replace('"decision":"ok"', '"decision":"deny"') : l)).join('\n') + '\n';
+  const at = lines.findIndex((l) => l.includes('"decision":"ok"'));
+  t.ok(at >= 0);
+  const edited = lines.map((l, i) => (i === at ? l.replace('"decision":"ok"', '"decision":"deny"') : l)).join('\n') + '\n';
   const { writeFileSync } = await import('node:fs');
   writeFileSync(path + '.edited', edited);
-  if (edited !== text) t.notOk(verifyAuditLog(path + '.edited').ok, 'an edited line breaks the chain');
+  t.notOk(verifyAuditLog(path + '.edited').ok, 'an edited line breaks the chain');
+  writeFileSync(path + '.cut', lines.filter((_, i) => i !== at).join('\n') + '\n');
+  t.notOk(verifyAuditLog(path + '.cut').ok, 'a removed line breaks the chain');
 });
