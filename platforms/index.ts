@@ -36,18 +36,22 @@ export interface EvidenceVerifierOptions extends VerifierOptions {
   platforms?: PlatformName[];
 }
 
-export function createEvidenceVerifier(opts: EvidenceVerifierOptions = {}): EvidenceVerifier {
+export function createEvidenceVerifier(opts: EvidenceVerifierOptions = {}): EvidenceVerifier & { parse(evidence: Evidence): unknown } {
   const verifiers = new Map<PlatformName, PlatformVerifier>();
   const enabled = opts.platforms ?? PLUGINS.map((p) => p.name);
+  function verifierFor(platform: PlatformName): PlatformVerifier {
+    if (!enabled.includes(platform)) throw new PlatformError('UNKNOWN_PLATFORM', `platform "${platform}" is not enabled in this verifier`);
+    let v = verifiers.get(platform);
+    if (!v) {
+      v = pluginByName(platform).createVerifier(opts);
+      verifiers.set(platform, v);
+    }
+    return v;
+  }
   return {
+    parse: (evidence: Evidence) => verifierFor(evidence.platform).parse(evidence),
     async verify(evidence: Evidence, ctx: VerifyContext = {}): Promise<Claims> {
-      if (!enabled.includes(evidence.platform)) throw new PlatformError('UNKNOWN_PLATFORM', `platform "${evidence.platform}" is not enabled in this verifier`);
-      let v = verifiers.get(evidence.platform);
-      if (!v) {
-        v = pluginByName(evidence.platform).createVerifier(opts);
-        verifiers.set(evidence.platform, v);
-      }
-      return v.verify(evidence, ctx);
+      return verifierFor(evidence.platform).verify(evidence, ctx);
     },
     appraise,
   };

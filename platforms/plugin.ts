@@ -30,6 +30,8 @@ export interface VerifierOptions {
 
 export interface PlatformVerifier {
   readonly platform: PlatformName;
+  /** Pure and synchronous: the platform's structure, no trust established. */
+  parse(evidence: Evidence): unknown;
   verify(evidence: Evidence, ctx: VerifyContext): Promise<Claims>;
 }
 

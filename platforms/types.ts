@@ -88,6 +88,8 @@ export interface VerifyContext {
 
 /** The one entry point users of platforms/ call. */
 export interface EvidenceVerifier {
+  /** Pure and synchronous parse of the evidence (platform structure, nothing verified). */
+  parse?(evidence: Evidence): unknown;
   /** Parse + verify (signatures, chains). Throws a PlatformError with a precise reason on failure. */
   verify(evidence: Evidence, ctx?: VerifyContext): Promise<Claims>;
   /** Pure policy check over verified claims. */

@@ -17,18 +17,23 @@ function b64(v: string | undefined): Buffer | undefined {
   return v ? Buffer.from(v, 'base64') : undefined;
 }
 
+function reportVersion(aux: Record<string, string>): 1 | 2 {
+  if (aux.report_version === undefined || aux.report_version === '1') return 1;
+  if (aux.report_version === '2') return 2;
+  throw new PlatformError('UNSUPPORTED_VERSION', `CSV report version ${aux.report_version} is not supported (1, 2)`);
+}
+
 export function createCsvVerifier(o: VerifierOptions): PlatformVerifier {
   const configuredHrk = o.hygonHrk ? parseCaCert(Buffer.from(o.hygonHrk), 'configured HRK') : undefined;
   return {
     platform: 'csv',
+    parse: (evidence) => parseCsvReport(evidence.quote, reportVersion(evidence.aux ?? {})),
     async verify(evidence: Evidence, _ctx: VerifyContext): Promise<Claims> {
       const aux = evidence.aux ?? {};
       for (const k of Object.keys(aux)) {
         if (!(CSV_AUX_KEYS as readonly string[]).includes(k)) throw new PlatformError('EVIDENCE_MALFORMED', `CSV evidence: unknown aux entry "${k}"`);
       }
-      const version = aux.report_version === undefined || aux.report_version === '1' ? 1 : aux.report_version === '2' ? 2 : 0;
-      if (version === 0) throw new PlatformError('UNSUPPORTED_VERSION', `CSV report version ${aux.report_version} is not supported (1, 2)`);
-      const r = parseCsvReport(evidence.quote, version);
+      const r = parseCsvReport(evidence.quote, reportVersion(aux));
       if (r.macValid === false) throw new PlatformError('SIGNATURE_INVALID', 'CSV report: the signer block MAC (HMAC-SM3 keyed by mnonce) does not verify');
       const pek = parseCsvCert(r.pekCert, 'PEK certificate');
       if (pek.usage !== USAGE.PEK) throw new PlatformError('EVIDENCE_MALFORMED', `CSV report: signer certificate usage 0x${pek.usage.toString(16)} is not PEK`);

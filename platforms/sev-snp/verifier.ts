@@ -84,6 +84,7 @@ export function createSnpVerifier(o: VerifierOptions): PlatformVerifier {
   const arkFps = [...Object.values(AMD_ARK_SHA256), ...(o.amdArkFingerprints ?? [])];
   return {
     platform: 'sev-snp',
+    parse: (evidence) => parseSnpReport(evidence.quote),
     async verify(evidence: Evidence, ctx: VerifyContext): Promise<Claims> {
       const now = ctx.now ?? new Date();
       const r = parseSnpReport(evidence.quote);

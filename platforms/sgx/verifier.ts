@@ -6,13 +6,18 @@ import { PlatformError } from '../errors.ts';
 import type { PlatformVerifier, VerifierOptions } from '../plugin.ts';
 import type { Claims, Evidence, VerifyContext } from '../types.ts';
 
+export function parseSgxQuote(quote: Uint8Array) {
+  const q = parseDcapQuote(quote);
+  if (q.teeType !== TEE_SGX) throw new PlatformError('EVIDENCE_MALFORMED', `not an SGX quote (TEE type 0x${q.teeType.toString(16)})`);
+  return { q, body: parseSgxReportBody(q.body) };
+}
+
 export function createSgxVerifier(o: VerifierOptions): PlatformVerifier {
   return {
     platform: 'sgx',
+    parse: (evidence) => parseSgxQuote(evidence.quote),
     async verify(evidence: Evidence, ctx: VerifyContext): Promise<Claims> {
-      const q = parseDcapQuote(evidence.quote);
-      if (q.teeType !== TEE_SGX) throw new PlatformError('EVIDENCE_MALFORMED', `not an SGX quote (TEE type 0x${q.teeType.toString(16)})`);
-      const body = parseSgxReportBody(q.body);
+      const { q, body } = parseSgxQuote(evidence.quote);
       const svn = { isv_svn: body.isvSvn, isv_prod_id: body.isvProdId, config_svn: body.configSvn };
       const v = await verifyDcapQuote(q, { intelRootCaPems: o.intelRootCaPems, collateral: o.collateral, now: ctx.now ?? new Date(), platform: 'sgx', svn });
       return {

@@ -20,6 +20,7 @@ export function createSimVerifier(trustedPems: string[] = []): PlatformVerifier 
   }
   return {
     platform: 'sim',
+    parse: (evidence) => parseSimQuote(evidence.quote),
     async verify(evidence: Evidence): Promise<Claims> {
       const q = parseSimQuote(evidence.quote);
       if (trusted.size === 0) throw new PlatformError('TRUST_ANCHOR_MISSING', 'sim evidence cannot be verified: no trustedSimKeys configured');

@@ -6,7 +6,7 @@ import { PlatformError } from '../errors.ts';
 import type { PlatformVerifier, VerifierOptions } from '../plugin.ts';
 import type { Claims, Evidence, VerifyContext } from '../types.ts';
 
-export function tdxClaimsFromQuote(quote: Uint8Array) {
+export function parseTdxQuote(quote: Uint8Array) {
   const q = parseDcapQuote(quote);
   if (q.teeType !== TEE_TDX) throw new PlatformError('EVIDENCE_MALFORMED', `not a TDX quote (TEE type 0x${q.teeType.toString(16)})`);
   return { q, body: parseTdxReportBody(q.body) };
@@ -15,8 +15,9 @@ export function tdxClaimsFromQuote(quote: Uint8Array) {
 export function createTdxVerifier(o: VerifierOptions): PlatformVerifier {
   return {
     platform: 'tdx',
+    parse: (evidence) => parseTdxQuote(evidence.quote),
     async verify(evidence: Evidence, ctx: VerifyContext): Promise<Claims> {
-      const { q, body } = tdxClaimsFromQuote(evidence.quote);
+      const { q, body } = parseTdxQuote(evidence.quote);
       const svn: Record<string, number | string> = { tee_tcb_svn: body.teeTcbSvn.toString('hex'), tee_tcb_svn_major: body.teeTcbSvn[1]!, tee_tcb_svn_minor: body.teeTcbSvn[0]! };
       const v = await verifyDcapQuote(q, { intelRootCaPems: o.intelRootCaPems, collateral: o.collateral, now: ctx.now ?? new Date(), platform: 'tdx', svn });
       const hex = (b: Buffer) => b.toString('hex');

@@ -56,6 +56,7 @@ export function createTpmVerifier(o: VerifierOptions): PlatformVerifier {
   });
   return {
     platform: 'tpm',
+    parse: (evidence) => parseTpmsAttest(evidence.quote),
     async verify(evidence: Evidence, _ctx: VerifyContext): Promise<Claims> {
       const aux = evidence.aux ?? {};
       for (const k of Object.keys(aux)) {

@@ -61,3 +61,25 @@ t.test('SM2/SM3 verifier: user id is part of the signed digest', async (t) => {
   t.notOk(sm2Verify({ x: pek.key.x, y: Buffer.from(pek.key.y).fill(1) }, pek.uid, r.signed, r.r, r.s), 'point off the curve');
   t.equal(createHash('sm3').update('abc').digest('hex'), '66c7f0f462eeedd9d1f2d46bdc10e4e24167c4875cf2f7a2297da02b8f4ba8e0', 'SM3 known answer');
 });
+
+t.test('CSV v2 layout: no XOR, RTMRs, signature over [0, 0x400), signer at 0x490', async (t) => {
+  const b = Buffer.alloc(4096);
+  Buffer.alloc(64, 7).copy(b, 64); // report data
+  b.writeUInt32LE(1, 0xb0); // policy NODBG
+  b.writeUInt32LE(4, 0xb8); // SM2
+  b.writeUInt32LE(1234, 0xbc); // build
+  for (let i = 0; i < 5; i++) Buffer.alloc(32, 0x10 + i).copy(b, 0xd0 + 32 * i);
+  b.writeUInt32LE(1, 0x490); // PEK version, plain
+  Buffer.from('CHIPV2').copy(b, 0x490 + 2084);
+  const r = parseCsvReport(b, 2);
+  t.equal(r.version, 2);
+  t.same(r.reportData, Buffer.alloc(64, 7));
+  t.equal(r.build, 1234);
+  t.same(r.rtmr!.map((x) => x[0]), [0x10, 0x11, 0x12, 0x13, 0x14]);
+  t.equal(r.signed.length, 0x400);
+  t.equal(r.chipSn, 'CHIPV2');
+  t.equal(r.pekCert.readUInt32LE(0), 1);
+  const parsed = createEvidenceVerifier().parse({ platform: 'csv', quote: b, aux: { report_version: '2' } }) as { version: number };
+  t.equal(parsed.version, 2, 'parse is pure and needs no trust anchors');
+  await t.rejects(createEvidenceVerifier({ csvAllowPekOnly: true }).verify({ platform: 'csv', quote: b, aux: { report_version: '2' } }), { code: 'EVIDENCE_MALFORMED' }, 'zero PEK key is not on the curve / not a PEK');
+});
