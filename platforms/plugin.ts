@@ -14,6 +14,12 @@ export interface VerifierOptions {
   amdArkPems?: string[];
   /** sev-snp: SHA-256 fingerprints (hex) of accepted ARKs when ARKs come with the evidence. */
   amdArkFingerprints?: string[];
+  /**
+   * sev-snp: the VCEK for a chip and TCB when the evidence carries none (hosts
+   * without an extended cert table): e.g. a cache of AMD KDS
+   * /vcek/v1/{product}/{chipId}?blSPL=..&teeSPL=..&snpSPL=..&ucodeSPL=.. responses (DER).
+   */
+  snpVcekProvider?: (q: { product?: string; chipId: string; reportedTcb: Record<string, number> }) => Promise<Uint8Array | undefined>;
   /** sev-snp: ASK/ASVK certificates (PEM) available to the verifier, e.g. from a KDS cache. */
   amdIntermediatePems?: string[];
   /** csv: Hygon root key (HRK) certificate, Hygon binary format. */

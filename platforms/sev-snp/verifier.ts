@@ -95,7 +95,13 @@ export function createSnpVerifier(o: VerifierOptions): PlatformVerifier {
       const table = aux.cert_table ? parseCertTable(Buffer.from(aux.cert_table, 'base64')) : {};
       const want = r.signingKey;
       if (want === 'none') throw new PlatformError('UNSUPPORTED_VERSION', 'SEV-SNP report is not signed by a VCEK or VLEK');
-      const vekSrc = want === 'vcek' ? (aux.vcek ?? table.vcek?.toString('base64')) : (aux.vlek ?? table.vlek?.toString('base64'));
+      let vekSrc = want === 'vcek' ? (aux.vcek ?? table.vcek?.toString('base64')) : (aux.vlek ?? table.vlek?.toString('base64'));
+      if (!vekSrc && want === 'vcek' && o.snpVcekProvider) {
+        const product = r.cpuid ? productFromCpuid(r.cpuid) : undefined;
+        const tcb = decodeTcb(r.reportedTcbRaw, product ?? 'Milan');
+        const der = await o.snpVcekProvider({ product, chipId: r.chipId.toString('hex'), reportedTcb: { bootloader: tcb.bootloader, tee: tcb.tee, snp: tcb.snp, microcode: tcb.microcode, ...(tcb.fmc !== undefined ? { fmc: tcb.fmc } : {}) } });
+        if (der) vekSrc = Buffer.from(der).toString('base64');
+      }
       if (!vekSrc) throw new PlatformError('EVIDENCE_MALFORMED', `SEV-SNP evidence carries no ${want.toUpperCase()} (aux.${want} or cert_table)`);
       const vek = certsFromAux(vekSrc, want.toUpperCase())[0]!;
       // Signature first: a flipped report byte is reported as such.

@@ -63,6 +63,13 @@ t.test('SEV-SNP: ARK must be pinned; VLEK report v3', async (t) => {
   );
   // A VCEK given for a VLEK-signed report is not used.
   await t.rejects(createEvidenceVerifier().verify({ platform: 'sev-snp', quote: vector('test-vlek-report.bin'), aux: { vcek: ev.aux!.vcek! } }), { code: 'EVIDENCE_MALFORMED' });
+  // VCEK from a provider (KDS cache) when the evidence has no cert table
+  const asked: unknown[] = [];
+  const withProvider = createEvidenceVerifier({ amdIntermediatePems: [ask!.toString()], amdArkPems: [ark!.toString()], snpVcekProvider: async (q) => (asked.push(q), vector('vcek.der')) });
+  const pc = await withProvider.verify({ platform: 'sev-snp', quote: vector('snp_report.bin') }, { now });
+  t.equal(pc.extra?.signing_key, 'vcek');
+  t.match(asked[0], { chipId: /^3ac3fe21/, reportedTcb: { bootloader: 2, tee: 0, snp: 5, microcode: 68 } });
+  await t.rejects(createEvidenceVerifier({ snpVcekProvider: async () => vector('t-vcek.der') }).verify({ platform: 'sev-snp', quote: vector('snp_report.bin') }, { now }), { code: 'SIGNATURE_INVALID' }, 'the VCEK of another chip');
   t.throws(() => parseCertTable(Buffer.alloc(10)), { code: 'EVIDENCE_MALFORMED' });
   t.throws(() => parseSnpReport(Buffer.alloc(100)), { code: 'EVIDENCE_MALFORMED' });
 });
