@@ -4,7 +4,7 @@
 // Ratios against the targets (performance.md) are printed and written to
 // bench/results/ext-proc-envelope.json. Loopback only, bounded in time: ~1 min.
 //
-//   node --import=tsx bench/ext-proc-envelope.ts [--seconds 3] [--concurrency 8]
+//   node --import=tsx bench/ext-proc-envelope.ts [--seconds 3] [--rounds 3] [--concurrency 8]
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { Agent, request } from 'node:http';
@@ -88,9 +88,9 @@ function opensslRsaSignPerSec(seconds: number): number {
 }
 
 export async function main(argv: string[]): Promise<number> {
-  const { values } = parseArgs({ args: argv, options: { 'max-requests-per-connection': { type: 'string', default: '500' }, seconds: { type: 'string', default: '3' }, concurrency: { type: 'string', default: '8' }, out: { type: 'string', default: join(PROJECT_ROOT, 'bench/results/ext-proc-envelope.json') }, help: { type: 'boolean' } } });
+  const { values } = parseArgs({ args: argv, options: { 'max-requests-per-connection': { type: 'string', default: '500' }, seconds: { type: 'string', default: '3' }, rounds: { type: 'string', default: '3' }, concurrency: { type: 'string', default: '8' }, out: { type: 'string', default: join(PROJECT_ROOT, 'bench/results/ext-proc-envelope.json') }, help: { type: 'boolean' } } });
   if (values.help) {
-    process.stdout.write('usage: ext-proc-envelope [--seconds 3] [--concurrency 8] [--out FILE]\n');
+    process.stdout.write('usage: ext-proc-envelope [--seconds 3] [--rounds 3] [--concurrency 8] [--max-requests-per-connection 500] [--out FILE]\n  --seconds: per scenario at full concurrency, split over the rounds (half that at c=1)\n');
     return 0;
   }
   const seconds = Number(values.seconds);
@@ -115,7 +115,11 @@ export async function main(argv: string[]): Promise<number> {
 
     const rsaBefore = opensslRsaSignPerSec(3);
     const POOL = 128;
-    const results: Result[] = [];
+    // Scenarios are interleaved in `rounds` (each round runs every scenario and size
+    // once) and each figure is the median over rounds, so that the varying load of a
+    // shared machine hits every scenario alike.
+    type Scenario = { name: string; size: number; reqs: Req[] };
+    const scenarios: Scenario[] = [];
     for (const size of [1024, 64 * 1024]) {
       const payload = Buffer.alloc(size, 'a');
       const asReq = (s: Sealed): Req => ({ body: Buffer.from(s.body), headers: { 'content-type': s.contentType } });
@@ -125,27 +129,46 @@ export async function main(argv: string[]): Promise<number> {
       const reply = await r.text();
       if (openResponse(reply, first).toString() !== 'I got your message: session') throw new Error('session setup failed');
       const session = sessionFromResponse(r.headers, first);
-      const scenarios: Array<[string, Req[]]> = [
-        ['plain', [{ body: payload, headers: { 'content-type': 'application/octet-stream' } }]],
-        ['rsa-oaep-256', Array.from({ length: POOL }, () => asReq(sealRequest(payload, { jwk: identity.keys.rsa.publicJwk })))],
-        ['ecdh-es-x25519', Array.from({ length: POOL }, () => asReq(sealRequest(payload, { jwk: identity.keys.x25519.publicJwk })))],
-        ['session-dir', Array.from({ length: POOL }, () => asReq(sealSessionRequest(payload, session)))],
-      ];
-      for (const [name, reqs] of scenarios) {
-        await load(url, reqs, concurrency, 500); // warm up
+      scenarios.push(
+        { name: 'plain', size, reqs: [{ body: payload, headers: { 'content-type': 'application/octet-stream' } }] },
+        { name: 'rsa-oaep-256', size, reqs: Array.from({ length: POOL }, () => asReq(sealRequest(payload, { jwk: identity.keys.rsa.publicJwk }))) },
+        { name: 'ecdh-es-x25519', size, reqs: Array.from({ length: POOL }, () => asReq(sealRequest(payload, { jwk: identity.keys.x25519.publicJwk }))) },
+        { name: 'session-dir', size, reqs: Array.from({ length: POOL }, () => asReq(sealSessionRequest(payload, session))) },
+      );
+    }
+    const rounds = Number(values.rounds);
+    const samples = new Map<string, Result[]>();
+    for (const sc of scenarios) await load(url, sc.reqs, concurrency, 300); // warm up
+    for (let round = 0; round < rounds; round++) {
+      for (const sc of scenarios) {
         for (const c of [concurrency, 1]) {
           const [ep0, en0] = [cpuMs(ep.pid), cpuMs(envoy.proc.pid)];
-          const m = await load(url, reqs, c, c === 1 ? 1500 : seconds * 1000);
+          const m = await load(url, sc.reqs, c, ((c === 1 ? 0.5 : 1) * seconds * 1000) / rounds);
           const [ep1, en1] = [cpuMs(ep.pid), cpuMs(envoy.proc.pid)];
           const res: Result = {
-            scenario: name, size, concurrency: c, requests: m.n, errors: m.errors, rps: Math.round((m.n / m.elapsed) * 1000), p50ms: +pct(m.lat, 50).toFixed(3), p99ms: +pct(m.lat, 99).toFixed(3),
-            // CPU per request is independent of what else runs on the machine.
+            scenario: sc.name, size: sc.size, concurrency: c, requests: m.n, errors: m.errors, rps: Math.round((m.n / m.elapsed) * 1000), p50ms: +pct(m.lat, 50).toFixed(3), p99ms: +pct(m.lat, 99).toFixed(3),
+            // CPU per request: less sensitive than req/s to what else runs on the machine.
             extProcCpuUsPerReq: Math.round(((ep1 - ep0) * 1000) / m.n), envoyCpuUsPerReq: Math.round(((en1 - en0) * 1000) / m.n),
           };
-          results.push(res);
-          process.stdout.write(`${name.padEnd(16)} ${String(size).padStart(6)} B  c=${String(c).padEnd(2)} ${String(res.rps).padStart(6)} req/s  p50 ${res.p50ms.toFixed(2)} ms  p99 ${res.p99ms.toFixed(2)} ms  errors ${res.errors}  cpu/req ext-proc ${res.extProcCpuUsPerReq} us envoy ${res.envoyCpuUsPerReq} us\n`);
+          const k = `${sc.name}/${sc.size}/${c}`;
+          samples.set(k, [...(samples.get(k) ?? []), res]);
         }
       }
+      process.stdout.write(`round ${round + 1}/${rounds} done\n`);
+    }
+    const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+    const results: Result[] = [...samples.values()].map((rs) => ({
+      ...rs[0]!,
+      requests: rs.reduce((a, r) => a + r.requests, 0),
+      errors: rs.reduce((a, r) => a + r.errors, 0),
+      rps: median(rs.map((r) => r.rps)),
+      p50ms: median(rs.map((r) => r.p50ms)),
+      p99ms: median(rs.map((r) => r.p99ms)),
+      extProcCpuUsPerReq: median(rs.map((r) => r.extProcCpuUsPerReq)),
+      envoyCpuUsPerReq: median(rs.map((r) => r.envoyCpuUsPerReq)),
+    }));
+    for (const res of results) {
+      process.stdout.write(`${res.scenario.padEnd(16)} ${String(res.size).padStart(6)} B  c=${String(res.concurrency).padEnd(2)} ${String(res.rps).padStart(6)} req/s  p50 ${res.p50ms.toFixed(2)} ms  p99 ${res.p99ms.toFixed(2)} ms  errors ${res.errors}  cpu/req ext-proc ${res.extProcCpuUsPerReq} us envoy ${res.envoyCpuUsPerReq} us\n`);
     }
     process.stdout.write('openssl speed -seconds 3 rsa2048 ...\n');
     // Measured after the load (and once more before it, see below) so that both see
@@ -177,7 +200,7 @@ export async function main(argv: string[]): Promise<number> {
     process.stdout.write(`non-200 outcomes: ${JSON.stringify(statuses)}\n`);
     const extProcStats = Object.fromEntries([...(await envoy.stats('ext_proc')).entries()].filter(([, v]) => v !== 0));
     process.stdout.write(`envoy ext_proc stats: ${JSON.stringify(extProcStats)}\n`);
-    const out = { date: new Date().toISOString(), machine: { cpus: (await import('node:os')).cpus().length, node: process.version, envoy: EnvoyProcess.version() }, settings: { seconds, concurrency, envoyConcurrency: 1, extProcMaxRequestsPerConnection: Number(values['max-requests-per-connection']) }, results, ratios, targets, nonOkOutcomes: statuses, envoyExtProcStats: extProcStats, loadAverage: (await import('node:os')).loadavg() };
+    const out = { date: new Date().toISOString(), machine: { cpus: (await import('node:os')).cpus().length, node: process.version, envoy: EnvoyProcess.version() }, settings: { seconds, rounds: Number(values.rounds), concurrency, envoyConcurrency: 1, extProcMaxRequestsPerConnection: Number(values['max-requests-per-connection']) }, results, ratios, targets, nonOkOutcomes: statuses, envoyExtProcStats: extProcStats, loadAverage: (await import('node:os')).loadavg() };
     mkdirSync(join(values.out!, '..'), { recursive: true });
     writeFileSync(values.out!, `${JSON.stringify(out, null, 2)}\n`);
     process.stdout.write(`wrote ${values.out}\n`);
