@@ -19,6 +19,8 @@ export interface EnvoyStartOptions {
   workDir?: string;
   timeoutMs?: number;
   extraArgs?: string[];
+  /** Admin port on 127.0.0.1 (default 0: a free port, reported through --admin-address-path). */
+  adminPort?: number;
 }
 
 export class EnvoyProcess {
@@ -33,9 +35,9 @@ export class EnvoyProcess {
     const bin = envoyBin();
     const workDir = opts.workDir ?? mkdtempSync(join(tmpdir(), `envoy-${opts.name ?? 'test'}-`));
     const bootstrap = (typeof opts.bootstrap === 'string' ? parseYaml(opts.bootstrap) : structuredClone(opts.bootstrap)) as Record<string, unknown>;
-    // The harness owns the admin endpoint: loopback, port chosen by the kernel.
+    // The supervisor owns the admin endpoint: always loopback.
     const admin = (bootstrap.admin ?? {}) as Record<string, unknown>;
-    admin.address = { socket_address: { address: '127.0.0.1', port_value: 0 } };
+    admin.address = { socket_address: { address: '127.0.0.1', port_value: opts.adminPort ?? 0 } };
     bootstrap.admin = admin;
     const bootstrapPath = join(workDir, 'bootstrap.yaml');
     writeFileSync(bootstrapPath, toYaml(bootstrap));

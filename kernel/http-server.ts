@@ -1,6 +1,6 @@
 // HTTP transport helpers shared by every fastify service: AppError -> status and
 // JSON body, schema errors reported all at once, /health and /metrics.
-import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import Fastify, { LogController, type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import type { Registry } from 'prom-client';
 import { toPublicError } from './errors.ts';
 import type { Logger } from './logger.ts';
@@ -15,7 +15,8 @@ export interface HttpServiceOptions {
 export function createHttpService(opts: HttpServiceOptions = {}): FastifyInstance {
   const app = Fastify({
     loggerInstance: opts.logger,
-    disableRequestLogging: true,
+    // Per-request access logs are off: services log decisions themselves.
+    logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: opts.bodyLimit ?? 1024 * 1024,
     ajv: { customOptions: { allErrors: true, removeAdditional: false, coerceTypes: false, useDefaults: true } },
     ...opts.fastify,

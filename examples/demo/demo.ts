@@ -1,0 +1,243 @@
+// The whole system on one machine: capsule manager, ra-proxy, control plane,
+// ext-proc, ext-authz, the sample app and real Envoy (configured only through
+// the generated bootstrap and ADS), on the embedded defaults: sim platform,
+// file store. Then the online scenario once with the client, and an attested key
+// release from the capsule manager, each step reported in plain words.
+import { randomBytes } from 'node:crypto';
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { EnvoyProcess } from '../../kernel/envoy-process.ts';
+import { loadOrCreateAppIdentity, type AppIdentity } from '../../kernel/app-identity.ts';
+import { createLogger, type Logger } from '../../kernel/logger.ts';
+import { PROJECT_ROOT, grpcurlBin } from '../../kernel/toolchain.ts';
+import { createAttester } from '../../platforms/index.ts';
+import type { Attester } from '../../platforms/types.ts';
+import { startRaProxy } from '../../ra-proxy/main.ts';
+import { startExtProc } from '../../ext-proc/main.ts';
+import { startExtAuthz } from '../../ext-authz/server.ts';
+import { startControlPlane, type ControlPlaneHandle } from '../../control-plane/server.ts';
+import { generateBootstrap } from '../../envoy-bootstrap/index.ts';
+import { startCapsuleManager } from '../../capsule-manager/start.ts';
+import { CapsuleManagerClient } from '../../capsule-manager/client/index.ts';
+import { generatePartyKeys } from '../../capsule-manager/core/party-keys.ts';
+import { partyIdOfCert } from '../../capsule-manager/core/party-id.ts';
+import { startApp } from '../online/app.ts';
+import { runOnlineClient } from '../online/client.ts';
+import type { DemoPorts } from './ports.ts';
+
+/** The sample app's measurement in the sim quote (what verifiers expect). */
+export const DEMO_APP_MEASUREMENT = 'd3' + 'a0'.repeat(31);
+
+export interface DemoOptions {
+  ports: DemoPorts;
+  /** State directory (keys 0600, CM store, audit log, Envoy files). */
+  dir: string;
+  /** Where each step is reported in plain words. */
+  say: (line: string) => void;
+  logger?: Logger;
+  xdsMode?: 'sotw' | 'delta';
+}
+
+export interface RunningDemo {
+  ports: DemoPorts;
+  dir: string;
+  envoy: EnvoyProcess;
+  controlPlane: ControlPlaneHandle;
+  simKeyFile: string;
+  identity: AppIdentity;
+  appAttester: Attester;
+  cm: { address: string; httpPort: number; simPublicKeyPem: string };
+  /** Commands and URLs a person can try next. */
+  tryNext: string[];
+  close(): Promise<void>;
+}
+
+function writeSecretOnce(path: string, make: () => string): string {
+  if (!existsSync(path)) writeFileSync(path, make(), { mode: 0o600 });
+  chmodSync(path, 0o600);
+  return readFileSync(path, 'utf8');
+}
+
+export async function startDemo(o: DemoOptions): Promise<RunningDemo> {
+  const { ports, say } = o;
+  const log = o.logger ?? createLogger('demo', { level: process.env.LOG_LEVEL ?? 'error' });
+  mkdirSync(o.dir, { recursive: true, mode: 0o700 });
+  const dir = (p: string) => {
+    const d = join(o.dir, p);
+    mkdirSync(d, { recursive: true, mode: 0o700 });
+    return d;
+  };
+  const closers: Array<() => Promise<unknown>> = [];
+  const close = async () => {
+    for (const c of closers.reverse()) await c().catch(() => undefined);
+  };
+  try {
+    // The app's identity and TEE (sim): shared by ra-proxy (binds the keys into
+    // evidence), ext-proc (decrypts) and the app's calls to the capsule manager.
+    const identity: AppIdentity = await loadOrCreateAppIdentity(dir('app/identity'), 'aenv-demo-app');
+    const appAttester = await createAttester('sim', { simKeyDir: dir('app/sim'), simMeasurements: { app: DEMO_APP_MEASUREMENT } });
+    const simKeyFile = join(o.dir, 'app-sim-key.pem');
+    writeFileSync(simKeyFile, appAttester.simPublicKeyPem!);
+
+    const passphrase = writeSecretOnce(join(dir('cm'), 'kek-passphrase'), () => randomBytes(24).toString('base64url'));
+    const cm = await startCapsuleManager(
+      {
+        grpc: { port: ports.cmGrpc },
+        http: { port: ports.cmHttp },
+        identityDir: dir('cm/identity'),
+        storage: { kind: 'file', dir: dir('cm/store') },
+        kek: { passphrase },
+        attestation: { self: 'sim', simKeyDir: dir('cm/sim'), require: true, allowInsecure: true, trustedSimKeys: [appAttester.simPublicKeyPem!] },
+        audit: { path: join(dir('cm'), 'audit.log') },
+        logLevel: 'warn',
+      },
+      { logger: log.child({ svc: 'capsule-manager' }) },
+    );
+    closers.push(() => cm.close());
+    say(`capsule manager    grpc 127.0.0.1:${cm.grpcPort}, http 127.0.0.1:${cm.httpPort} (file store, KEK from a passphrase, sim-attested)`);
+
+    const ra = await startRaProxy(
+      { platform: 'sim', http: { port: ports.raProxyHttp }, grpc: { port: ports.raProxyGrpc }, sim: { keyDir: dir('app/sim'), measurements: { app: DEMO_APP_MEASUREMENT } }, logLevel: 'warn' },
+      { identity, attester: appAttester, logger: log.child({ svc: 'ra-proxy' }) },
+    );
+    closers.push(() => ra.close());
+    say(`ra-proxy           http 127.0.0.1:${ra.httpPort}, grpc 127.0.0.1:${ra.grpcPort} (platform ${ra.platform})`);
+
+    const ep = await startExtProc({ grpc: { port: ports.extProc }, http: { port: ports.extProcHttp }, logLevel: 'warn' }, { identity, logger: log.child({ svc: 'ext-proc' }) });
+    closers.push(() => ep.close());
+    say(`ext-proc           grpc 127.0.0.1:${ep.port} (JWE envelope: RSA-OAEP-256, ECDH-ES X25519/P-256, session dir)`);
+
+    const authz = await startExtAuthz(
+      {
+        grpc: { port: ports.extAuthz },
+        http: { port: ports.extAuthzHttp },
+        policy: {
+          rules: [
+            { name: 'attestation', pathPrefix: '/.well-known/attestation', public: true },
+            { name: 'ra-proxy', pathPrefix: '/RaProxy', public: true },
+            { name: 'app', pathPrefix: '/', methods: ['GET', 'POST'], public: true },
+          ],
+        },
+        logLevel: 'warn',
+      },
+      { logger: log.child({ svc: 'ext-authz' }) },
+    );
+    closers.push(() => authz.close());
+    say(`ext-authz          grpc 127.0.0.1:${authz.grpcPort} (policy: attestation public, app GET/POST, everything else denied)`);
+
+    const app = await startApp(ports.app);
+    closers.push(() => app.close());
+    say(`sample app         http 127.0.0.1:${app.port} (replies "I got your message: <body>"; it never sees ciphertext)`);
+
+    const cp = await startControlPlane({ id: 'aenv-demo', xds: { port: ports.xds }, api: { port: ports.controlPlaneApi }, logLevel: 'warn' }, { logger: log.child({ svc: 'control-plane' }) });
+    closers.push(() => cp.close());
+    cp.setAppConfig({
+      revision: 'demo-1',
+      plugins: [
+        {
+          plugin: 'online',
+          name: 'online',
+          config: {
+            listener: { address: '127.0.0.1', port: ports.envoy },
+            app: { address: '127.0.0.1', port: app.port },
+            raProxy: { address: '127.0.0.1', port: ra.httpPort },
+            extProc: { address: '127.0.0.1', port: ep.port },
+            extAuthz: { address: '127.0.0.1', port: authz.grpcPort },
+          },
+        },
+      ],
+    });
+    say(`control plane      xDS 127.0.0.1:${cp.xdsPort} (ADS), API and status page ${cp.apiUrl}`);
+
+    const bootstrap = generateBootstrap({ nodeId: 'demo-app-envoy', cluster: 'demo', xdsAddress: '127.0.0.1', xdsPort: cp.xdsPort, mode: o.xdsMode ?? 'delta', adminPort: ports.envoyAdmin });
+    const envoy = await EnvoyProcess.start({ name: 'demo', bootstrap, workDir: dir('envoy'), adminPort: ports.envoyAdmin });
+    closers.push(() => envoy.stop());
+    await envoy.waitForStat('listener_manager.total_listeners_active', (v) => (v ?? 0) >= 1, 20_000);
+    for (const c of ['app', 'ra_proxy', 'ext_proc', 'ext_authz']) await envoy.waitForStat(`cluster.${c}.membership_total`, (v) => (v ?? 0) >= 1, 20_000);
+    say(`envoy ${EnvoyProcess.version().padEnd(12)} ingress 127.0.0.1:${ports.envoy}, admin ${envoy.adminUrl} (configured only by ADS from the control plane)`);
+
+    const url = `http://127.0.0.1:${ports.envoy}`;
+    return {
+      ports,
+      dir: o.dir,
+      envoy,
+      controlPlane: cp,
+      simKeyFile,
+      identity,
+      appAttester,
+      cm: { address: `127.0.0.1:${cm.grpcPort}`, httpPort: cm.httpPort, simPublicKeyPem: cm.simPublicKeyPem! },
+      tryNext: [
+        `node bin/aenv.js client --url ${url} --sim-key ${simKeyFile} --measurement app=${DEMO_APP_MEASUREMENT} --message "hi"`,
+        `${grpcurlBin().replace(`${PROJECT_ROOT}/`, '')} -plaintext 127.0.0.1:${cp.xdsPort} list`,
+        `curl -s ${cp.apiUrl}/v1/status`,
+        `open ${cp.apiUrl}/status   (status page: Envoys, ACKed versions, NACKs, secrets, CM decisions)`,
+        `curl -s "${url}/.well-known/attestation?nonce=$(openssl rand -hex 8)"`,
+        `curl -s ${envoy.adminUrl}/config_dump | head`,
+      ],
+      close,
+    };
+  } catch (e) {
+    await close();
+    throw e;
+  }
+}
+
+/** The online scenario once, then an attested key release by the capsule manager. */
+export async function runDemoScenario(d: RunningDemo, say: (line: string) => void): Promise<{ reply: string; released: boolean; denialReason?: string }> {
+  const url = `http://127.0.0.1:${d.ports.envoy}`;
+  const simKey = readFileSync(d.simKeyFile, 'utf8');
+  const out = await runOnlineClient({ url, message: 'hello', key: 'rsa', trustedSimKeys: [simKey], policy: { allowInsecure: true, measurements: { app: DEMO_APP_MEASUREMENT } } });
+  say(`attested   the client sent a fresh nonce to ${url}/.well-known/attestation; Envoy routed it to ra-proxy;`);
+  say(`           the ${out.claims.platform} quote verified (signature, app measurement ${DEMO_APP_MEASUREMENT.slice(0, 12)}..., nonce and key-set digest bound)`);
+  say(`           (sim is INSECURE: no hardware root of trust; see docs/threat-model.md)`);
+  say(`encrypted  "hello" sealed to the attested RSA key (kid ${out.kid}) as a JWE (RSA-OAEP-256 + A128GCM) and POSTed through Envoy;`);
+  say(`           ext-proc decrypted it inside the TEE boundary, the app got plaintext, the answer went back encrypted with the same content key`);
+  say(`reply      ${JSON.stringify(out.reply)}`);
+
+  // Capsule manager: alice grants the demo app a data key; the app gets it only
+  // with verified evidence; a request outside the rule is denied with the reason.
+  const verify = { trustedSimKeys: [d.cm.simPublicKeyPem], policy: { allowInsecure: true } };
+  const alice = await generatePartyKeys('alice');
+  const owner = new CapsuleManagerClient({ address: d.cm.address, signer: { privateKey: alice.privateKey, certChainPem: [alice.certPem] }, verify });
+  const appClient = new CapsuleManagerClient({ address: d.cm.address, signer: { privateKey: d.identity.keys.rsa.privateKey, certChainPem: [d.identity.certPem] }, verify });
+  try {
+    await owner.connect();
+    await owner.registerCert();
+    const appParty = partyIdOfCert(d.identity.certPem);
+    const dataUuid = `demo-data-${randomBytes(4).toString('hex')}`;
+    await owner.createDataKeys([{ resource_uri: dataUuid, data_key_b64: randomBytes(16).toString('base64') }]);
+    await owner.createDataPolicy({
+      data_uuid: dataUuid,
+      rules: [
+        {
+          rule_id: 'demo-app-reads',
+          grantee_party_ids: [appParty],
+          columns: ['*'],
+          op_constraints: [{ op_name: 'read', constraints: [] }],
+          global_constraints: [`r.env.tee.platform == "sim"`],
+        },
+      ],
+    });
+    say(`policy     alice verified the capsule manager's report, registered, uploaded a data key for ${dataUuid} and granted the app op "read"`);
+    await appClient.connect();
+    await appClient.registerCert();
+    const ask = (op: string) =>
+      appClient.getDataKeys(
+        { initiator_party_id: appParty, scope: '', op_name: op, resources: [{ resource_uri: dataUuid, columns: [], attrs: '' }], env: '', global_attrs: '' },
+        d.appAttester,
+      );
+    const keys = await ask('read');
+    say(`released   the app asked for the key with its evidence; the CM verified it and released ${keys.length} key (encrypted to the attested cert)`);
+    let denialReason: string | undefined;
+    try {
+      await ask('export');
+    } catch (e) {
+      denialReason = (e as Error).message;
+    }
+    say(`denied     the same app asking for op "export": ${denialReason ?? '(unexpectedly allowed)'}`);
+    return { reply: out.reply, released: keys.length === 1, denialReason };
+  } finally {
+    owner.close();
+    appClient.close();
+  }
+}
