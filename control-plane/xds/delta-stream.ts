@@ -6,7 +6,7 @@ import { DeltaDiscoveryResponse, type DeltaDiscoveryRequest } from '../../proto/
 import { ControlPlaneError } from '../errors.ts';
 import type { Snapshot } from './snapshot.ts';
 import { bindNode, type StreamNode } from './node-binding.ts';
-import { PUSH_ORDER, WILDCARD_TYPES, isTypeUrl, type TypeUrl } from './type-urls.ts';
+import { PUSH_ORDER, TYPE, WILDCARD_TYPES, isTypeUrl, type TypeUrl } from './type-urls.ts';
 import type { StreamOptions } from './sotw-stream.ts';
 
 interface DeltaTypeState {
@@ -91,7 +91,10 @@ export class DeltaStream {
         st.known.delete(n);
       }
     }
-    this.push(typeUrl, st, this.opts.cache.get(this.opts.cache.nodeKey(this.node)), !st.responded);
+    const snap = this.opts.cache.get(this.opts.cache.nodeKey(this.node));
+    this.push(typeUrl, st, snap, !st.responded);
+    const eds = this.types.get(TYPE.endpoint);
+    if (typeUrl === TYPE.cluster && eds) this.push(TYPE.endpoint, eds, snap, false, 'upserts');
   }
 
   private onSnapshot(snap: Snapshot): void {
@@ -118,6 +121,13 @@ export class DeltaStream {
     // waits for it (otherwise until initial_fetch_timeout).
     if (!changed.length && !removed.length && !force) return;
     const nonce = (++this.nonceCounter).toString(36);
+    if (typeUrl === TYPE.cluster) {
+      // Envoy re-warms an updated EDS cluster and waits for its endpoints again
+      // (up to initial_fetch_timeout) even if they did not change: forget that
+      // the client has them so the EDS push that follows includes them.
+      const eds = this.types.get(TYPE.endpoint);
+      if (eds) for (const r of changed) if (r.edsName && st.known.has(r.name)) eds.known.delete(r.edsName);
+    }
     for (const r of changed) st.known.set(r.name, r.version);
     for (const n of removed) st.known.delete(n);
     st.pending.set(nonce, set.version);

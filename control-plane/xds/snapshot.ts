@@ -22,6 +22,8 @@ export interface XdsResource {
   any: Any;
   /** Content hash: the per-resource version of delta xDS. */
   version: string;
+  /** For an EDS cluster: the ClusterLoadAssignment name it needs. */
+  edsName?: string;
 }
 
 export interface ResourceSet {
@@ -51,16 +53,16 @@ function hash(b: Uint8Array | string): string {
   return createHash('sha256').update(b).digest('hex').slice(0, 16);
 }
 
-function toSet(typeUrl: TypeUrl, items: Array<{ name: string; msg: unknown }>, errors: string[]): ResourceSet {
+function toSet(typeUrl: TypeUrl, items: Array<{ name: string; msg: unknown; edsName?: string }>, errors: string[]): ResourceSet {
   const map = new Map<string, XdsResource>();
-  for (const { name, msg } of items) {
+  for (const { name, msg, edsName } of items) {
     if (!name) {
       errors.push(`${typeUrl.split('.').pop()}: a resource has an empty name`);
       continue;
     }
     if (map.has(name)) errors.push(`${typeUrl.split('.').pop()} "${name}" is defined twice`);
     const any = pack(typeUrl, msg);
-    map.set(name, { name, any, version: hash(any.value) });
+    map.set(name, { name, any, version: hash(any.value), ...(edsName ? { edsName } : {}) });
   }
   const sorted = new Map([...map.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
   const version = hash([...sorted.values()].map((r) => `${r.name}=${r.version}`).join(';'));
@@ -153,7 +155,11 @@ export function createSnapshot(label: string, input: SnapshotInput): Snapshot {
   }
 
   const resources = {
-    [TYPE.cluster]: toSet(TYPE.cluster, clusters.map((m) => ({ name: m.name, msg: m })), errors),
+    [TYPE.cluster]: toSet(
+      TYPE.cluster,
+      clusters.map((m) => ({ name: m.name, msg: m, ...(m.type === Cluster_DiscoveryType.EDS ? { edsName: m.edsClusterConfig?.serviceName || m.name } : {}) })),
+      errors,
+    ),
     [TYPE.endpoint]: toSet(TYPE.endpoint, endpoints.map((m) => ({ name: m.clusterName, msg: m })), errors),
     [TYPE.listener]: toSet(TYPE.listener, listeners.map((m) => ({ name: m.name, msg: m })), errors),
     [TYPE.route]: toSet(TYPE.route, routes.map((m) => ({ name: m.name, msg: m })), errors),

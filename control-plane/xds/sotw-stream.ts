@@ -6,10 +6,10 @@ import type { Logger } from 'pino';
 import { DiscoveryResponse, type DiscoveryRequest } from '../../proto/gen/envoy/service/discovery/v3/discovery.ts';
 import { ControlPlaneError } from '../errors.ts';
 import type { SnapshotCache } from './cache.ts';
-import type { Snapshot } from './snapshot.ts';
+import type { Snapshot, XdsResource } from './snapshot.ts';
 import type { XdsStatus } from './status.ts';
 import { bindNode, type StreamNode } from './node-binding.ts';
-import { PUSH_ORDER, WILDCARD_TYPES, isTypeUrl, type TypeUrl } from './type-urls.ts';
+import { PUSH_ORDER, TYPE, WILDCARD_TYPES, isTypeUrl, type TypeUrl } from './type-urls.ts';
 
 interface TypeState {
   wildcard: boolean;
@@ -17,6 +17,10 @@ interface TypeState {
   /** version_info of the last response on this stream. */
   sentVersion?: string;
   nonce?: string;
+  /** name -> resource version last sent (clusters only: to spot updated ones). */
+  sentItems?: Map<string, string>;
+  /** Resend even at the same version (endpoints of a re-warming cluster). */
+  force?: boolean;
 }
 
 export interface StreamOptions {
@@ -100,14 +104,22 @@ export class SotwStream {
       this.opts.status.acked(this.node.id, 'sotw', typeUrl, current);
       return;
     }
-    if (changed || st.sentVersion !== current) this.respond(typeUrl, st, snap);
+    if (changed || st.sentVersion !== current) {
+      this.respond(typeUrl, st, snap);
+      this.flushForced(snap);
+    }
+  }
+
+  private flushForced(snap: Snapshot): void {
+    const eds = this.types.get(TYPE.endpoint);
+    if (eds?.force) this.respond(TYPE.endpoint, eds, snap);
   }
 
   private onSnapshot(snap: Snapshot): void {
     if (this.closed) return;
     for (const t of PUSH_ORDER) {
       const st = this.types.get(t);
-      if (st && st.sentVersion !== snap.resources[t].version) this.respond(t, st, snap);
+      if (st && (st.force || st.sentVersion !== snap.resources[t].version)) this.respond(t, st, snap);
     }
   }
 
@@ -117,6 +129,8 @@ export class SotwStream {
     const nonce = (++this.nonceCounter).toString(36);
     st.sentVersion = set.version;
     st.nonce = nonce;
+    st.force = false;
+    if (typeUrl === TYPE.cluster) this.noteClusters(st, items);
     this.send(
       DiscoveryResponse.fromPartial({
         versionInfo: set.version,
@@ -128,6 +142,19 @@ export class SotwStream {
     );
     this.opts.status.sent(this.node!.id, 'sotw', typeUrl, set.version, nonce, items.length);
     this.log.debug({ typeUrl, version: set.version, nonce, count: items.length }, 'sotw push');
+  }
+
+  /**
+   * Envoy re-warms an updated EDS cluster and waits for its endpoints again
+   * (up to initial_fetch_timeout), even if they did not change: so the next
+   * EDS response goes out even at the same version.
+   */
+  private noteClusters(st: TypeState, items: XdsResource[]): void {
+    const prev = st.sentItems;
+    st.sentItems = new Map(items.map((r) => [r.name, r.version]));
+    if (!prev) return;
+    const eds = this.types.get(TYPE.endpoint);
+    if (eds && items.some((r) => r.edsName && prev.has(r.name) && prev.get(r.name) !== r.version)) eds.force = true;
   }
 
   close(): void {

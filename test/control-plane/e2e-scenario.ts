@@ -87,6 +87,15 @@ export async function runScenario(t: Test, mode: 'sotw' | 'delta'): Promise<void
   const info2 = (await (await envoy.admin('/server_info')).json()) as { uptime_current_epoch: string };
   t.ok(parseInt(info2.uptime_current_epoch) >= parseInt(info1.uptime_current_epoch), 'same Envoy epoch (no restart)');
 
+  // A cluster whose definition changes but whose endpoints do not is re-warmed by
+  // Envoy, which then needs its endpoints again: they are re-sent with it.
+  const tUpdate = Date.now();
+  t.equal((await put('/v1/clusters/b', { endpoints: [{ address: '127.0.0.1', port: b.port }], connectTimeoutMs: 2500 })).status, 200);
+  await until('updated cluster b active', async () => /"connect_timeout":"2\.500s"/.test(JSON.stringify(await envoy.configDump({ resource: 'dynamic_active_clusters' }))), 12_000);
+  const warmMs = Date.now() - tUpdate;
+  t.ok(warmMs < 5000, `a changed cluster is active in ${warmMs} ms (no initial_fetch_timeout wait)`);
+  t.equal(await body(`${url}/b/3`), '200 from-b');
+
   // Removal: a route and its cluster deleted through the API disappear from Envoy
   // (delta: removed_resources; SotW: absent from the full state).
   t.equal((await put('/v1/routes/gone', { match: { prefix: '/gone' }, cluster: 'b' })).status, 200);

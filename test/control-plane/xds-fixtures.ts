@@ -5,9 +5,9 @@ import { DeltaDiscoveryRequest, DiscoveryRequest, type DeltaDiscoveryResponse, t
 import { Cluster_DiscoveryType } from '../../proto/gen/envoy/config/cluster/v3/cluster.ts';
 import { createSnapshot, type Snapshot, type DeepPartial } from '../../control-plane/xds/snapshot.ts';
 
-export function edsSnapshot(label: string, clusters: Record<string, number>): Snapshot {
+export function edsSnapshot(label: string, clusters: Record<string, number>, connectTimeoutS = 1): Snapshot {
   return createSnapshot(label, {
-    clusters: Object.keys(clusters).map((name) => ({ name, type: Cluster_DiscoveryType.EDS, edsClusterConfig: { edsConfig: { ads: {}, resourceApiVersion: 2 } }, connectTimeout: { seconds: 1 } })),
+    clusters: Object.keys(clusters).map((name) => ({ name, type: Cluster_DiscoveryType.EDS, edsClusterConfig: { edsConfig: { ads: {}, resourceApiVersion: 2 } }, connectTimeout: { seconds: connectTimeoutS } })),
     endpoints: Object.entries(clusters).map(([name, port]) => ({
       clusterName: name,
       endpoints: [{ lbEndpoints: [{ endpoint: { address: { socketAddress: { address: '127.0.0.1', portValue: port } } } }] }],

@@ -278,3 +278,37 @@ t.test('per-type services: SDS delta, CDS stream, and a wrong type_url on a sing
   t.equal(err.code, grpc.status.INVALID_ARGUMENT);
   t.match(err.details, /UNKNOWN_TYPE/);
 });
+
+t.test('an updated EDS cluster gets its (unchanged) endpoints again, SotW and delta', async (t) => {
+  const { cache, client } = await setup(t);
+  cache.setDefault(edsSnapshot('v1', { a: 1, b: 2 }));
+  const s = sotw(client);
+  t.teardown(() => s.call.end());
+  s.send({ node, typeUrl: TYPE.cluster });
+  const c1 = await s.q.next();
+  s.send({ typeUrl: TYPE.cluster, versionInfo: c1.versionInfo, responseNonce: c1.nonce });
+  s.send({ typeUrl: TYPE.endpoint, resourceNames: ['a', 'b'] });
+  const e1 = await s.q.next();
+  s.send({ typeUrl: TYPE.endpoint, resourceNames: ['a', 'b'], versionInfo: e1.versionInfo, responseNonce: e1.nonce });
+  const d = delta(client);
+  t.teardown(() => d.call.end());
+  d.send({ node: { id: 'n-delta', cluster: 'c' }, typeUrl: TYPE.cluster });
+  const dc1 = await d.q.next();
+  d.send({ typeUrl: TYPE.cluster, responseNonce: dc1.nonce, resourceNamesSubscribe: [] });
+  d.send({ typeUrl: TYPE.endpoint, resourceNamesSubscribe: ['a', 'b'] });
+  const de1 = await d.q.next();
+  d.send({ typeUrl: TYPE.endpoint, responseNonce: de1.nonce });
+
+  cache.setDefault(edsSnapshot('v2', { a: 1, b: 2 }, 3)); // clusters change, endpoints do not
+  const c2 = await s.q.next();
+  t.equal(c2.typeUrl, TYPE.cluster);
+  const e2 = await s.q.next();
+  t.equal(e2.typeUrl, TYPE.endpoint, 'SotW: EDS re-sent after the cluster update');
+  t.equal(e2.versionInfo, e1.versionInfo, 'at the same version');
+  t.equal(e2.resources.length, 2);
+  const dc2 = await d.q.next();
+  t.equal(dc2.typeUrl, TYPE.cluster);
+  const de2 = await d.q.next();
+  t.equal(de2.typeUrl, TYPE.endpoint, 'delta: the endpoints of the updated clusters are re-sent');
+  t.same(de2.resources.map((r) => r.name).sort(), ['a', 'b']);
+});
