@@ -4,7 +4,7 @@
 // JWE is flattened JSON to the capsule manager's RSA key (RSA-OAEP-256 or
 // RSA-OAEP, A128GCM/A256GCM). Responses are a JWE to the requester's key.
 // Built on jose; pure (no transport).
-import { createHash, X509Certificate, type KeyObject } from 'node:crypto';
+import { createHash, webcrypto, X509Certificate, type KeyObject } from 'node:crypto';
 import { FlattenedEncrypt, FlattenedSign, flattenedDecrypt, flattenedVerify, type FlattenedJWE, type FlattenedJWSInput } from 'jose';
 import { CmError } from '../errors.ts';
 import { partyIdOfKey } from './party-id.ts';
@@ -38,8 +38,54 @@ const chainCache = new Map<string, X509Certificate[]>();
 export const KEY_ALGS = ['RSA-OAEP-256', 'RSA-OAEP'];
 export const ENC_ALGS = ['A128GCM', 'A256GCM'];
 
+
+/**
+ * jose runs on WebCrypto: given a KeyObject it converts it to a CryptoKey on
+ * every call (export + import). Keys are long-lived here (the CM key, cached
+ * x5c leaves, attested certs), so each is imported once per algorithm.
+ */
+const cryptoKeys = new WeakMap<KeyObject, Map<string, Promise<CryptoKey>>>();
+const IMPORT: Record<string, { alg: RsaHashedImportParams | EcKeyImportParams | { name: string }; priv: KeyUsage[]; pub: KeyUsage[] }> = {
+  'RSA-OAEP-256': { alg: { name: 'RSA-OAEP', hash: 'SHA-256' }, priv: ['decrypt'], pub: ['encrypt'] },
+  'RSA-OAEP': { alg: { name: 'RSA-OAEP', hash: 'SHA-1' }, priv: ['decrypt'], pub: ['encrypt'] },
+  RS256: { alg: { name: 'RSASSA-PKCS1-v1_5', hash: 'SHA-256' }, priv: ['sign'], pub: ['verify'] },
+  PS256: { alg: { name: 'RSA-PSS', hash: 'SHA-256' }, priv: ['sign'], pub: ['verify'] },
+  ES256: { alg: { name: 'ECDSA', namedCurve: 'P-256' }, priv: ['sign'], pub: ['verify'] },
+};
+
+function cryptoKeyFor(key: KeyObject, alg: string): Promise<CryptoKey> | KeyObject {
+  const spec = IMPORT[alg];
+  if (!spec) return key; // let jose handle (and refuse) anything else
+  let m = cryptoKeys.get(key);
+  if (!m) cryptoKeys.set(key, (m = new Map()));
+  let k = m.get(alg);
+  if (!k) {
+    k = key.type === 'private'
+      ? webcrypto.subtle.importKey('pkcs8', key.export({ type: 'pkcs8', format: 'der' }), spec.alg, false, spec.priv)
+      : webcrypto.subtle.importKey('spki', key.export({ type: 'spki', format: 'der' }), spec.alg, false, spec.pub);
+    k.catch(() => m!.delete(alg));
+    m.set(alg, k);
+  }
+  return k;
+}
+
+function headerAlg(protectedB64: unknown): string {
+  try {
+    const h = JSON.parse(Buffer.from(String(protectedB64), 'base64url').toString('utf8')) as { alg?: unknown };
+    return typeof h.alg === 'string' ? h.alg : '';
+  } catch {
+    return '';
+  }
+}
+
+const certDer = new Map<string, string>();
 function certDerB64(pem: string): string {
-  return Buffer.from(new X509Certificate(pem).raw).toString('base64');
+  const hit = certDer.get(pem);
+  if (hit) return hit;
+  if (certDer.size >= 64) certDer.delete(certDer.keys().next().value!);
+  const der = Buffer.from(new X509Certificate(pem).raw).toString('base64');
+  certDer.set(pem, der);
+  return der;
 }
 
 function sigAlg(key: KeyObject): string {
@@ -50,7 +96,8 @@ function sigAlg(key: KeyObject): string {
 }
 
 export async function signJws(payload: Uint8Array, signer: Signer): Promise<FlattenedJWSInput & { protected: string }> {
-  const jws = await new FlattenedSign(payload).setProtectedHeader({ alg: sigAlg(signer.privateKey), x5c: signer.certChainPem.map(certDerB64) }).sign(signer.privateKey);
+  const alg = sigAlg(signer.privateKey);
+  const jws = await new FlattenedSign(payload).setProtectedHeader({ alg, x5c: signer.certChainPem.map(certDerB64) }).sign(await cryptoKeyFor(signer.privateKey, alg));
   return { protected: jws.protected!, payload: jws.payload, signature: jws.signature };
 }
 
@@ -85,7 +132,7 @@ export async function verifyJws(jws: unknown, now = new Date()): Promise<{ paylo
   }
   const leafKey = chain[0]!.publicKey;
   try {
-    const out = await flattenedVerify(j as FlattenedJWSInput, leafKey, { algorithms: ['RS256', 'PS256', 'ES256', 'EdDSA'] });
+    const out = await flattenedVerify(j as FlattenedJWSInput, await cryptoKeyFor(leafKey, headerAlg(j.protected)), { algorithms: ['RS256', 'PS256', 'ES256', 'EdDSA'] });
     return { payload: out.payload, signer: { partyId: partyIdOfKey(chain[chain.length - 1]!.publicKey), leafCertPem: chain[0]!.toString(), leafKey, chain } };
   } catch (cause) {
     throw new CmError('BAD_SIGNATURE', 'JWS signature does not verify against x5c[0]', { cause });
@@ -93,7 +140,7 @@ export async function verifyJws(jws: unknown, now = new Date()): Promise<{ paylo
 }
 
 export async function encryptJwe(plaintext: Uint8Array, recipient: KeyObject, alg = 'RSA-OAEP-256', enc = 'A128GCM'): Promise<JweJson> {
-  const jwe = await new FlattenedEncrypt(plaintext).setProtectedHeader({ alg, enc }).encrypt(recipient);
+  const jwe = await new FlattenedEncrypt(plaintext).setProtectedHeader({ alg, enc }).encrypt(await cryptoKeyFor(recipient, alg));
   return { protected: jwe.protected!, encrypted_key: jwe.encrypted_key!, iv: jwe.iv!, ciphertext: jwe.ciphertext, tag: jwe.tag!, aad: jwe.aad ?? '' };
 }
 
@@ -103,7 +150,8 @@ export async function decryptJwe(jwe: JweJson | undefined, key: KeyObject): Prom
   const input: FlattenedJWE = { protected: jwe.protected, encrypted_key: jwe.encrypted_key, iv: jwe.iv, ciphertext: jwe.ciphertext, tag: jwe.tag };
   if (jwe.aad) input.aad = jwe.aad;
   try {
-    const out = await flattenedDecrypt(input, key, { keyManagementAlgorithms: KEY_ALGS, contentEncryptionAlgorithms: ENC_ALGS });
+    const alg = headerAlg(jwe.protected);
+    const out = await flattenedDecrypt(input, KEY_ALGS.includes(alg) ? await cryptoKeyFor(key, alg) : key, { keyManagementAlgorithms: KEY_ALGS, contentEncryptionAlgorithms: ENC_ALGS });
     return out.plaintext;
   } catch (cause) {
     throw new CmError('BAD_ENVELOPE', 'cannot decrypt the envelope (wrong recipient key or corrupted JWE)', { cause });

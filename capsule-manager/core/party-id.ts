@@ -39,10 +39,19 @@ export function parseCert(cert: string | Buffer): X509Certificate {
   }
 }
 
+const keyCache = new Map<string, KeyObject>();
+
+/** Public key of a PEM certificate or SPKI key; cached (bounded) so repeat callers reuse one KeyObject. */
 export function publicKeyOfPem(pem: string): KeyObject {
+  const hit = keyCache.get(pem);
+  if (hit) return hit;
+  let key: KeyObject;
   try {
-    return pem.includes('CERTIFICATE') ? new X509Certificate(pem).publicKey : createPublicKey(pem);
+    key = pem.includes('CERTIFICATE') ? new X509Certificate(pem).publicKey : createPublicKey(pem);
   } catch (cause) {
     throw new CmError('INVALID_CERT', 'not a valid certificate or public key', { cause });
   }
+  if (keyCache.size >= 256) keyCache.delete(keyCache.keys().next().value!);
+  keyCache.set(pem, key);
+  return key;
 }
