@@ -1,0 +1,55 @@
+// The demo (`npm start` / `aenv demo`) end to end: every component up, the
+// online scenario and an attested key release in plain words, Prometheus
+// metrics on every service, and the control plane's status page rendered by
+// headless Chromium (DOM checked, screenshot taken).
+import t from 'tap';
+import { existsSync, mkdtempSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startDemo, runDemoScenario } from '../../examples/demo/demo.ts';
+import { autoPorts } from '../../examples/demo/ports.ts';
+import { renderedDom, screenshot } from '../helpers/chromium.ts';
+
+t.test('demo: whole system, scenario, metrics and status page', async (t) => {
+  const lines: string[] = [];
+  const dir = mkdtempSync(join(tmpdir(), 'demo-'));
+  const demo = await startDemo({ ports: await autoPorts(), dir, say: (l) => lines.push(l) });
+  t.teardown(() => demo.close());
+  for (const what of ['capsule manager', 'ra-proxy', 'ext-proc', 'ext-authz', 'sample app', 'control plane', 'envoy']) {
+    t.ok(lines.some((l) => l.startsWith(what)), `${what} started and said so`);
+  }
+  const result = await runDemoScenario(demo, (l) => lines.push(l));
+  t.equal(result.reply, 'I got your message: hello', 'the reply came back decrypted');
+  t.ok(result.released, 'the CM released the key to the attested app');
+  t.match(result.denialReason, /op "export" is not allowed/, 'the denial names the failed condition');
+  const text = lines.join('\n');
+  t.match(text, /^attested /m);
+  t.match(text, /^encrypted /m);
+  t.match(text, /^reply +"I got your message: hello"/m);
+  t.equal(statSync(join(dir, 'app/identity/rsa.key.pem')).mode & 0o777, 0o600, 'app key file is 0600');
+
+  // Prometheus metrics on every service.
+  const p = demo.ports;
+  const metrics: Array<[string, string, RegExp]> = [
+    ['control plane', `${demo.controlPlane.apiUrl}/metrics`, /aenv_control_plane_/],
+    ['ext-proc', `http://127.0.0.1:${p.extProcHttp}/metrics`, /aenv_ext_proc_/],
+    ['ext-authz', `http://127.0.0.1:${p.extAuthzHttp}/metrics`, /aenv_ext_authz_/],
+    ['capsule manager', `http://127.0.0.1:${p.cmHttp}/metrics`, /aenv_capsule_manager_/],
+    ['ra-proxy', `http://127.0.0.1:${p.raProxyHttp}/metrics`, /aenv_ra_proxy_/],
+  ];
+  for (const [name, url, re] of metrics) {
+    const r = await fetch(url);
+    t.equal(r.status, 200, `${name} serves /metrics`);
+    t.match(await r.text(), re, `${name} metrics carry its prefix`);
+  }
+
+  // The status page, as a browser renders it.
+  const statusUrl = `${demo.controlPlane.apiUrl}/status`;
+  const dom = await renderedDom(statusUrl);
+  t.match(dom, /demo-app-envoy/, 'status page lists the connected Envoy');
+  t.match(dom, /demo-1|[0-9a-f]{8}/, 'status page shows versions');
+  t.notMatch(dom, /loading…<\/div>/, 'the page script ran');
+  const png = join(dir, 'status-page.png');
+  await screenshot(statusUrl, png);
+  t.ok(existsSync(png) && statSync(png).size > 5000, `screenshot written (${png})`);
+});
