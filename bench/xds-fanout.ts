@@ -3,7 +3,7 @@
 // publishing the change until each node's ACK of the new RDS version arrives
 // (p50/p99/max = "all ACKed"), and the control plane's heap per connected node.
 // Reported as a ratio against a single-client baseline from the same run.
-// usage: node --import=tsx --expose-gc bench/xds-fanout.ts [--clients 1000] [--rounds 5]
+// usage: node --import=tsx --expose-gc bench/xds-fanout.ts [--clients 1000] [--rounds 10]
 import { fork, type ChildProcess } from 'node:child_process';
 import { writeFileSync, mkdirSync } from 'node:fs';
 import { cpus } from 'node:os';
@@ -17,7 +17,7 @@ import { startControlPlane, type ControlPlaneHandle } from '../control-plane/ser
 import { TYPE } from '../control-plane/xds/type-urls.ts';
 
 const here = dirname(fileURLToPath(import.meta.url));
-const { values } = parseArgs({ options: { clients: { type: 'string', default: '1000' }, rounds: { type: 'string', default: '5' }, 'deadline-s': { type: 'string', default: '110' } } });
+const { values } = parseArgs({ options: { clients: { type: 'string', default: '1000' }, rounds: { type: 'string', default: '10' }, 'deadline-s': { type: 'string', default: '110' } } });
 const N = Number(values.clients);
 const ROUNDS = Number(values.rounds);
 const started = Date.now();
