@@ -11,7 +11,7 @@
 import { createPublicKey, randomBytes } from 'node:crypto';
 import { openRequest, openResponse, sealRequest, sealResponse } from '../capsule-manager/core/envelope.ts';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { cpus, tmpdir } from 'node:os';
+import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import * as grpc from '@grpc/grpc-js';
@@ -165,7 +165,7 @@ try {
   const envRps = envelope.reqPerSec || 1;
   const out = {
     date: new Date().toISOString(),
-    machine: { cpus: cpus().length, node: process.version },
+    machine: { cpus: cpus().length, node: process.version, loadAverage1m: Math.round(loadavg()[0]! * 10) / 10 },
     settings: { seconds: SECONDS, concurrency: CONC, auditLog: 'file, group commit (one fsync per batch)', rsa: 2048, topology: 'each CM in its own process; load generator (client crypto incl. 2 RSA private ops per request) in the bench process' },
     results,
     reference: envelope,
