@@ -73,8 +73,14 @@ export function verifyChain(chain: X509Certificate[], anchors: TrustAnchors, now
 }
 
 /** Raw extension value (the OCTET STRING contents) or undefined. */
+const parsed = new WeakMap<X509Certificate, x509.X509Certificate>();
+
 export function extensionValue(c: X509Certificate, oid: string): Buffer | undefined {
-  const p = new x509.X509Certificate(c.raw);
+  let p = parsed.get(c);
+  if (!p) {
+    p = new x509.X509Certificate(c.raw);
+    parsed.set(c, p);
+  }
   const e = p.getExtension(oid);
   return e ? Buffer.from(e.value) : undefined;
 }
