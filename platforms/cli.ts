@@ -8,7 +8,7 @@ import { parseArgs } from 'node:util';
 import { AppError } from '../kernel/errors.ts';
 import { verifyAttestationDocument, verifyRaCertResponse } from './client/verify-attestation.ts';
 import { decodeEvidence } from './evidence-codec.ts';
-import { createEvidenceVerifier, PlatformError, type AppraisalPolicy, type EvidenceVerifierOptions } from './index.ts';
+import { createEvidenceVerifier, createIntelCollateralProvider, PlatformError, type AppraisalPolicy, type EvidenceVerifierOptions } from './index.ts';
 
 const USAGE = `usage: verify (--url <ra-proxy base URL> | --document <file> | --ra-cert <file> | --evidence <file>) [options]
 
@@ -27,6 +27,11 @@ const USAGE = `usage: verify (--url <ra-proxy base URL> | --document <file> | --
   --allow-debug          accept debug-mode TEEs
   --intel-root <file>    Intel SGX Root CA (PEM) instead of the pinned one
   --amd-ark <file>       AMD ARK certificate (PEM), repeatable
+  --amd-intermediate <file>  AMD ASK/ASVK certificate (PEM), repeatable
+  --hygon-hrk <file>     Hygon root key certificate (binary, 832 bytes)
+  --csv-allow-pek-only   accept CSV evidence whose PEK cannot be traced to the HRK
+  --tcb-info <file>      Intel TCB Info (PCS/PCCS v4 response body), with --tcb-info-chain
+  --tcb-info-chain <file>  its TCB-Info-Issuer-Chain (PEM)
   --tpm-ak <file>        trusted TPM AK public key (PEM), repeatable
   --now <iso time>       verification time (default: now)
   --jwks                 print only the trusted JWKS (or the RA cert's public key)
@@ -60,6 +65,11 @@ export async function main(argv: string[]): Promise<number> {
         'intel-root': { type: 'string' },
         'amd-ark': { type: 'string', multiple: true },
         'tpm-ak': { type: 'string', multiple: true },
+        'amd-intermediate': { type: 'string', multiple: true },
+        'hygon-hrk': { type: 'string' },
+        'csv-allow-pek-only': { type: 'boolean', default: false },
+        'tcb-info': { type: 'string' },
+        'tcb-info-chain': { type: 'string' },
         now: { type: 'string' },
         jwks: { type: 'boolean', default: false },
         help: { type: 'boolean', default: false },
@@ -101,6 +111,13 @@ export async function main(argv: string[]): Promise<number> {
       tpmTrustedAkPems: (values['tpm-ak'] ?? []).map(read),
     };
     if (values['intel-root']) opts.intelRootCaPems = [read(values['intel-root'])];
+    if (values['amd-intermediate']) opts.amdIntermediatePems = values['amd-intermediate'].map(read);
+    if (values['hygon-hrk']) opts.hygonHrk = readFileSync(values['hygon-hrk']);
+    if (values['csv-allow-pek-only']) opts.csvAllowPekOnly = true;
+    if (values['tcb-info'] || values['tcb-info-chain']) {
+      if (!values['tcb-info'] || !values['tcb-info-chain']) throw new PlatformError('INVALID_INPUT', '--tcb-info and --tcb-info-chain go together');
+      opts.collateral = createIntelCollateralProvider({ tcbInfos: [{ tcbInfoJson: read(values['tcb-info']), issuerChainPem: read(values['tcb-info-chain']) }], rootCaPems: opts.intelRootCaPems });
+    }
     const verifier = createEvidenceVerifier(opts);
 
     let out: unknown;

@@ -61,5 +61,14 @@ t.test('verify CLI against a running ra-proxy (sim)', async (t) => {
   t.match(wrong.err, /measurement mr_td/);
   const expired = await run(['--evidence', ev, '--now', '2099-01-01T00:00:00Z']);
   t.match(expired.err, /CERT_EXPIRED/);
+  // Hygon CSV with the full chain from files
+  const csv = join(dir, 'csv.json');
+  writeFileSync(csv, JSON.stringify({ platform: 'csv', quote: vector('csv_report.cert').toString('base64'), aux: { hsk_cek: vector('hsk_cek.cert').toString('base64') } }));
+  const hrkFile = join(dir, 'hrk.cert');
+  writeFileSync(hrkFile, vector('hrk.cert'));
+  const okCsv = await run(['--evidence', csv, '--hygon-hrk', hrkFile]);
+  t.equal(okCsv.rc, 0, okCsv.err);
+  t.equal(JSON.parse(okCsv.out).claims.extra.chain, 'hrk');
+  t.equal((await run(['--evidence', ev, '--tcb-info', csv])).rc, 1, '--tcb-info needs its chain');
   t.equal((await run(['--help'])).rc, 0);
 });
