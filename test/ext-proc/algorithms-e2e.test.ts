@@ -84,6 +84,15 @@ t.test('all algorithms through Envoy', async (t) => {
   t.equal(Buffer.from((await flattenedDecrypt(JSON.parse(await res.text()), session.key)).plaintext).toString(), 'I got your message: jose dir');
   t.equal(s.extProc.sessions.size, 1);
 
+  // A chunked envelope (no content-length from the client) is decrypted as well.
+  const chunkedSeal = sealRequest('chunked hello', { jwk: keys.x25519.publicJwk });
+  const stream = new ReadableStream({ start(ctl) { const b = new TextEncoder().encode(chunkedSeal.body); ctl.enqueue(b.slice(0, 50)); ctl.enqueue(b.slice(50)); ctl.close(); } });
+  res = await fetch(`${s.url}/chunked`, { method: 'POST', body: stream, duplex: 'half', headers: { 'content-type': chunkedSeal.contentType } } as RequestInit);
+  t.equal(openResponse(await res.text(), chunkedSeal).toString(), 'I got your message: chunked hello', 'chunked envelope round-trips');
+  t.equal(s.app.requests.at(-1)!.body, 'chunked hello');
+  t.equal(s.app.requests.at(-1)!.headers['content-length'], String('chunked hello'.length), 'the app gets a content-length');
+  t.notOk(s.app.requests.at(-1)!.headers['transfer-encoding'], 'and no chunked encoding');
+
   // Plain requests pass through untouched by default (Trustflow's behaviour).
   res = await post('{"plain":true}', 'application/json');
   t.equal(await res.text(), 'I got your message: {"plain":true}', 'plain JSON passes (sniffed, not an envelope)');
