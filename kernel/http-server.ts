@@ -2,6 +2,8 @@
 // JSON body, schema errors reported all at once, /health and /metrics.
 import Fastify, { LogController, type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import type { Registry } from 'prom-client';
+import type { ErrorObject } from 'ajv';
+import { formatAjvErrors } from './config.ts';
 import { toPublicError } from './errors.ts';
 import type { Logger } from './logger.ts';
 
@@ -22,9 +24,10 @@ export function createHttpService(opts: HttpServiceOptions = {}): FastifyInstanc
     ...opts.fastify,
   }) as unknown as FastifyInstance;
   app.setErrorHandler((err, req, reply) => {
-    const e = err as { validation?: Array<{ instancePath: string; message?: string }>; statusCode?: number; code?: string; message: string };
+    const e = err as { validation?: ErrorObject[]; validationContext?: string; statusCode?: number; code?: string; message: string };
     if (e.validation) {
-      const errors = e.validation.map((v) => `${v.instancePath || '/'}: ${v.message ?? 'invalid'}`);
+      const where = e.validationContext && e.validationContext !== 'body' ? `${e.validationContext} ` : '';
+      const errors = formatAjvErrors(e.validation).map((m) => `${where}${m}`);
       return reply.status(400).send({ code: 'INVALID_REQUEST', message: `request is invalid: ${errors.join('; ')}`, details: { errors } });
     }
     if (e.statusCode && e.statusCode < 500 && !(err instanceof Error && 'kind' in err)) {

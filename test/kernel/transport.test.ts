@@ -55,3 +55,13 @@ t.test('HTTP service: schema errors all at once, AppError mapped, /health and /m
   t.same(await (await fetch(`${base}/health`)).json(), { status: 'ok' });
   t.match(await (await fetch(`${base}/metrics`)).text(), /aenv_kernel_test_hits_total 1/);
 });
+
+t.test('HTTP service names the unknown property in schema errors', async (t) => {
+  const app = createHttpService();
+  app.put('/x', { schema: { body: Type.Object({ a: Type.Integer() }, { additionalProperties: false }) } }, async () => ({ ok: true }));
+  const port = await listenHttp(app);
+  t.teardown(() => app.close());
+  const r = await fetch(`http://127.0.0.1:${port}/x`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ a: 1, sneaky: 2 }) });
+  t.equal(r.status, 400);
+  t.match(await r.text(), /unknown property \\"sneaky\\"/);
+});
