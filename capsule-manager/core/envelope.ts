@@ -44,8 +44,9 @@ export const ENC_ALGS = ['A128GCM', 'A256GCM'];
  * every call (export + import). Keys are long-lived here (the CM key, cached
  * x5c leaves, attested certs), so each is imported once per algorithm.
  */
+type CryptoKey = webcrypto.CryptoKey;
 const cryptoKeys = new WeakMap<KeyObject, Map<string, Promise<CryptoKey>>>();
-const IMPORT: Record<string, { alg: RsaHashedImportParams | EcKeyImportParams | { name: string }; priv: KeyUsage[]; pub: KeyUsage[] }> = {
+const IMPORT: Record<string, { alg: webcrypto.RsaHashedImportParams | webcrypto.EcKeyImportParams; priv: webcrypto.KeyUsage[]; pub: webcrypto.KeyUsage[] }> = {
   'RSA-OAEP-256': { alg: { name: 'RSA-OAEP', hash: 'SHA-256' }, priv: ['decrypt'], pub: ['encrypt'] },
   'RSA-OAEP': { alg: { name: 'RSA-OAEP', hash: 'SHA-1' }, priv: ['decrypt'], pub: ['encrypt'] },
   RS256: { alg: { name: 'RSASSA-PKCS1-v1_5', hash: 'SHA-256' }, priv: ['sign'], pub: ['verify'] },
