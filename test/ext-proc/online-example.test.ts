@@ -81,7 +81,7 @@ t.test('online example: attest, seal "hello", read the reply (TS and Python clie
 
   // Independent Python client (jwcrypto for RFC 7516, cryptography for Trustflow's form).
   const py = join(PROJECT_ROOT, 'examples/online/python/client.py');
-  for (const [alg, u, compat] of [['RSA-OAEP-256', url, 'rfc7516'], ['ECDH-ES', url, 'rfc7516'], ['RSA-OAEP-256', `http://127.0.0.1:${compatPort}`, 'trustflow']] as const) {
+  for (const [alg, u, compat] of [['RSA-OAEP-256', url, 'rfc7516'], ['ECDH-ES', url, 'rfc7516'], ['ECDH-ES+A256KW', url, 'rfc7516'], ['RSA-OAEP-256', `http://127.0.0.1:${compatPort}`, 'trustflow']] as const) {
     const { stdout } = await run(pythonBin(), [py, '--url', u, '--sim-key', simKeyFile, '--alg', alg, '--compat', compat], { timeout: 20_000 });
     t.equal(stdout, 'I got your message: hello\n', `Python client ${alg} ${compat}`);
   }

@@ -9,7 +9,7 @@
    or, with --compat trustflow, the way Trustflow's client does (cryptography:
    RSA-OAEP-SHA256 + AES-128-GCM with empty AAD), POST it, decrypt and print the reply.
 
-usage: client.py --url URL --sim-key FILE [--message hello] [--alg RSA-OAEP-256|ECDH-ES]
+usage: client.py --url URL --sim-key FILE [--message hello] [--alg RSA-OAEP-256|ECDH-ES|ECDH-ES+A256KW]
                  [--compat rfc7516|trustflow]
 """
 import argparse
@@ -93,7 +93,7 @@ def main(argv: list) -> int:
     ap.add_argument("--url", required=True)
     ap.add_argument("--sim-key", required=True)
     ap.add_argument("--message", default="hello")
-    ap.add_argument("--alg", default="RSA-OAEP-256", choices=["RSA-OAEP-256", "ECDH-ES"])
+    ap.add_argument("--alg", default="RSA-OAEP-256", choices=["RSA-OAEP-256", "ECDH-ES", "ECDH-ES+A256KW"])
     ap.add_argument("--compat", default="rfc7516", choices=["rfc7516", "trustflow"])
     a = ap.parse_args(argv)
     base = a.url.rstrip("/")
