@@ -3,11 +3,12 @@
 // requested columns are granted (or "*") and every constraint holds.
 //
 // A denial lists, per rule, which condition failed. What it may say is bounded
-// so that a requester learns nothing about data it has no grant for: for a
-// rule that does not name the initiator only "initiator is not a grantee" is
-// said; grantee lists, other parties' ids and keys are never echoed. For a rule
-// that does name the initiator, the failed condition is explained (the owner
-// wrote that rule for this party).
+// so that a requester learns nothing about rules written for others: rules
+// that do not name the initiator are not mentioned at all (not even their ids);
+// when none names it the reason is "initiator is not a grantee of any rule".
+// Grantee lists, other parties' ids and keys are never echoed. For a rule that
+// does name the initiator, the failed condition is explained (the owner wrote
+// that rule for this party).
 import { compileCached, evaluateExpression } from './constraint-expression.ts';
 import type { Policy, Rule } from './model.ts';
 
@@ -64,7 +65,9 @@ export function evaluatePolicy(policy: Policy | undefined, r: RequestView): Rule
   for (const rule of policy.rules) {
     const f = ruleFailures(rule, r);
     if (f.length === 0) return { allowed: true, ruleId: rule.rule_id, reasons: [] };
-    reasons.push(...f.map((x) => `rule ${rule.rule_id}: ${x}`));
+    // Rules that do not name the initiator stay anonymous (not even their ids).
+    if (rule.grantee_party_ids.includes(r.initiator_party_id)) reasons.push(...f.map((x) => `rule ${rule.rule_id}: ${x}`));
   }
+  if (reasons.length === 0) reasons.push('initiator is not a grantee of any rule');
   return { allowed: false, reasons };
 }
