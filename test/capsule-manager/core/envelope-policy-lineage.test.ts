@@ -104,3 +104,21 @@ t.test('lineage: grantees and ops intersected, constraints unioned, owners throu
   };
   t.same(await originalOwners('r2', async (u) => graph[u]), { owners: ['ALICE', 'BOB'], missing: ['gone'] });
 });
+
+t.test('export votes: exact action, requester, expiry, malformed certificates', async (t) => {
+  const { checkExportVotes, signVote, exportAction } = await import('../../../capsule-manager/core/export-votes.ts');
+  const alice = await generatePartyKeys('alice');
+  const s = { privateKey: alice.privateKey, certChainPem: [alice.certPem] };
+  const base = { type: 'TEE_DOWNLOAD' as const, request_party_id: 'BOB', approved_action: exportAction('res'), action: 'APPROVE' as const };
+  const opts = { owners: [alice.partyId], requestPartyId: 'BOB', resourceUri: 'res' };
+  t.same(await checkExportVotes(JSON.stringify({ votes: [await signVote(base, s)] }), opts), { allowed: true, reasons: [] });
+  t.equal((await checkExportVotes(JSON.stringify({ votes: [await signVote({ ...base, approved_action: exportAction('other') }, s)] }), opts)).allowed, false);
+  t.equal((await checkExportVotes(JSON.stringify({ votes: [await signVote({ ...base, exp: Math.floor(Date.now() / 1000) - 10 }, s)] }), opts)).allowed, false, 'expired');
+  t.equal((await checkExportVotes(JSON.stringify({ votes: [await signVote({ ...base, exp: Math.floor(Date.now() / 1000) + 600 }, s)] }), opts)).allowed, true, 'not yet expired');
+  const v = await signVote(base, s);
+  const tampered = v.split('.');
+  tampered[1] = Buffer.from(JSON.stringify({ ...base, request_party_id: 'MALLORY' })).toString('base64url');
+  t.match(await checkExportVotes(JSON.stringify({ votes: [tampered.join('.')] }), { ...opts, requestPartyId: 'MALLORY' }), { allowed: false, reasons: [/vote 0: JWS signature does not verify/, /no approval/] });
+  await t.rejects(checkExportVotes('not json', opts), { code: 'INVALID_REQUEST' });
+  await t.rejects(checkExportVotes(JSON.stringify({ votes: 'x' }), opts), { code: 'INVALID_REQUEST' });
+});
