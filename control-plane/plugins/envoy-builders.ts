@@ -12,6 +12,7 @@ import { DownstreamTlsContext, UpstreamTlsContext } from '../../proto/gen/envoy/
 import type { Cluster } from '../../proto/gen/envoy/config/cluster/v3/cluster.ts';
 import type { ClusterLoadAssignment } from '../../proto/gen/envoy/config/endpoint/v3/endpoint.ts';
 import type { Listener } from '../../proto/gen/envoy/config/listener/v3/listener.ts';
+import type { Filter } from '../../proto/gen/envoy/config/listener/v3/listener_components.ts';
 import type { HttpFilter } from '../../proto/gen/envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager.ts';
 import type { CommonTlsContext } from '../../proto/gen/envoy/extensions/transport_sockets/tls/v3/tls.ts';
 import type { DeepPartial } from '../xds/snapshot.ts';
@@ -111,15 +112,21 @@ export function sdsTlsContext(certSecret: string, caSecret: string): DeepPartial
   };
 }
 
-/** A listener forwarding raw TCP to a cluster, optionally terminating mTLS. */
-export function tcpListener(name: string, listen: { address: string; port: number }, cluster: string, tls?: DeepPartial<DownstreamTlsContext>): DeepPartial<Listener> {
+/** A listener forwarding raw TCP to a cluster, optionally terminating mTLS, with optional network filters before tcp_proxy. */
+export function tcpListener(
+  name: string,
+  listen: { address: string; port: number },
+  cluster: string,
+  tls?: DeepPartial<DownstreamTlsContext>,
+  before: DeepPartial<Filter>[] = [],
+): DeepPartial<Listener> {
   const tcp = TcpProxy.fromPartial({ statPrefix: name, cluster });
   return {
     name,
     address: { socketAddress: { address: listen.address, portValue: listen.port } },
     filterChains: [
       {
-        filters: [{ name: 'envoy.filters.network.tcp_proxy', typedConfig: pack('type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy', tcp) }],
+        filters: [...before, { name: 'envoy.filters.network.tcp_proxy', typedConfig: pack('type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy', tcp) }],
         ...(tls
           ? { transportSocket: { name: 'envoy.transport_sockets.tls', typedConfig: pack('type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext', DownstreamTlsContext.fromPartial(tls as never)) } }
           : {}),

@@ -3,7 +3,14 @@
 // app; each egress takes plaintext from the local app and originates mTLS to a
 // peer. Certificates and trust anchors are SDS secrets by name, served by this
 // control plane (set through `secrets.set`), never files.
+// With `ingress.extAuthz`, every new ingress connection is first checked by the
+// network ext_authz filter (peer certificate included), so a party revoked at
+// ext-authz is refused on its next connection even though its certificate is
+// still valid. Fail closed: failure_mode_allow false.
 import { Type } from '@sinclair/typebox';
+import { ApiVersion } from '../../proto/gen/envoy/config/core/v3/config_source.ts';
+import { ExtAuthz } from '../../proto/gen/envoy/extensions/filters/network/ext_authz/v3/ext_authz.ts';
+import { pack } from '../xds/type-urls.ts';
 import { definePlugin } from './plugin.ts';
 import { Endpoint, ListenAddress, ResourceName, edsCluster, sdsTlsContext, tcpListener } from './envoy-builders.ts';
 import type { SnapshotInput } from '../xds/snapshot.ts';
@@ -16,7 +23,17 @@ const Tls = {
 export const InteractConfig = Type.Object(
   {
     ingress: Type.Optional(
-      Type.Object({ listener: ListenAddress, app: Endpoint, ...Tls }, { additionalProperties: false }),
+      Type.Object(
+        {
+          listener: ListenAddress,
+          app: Endpoint,
+          ...Tls,
+          extAuthz: Type.Optional(
+            Type.Object(Endpoint.properties, { additionalProperties: false, description: 'ext-authz gRPC service checking every new connection (network ext_authz filter before tcp_proxy)' }),
+          ),
+        },
+        { additionalProperties: false },
+      ),
     ),
     egress: Type.Array(
       Type.Object(
@@ -46,11 +63,36 @@ export const interactPlugin = definePlugin({
       const app = edsCluster(`${name}_app`, [cfg.ingress.app]);
       out.clusters.push(app.cluster);
       out.endpoints.push(app.endpoints);
+      const authzCluster = `${name}_ext_authz`;
+      const authz = cfg.ingress.extAuthz ? edsCluster(authzCluster, [cfg.ingress.extAuthz], { protocol: 'http2' }) : undefined;
+      if (authz) {
+        out.clusters.push(authz.cluster);
+        out.endpoints.push(authz.endpoints);
+      }
       out.listeners.push(
-        tcpListener(name, cfg.ingress.listener as { address: string; port: number }, `${name}_app`, {
-          commonTlsContext: sdsTlsContext(cfg.ingress.certSecret, cfg.ingress.caSecret),
-          requireClientCertificate: true,
-        }),
+        tcpListener(
+          name,
+          cfg.ingress.listener as { address: string; port: number },
+          `${name}_app`,
+          { commonTlsContext: sdsTlsContext(cfg.ingress.certSecret, cfg.ingress.caSecret), requireClientCertificate: true },
+          authz
+            ? [
+                {
+                  name: 'envoy.filters.network.ext_authz',
+                  typedConfig: pack(
+                    'type.googleapis.com/envoy.extensions.filters.network.ext_authz.v3.ExtAuthz',
+                    ExtAuthz.fromPartial({
+                      statPrefix: `${name}_authz`,
+                      grpcService: { envoyGrpc: { clusterName: authzCluster }, timeout: { seconds: 5 } },
+                      transportApiVersion: ApiVersion.V3,
+                      failureModeAllow: false,
+                      includePeerCertificate: true,
+                    }),
+                  ),
+                },
+              ]
+            : [],
+        ),
       );
     }
     for (const e of cfg.egress ?? []) {

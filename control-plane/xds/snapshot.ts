@@ -75,6 +75,7 @@ const DTLS = 'type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.Down
 const UTLS = 'type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext';
 
 const GRPC_FILTERS = new Set([
+  'type.googleapis.com/envoy.extensions.filters.network.ext_authz.v3.ExtAuthz',
   'type.googleapis.com/envoy.extensions.filters.http.ext_proc.v3.ExternalProcessor',
   'type.googleapis.com/envoy.extensions.filters.http.ext_authz.v3.ExtAuthz',
 ]);
@@ -141,11 +142,15 @@ export function createSnapshot(label: string, input: SnapshotInput): Snapshot {
           const hcm = unpack(tc) as HttpConnectionManager;
           if (hcm.rds && !routeNames.has(hcm.rds.routeConfigName)) errors.push(`listener "${l.name}" references missing route configuration "${hcm.rds.routeConfigName}"`);
           if (hcm.routeConfig) for (const c of routeClusters(hcm.routeConfig)) if (!clusterNames.has(c)) errors.push(`listener "${l.name}" routes to missing cluster "${c}"`);
-          // gRPC side services of HTTP filters (ext_proc, ext_authz) are clusters too.
+          // gRPC side services of filters (ext_proc, ext_authz) are clusters too.
           for (const hf of hcm.httpFilters) {
             const c = hf.typedConfig && GRPC_FILTERS.has(hf.typedConfig.typeUrl) ? (unpack(hf.typedConfig) as { grpcService?: { envoyGrpc?: { clusterName: string } } }).grpcService?.envoyGrpc?.clusterName : undefined;
             if (c && !clusterNames.has(c)) errors.push(`listener "${l.name}" filter ${hf.name} references missing cluster "${c}"`);
           }
+        } else if (GRPC_FILTERS.has(tc.typeUrl)) {
+          // Network filters with a gRPC side service (ext_authz per connection).
+          const c = (unpack(tc) as { grpcService?: { envoyGrpc?: { clusterName: string } } }).grpcService?.envoyGrpc?.clusterName;
+          if (c && !clusterNames.has(c)) errors.push(`listener "${l.name}" filter ${f.name} references missing cluster "${c}"`);
         } else if (tc.typeUrl === TCP) {
           const tcp = unpack(tc) as TcpProxy;
           if (tcp.cluster && !clusterNames.has(tcp.cluster)) errors.push(`listener "${l.name}" tcp_proxy references missing cluster "${tcp.cluster}"`);

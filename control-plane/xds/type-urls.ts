@@ -10,6 +10,7 @@ import { RouteConfiguration } from '../../proto/gen/envoy/config/route/v3/route.
 import { Secret } from '../../proto/gen/envoy/extensions/transport_sockets/tls/v3/secret.ts';
 import { HttpConnectionManager } from '../../proto/gen/envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager.ts';
 import { TcpProxy } from '../../proto/gen/envoy/extensions/filters/network/tcp_proxy/v3/tcp_proxy.ts';
+import { ExtAuthz as NetworkExtAuthz } from '../../proto/gen/envoy/extensions/filters/network/ext_authz/v3/ext_authz.ts';
 import { Router } from '../../proto/gen/envoy/extensions/filters/http/router/v3/router.ts';
 import { ExternalProcessor, ExtProcPerRoute } from '../../proto/gen/envoy/extensions/filters/http/ext_proc/v3/ext_proc.ts';
 import { ExtAuthz, ExtAuthzPerRoute } from '../../proto/gen/envoy/extensions/filters/http/ext_authz/v3/ext_authz.ts';
@@ -63,6 +64,7 @@ const REGISTRY = new Map<string, Codec<unknown>>(
       [TYPE.secret, Secret],
       ['type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager', HttpConnectionManager],
       ['type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy', TcpProxy],
+      ['type.googleapis.com/envoy.extensions.filters.network.ext_authz.v3.ExtAuthz', NetworkExtAuthz],
       ['type.googleapis.com/envoy.extensions.filters.http.router.v3.Router', Router],
       ['type.googleapis.com/envoy.extensions.filters.http.ext_proc.v3.ExternalProcessor', ExternalProcessor],
       ['type.googleapis.com/envoy.extensions.filters.http.ext_proc.v3.ExtProcPerRoute', ExtProcPerRoute],

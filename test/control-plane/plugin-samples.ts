@@ -11,11 +11,17 @@ export const onlineSample = (p = { listen: 18080, app: 18081, ra: 18082, extProc
   },
 });
 
-export const interactSample = (p = { ingress: 19443, app: 19080, egress: 19081, peer: 29443 }) => ({
+export const interactSample = (p: { ingress: number; app: number; egress: number; peer: number; extAuthz?: number } = { ingress: 19443, app: 19080, egress: 19081, peer: 29443 }) => ({
   plugin: 'interact' as const,
   name: 'mtls',
   config: {
-    ingress: { listener: { address: '127.0.0.1', port: p.ingress }, app: { address: '127.0.0.1', port: p.app }, certSecret: 'group-cert', caSecret: 'group-ca' },
+    ingress: {
+      listener: { address: '127.0.0.1', port: p.ingress },
+      app: { address: '127.0.0.1', port: p.app },
+      certSecret: 'group-cert',
+      caSecret: 'group-ca',
+      ...(p.extAuthz ? { extAuthz: { address: '127.0.0.1', port: p.extAuthz } } : {}),
+    },
     egress: [{ name: 'bob', listener: { address: '127.0.0.1', port: p.egress }, peer: { address: '127.0.0.1', port: p.peer }, sni: 'bob.group', certSecret: 'group-cert', caSecret: 'group-ca' }],
   },
 });

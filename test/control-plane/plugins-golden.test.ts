@@ -39,12 +39,13 @@ const cases = {
   online: [onlineSample()],
   'online-no-authz': [onlineSample(undefined, false)],
   interact: [interactSample()],
+  'interact-ext-authz': [interactSample({ ingress: 19443, app: 19080, egress: 19081, peer: 29443, extAuthz: 19084 })],
   route: [routeSample()],
 };
 
 for (const [name, plugins] of Object.entries(cases)) {
   t.test(`golden: ${name}`, async (t) => {
-    const snap = buildSnapshot(name, parseAppConfig({ plugins }), EMPTY_ROUTING, name === 'interact' ? secrets : []);
+    const snap = buildSnapshot(name, parseAppConfig({ plugins }), EMPTY_ROUTING, name.startsWith('interact') ? secrets : []);
     golden(t, name, render(snap));
   });
 }
@@ -77,6 +78,36 @@ t.test('online: the fixed interface (filter order, ext_proc settings, per-route 
   const h2 = (n: string) => !!r.cluster.find((c) => c.name === n)?.typedExtensionProtocolOptions?.['envoy.extensions.upstreams.http.v3.HttpProtocolOptions']?.explicitHttpConfig?.http2ProtocolOptions;
   t.ok(h2('ext_proc') && h2('ext_authz'), 'gRPC clusters use HTTP/2');
   t.notOk(h2('app'), 'the app cluster stays HTTP/1.1');
+});
+
+t.test('interact: ingress extAuthz puts the network ext_authz filter before tcp_proxy, HTTP/2 cluster, fail closed', async (t) => {
+  const cfg = interactSample({ ingress: 19443, app: 19080, egress: 19081, peer: 29443, extAuthz: 19084 });
+  const r = render(buildSnapshot('i', parseAppConfig({ plugins: [cfg] }), EMPTY_ROUTING, secrets)) as {
+    listener: Array<{ name: string; filterChains: Array<{ filters: Array<{ name: string; typedConfig: Record<string, unknown> }> }> }>;
+    cluster: Array<{ name: string; typedExtensionProtocolOptions?: Record<string, { explicitHttpConfig?: { http2ProtocolOptions?: object } }> }>;
+  };
+  const ingress = r.listener.find((l) => l.name === 'mtls_ingress')!;
+  const filters = ingress.filterChains[0]!.filters;
+  t.same(filters.map((f) => f.name), ['envoy.filters.network.ext_authz', 'envoy.filters.network.tcp_proxy']);
+  t.match(filters[0]!.typedConfig, {
+    '@type': 'type.googleapis.com/envoy.extensions.filters.network.ext_authz.v3.ExtAuthz',
+    statPrefix: 'mtls_ingress_authz',
+    grpcService: { envoyGrpc: { clusterName: 'mtls_ingress_ext_authz' } },
+    transportApiVersion: 'V3',
+    includePeerCertificate: true,
+  });
+  t.notOk(filters[0]!.typedConfig.failureModeAllow, 'fails closed');
+  const c = r.cluster.find((x) => x.name === 'mtls_ingress_ext_authz');
+  t.ok(c?.typedExtensionProtocolOptions?.['envoy.extensions.upstreams.http.v3.HttpProtocolOptions']?.explicitHttpConfig?.http2ProtocolOptions, 'ext_authz cluster is HTTP/2');
+  const egress = r.listener.find((l) => l.name === 'mtls_egress_bob')!;
+  t.same(egress.filterChains[0]!.filters.map((f) => f.name), ['envoy.filters.network.tcp_proxy'], 'egress unchanged');
+  const plain = render(buildSnapshot('p', parseAppConfig({ plugins: [interactSample()] }), EMPTY_ROUTING, secrets)) as typeof r;
+  t.same(plain.listener.find((l) => l.name === 'mtls_ingress')!.filterChains[0]!.filters.map((f) => f.name), ['envoy.filters.network.tcp_proxy'], 'no filter without extAuthz');
+  t.throws(
+    () => buildSnapshot('x', parseAppConfig({ plugins: [{ ...cfg, config: { ...cfg.config, ingress: { ...cfg.config.ingress, extAuthz: { address: '127.0.0.1', port: 0 } } } }] }), EMPTY_ROUTING, secrets),
+    { code: 'TRANSLATION_FAILED', message: /extAuthz/ },
+    'bad extAuthz endpoint is refused',
+  );
 });
 
 t.test('route: routes are ordered most specific first regardless of input order', async (t) => {

@@ -1,0 +1,98 @@
+// The interact ingress with `extAuthz` on a real Envoy driven by the control
+// plane (bootstrap from envoy-bootstrap), F's real ext-authz and group
+// certificates issued by capsule-manager/tls-groups: every new connection is
+// checked; a party revoked through ext-authz's admin API (or listed in its
+// config `revoked.parties`) is refused on its next connection while a member
+// still passes.
+import t from 'tap';
+import { createHash, generateKeyPairSync } from 'node:crypto';
+import * as tls from 'node:tls';
+import { startEnvoy } from '../helpers/envoy.ts';
+import { startUpstream } from '../helpers/upstream.ts';
+import { freePorts } from '../../kernel/free-port.ts';
+import { silentLogger } from '../../kernel/logger.ts';
+import { generateBootstrap } from '../../envoy-bootstrap/index.ts';
+import { startControlPlane } from '../../control-plane/server.ts';
+import { TYPE } from '../../control-plane/xds/type-urls.ts';
+import { startExtAuthz } from '../../ext-authz/server.ts';
+import { deriveGroupCa, issueGroupTlsAsset } from '../../capsule-manager/tls-groups/index.ts';
+import type { Claims } from '../../platforms/types.ts';
+import { interactSample } from './plugin-samples.ts';
+import { until } from './e2e-scenario.ts';
+
+const GROUP = { dataKey: createHash('sha256').update('cp-interact-authz data key').digest(), scope: 'default', dataUuid: 'cp-data-1' };
+const CLAIMS: Claims = {
+  platform: 'sim',
+  measurements: { mr_td: 'ab'.repeat(48) },
+  reportData: '00'.repeat(64),
+  tcb: { status: 'UpToDate' },
+  debug: false,
+  insecure: true,
+};
+
+async function member(partyId: string): Promise<{ certPem: string; keyPem: string; caPem: string }> {
+  const kp = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  const a = await issueGroupTlsAsset({
+    ...GROUP,
+    partyId,
+    subjectPublicKeyPem: kp.publicKey.export({ type: 'spki', format: 'pem' }) as string,
+    claims: CLAIMS,
+    evidenceDigest: createHash('sha256').update(`evidence ${partyId}`).digest(),
+  });
+  return { certPem: a.leafCertPem, keyPem: kp.privateKey.export({ type: 'pkcs8', format: 'pem' }) as string, caPem: a.caCertPem };
+}
+
+/** One TLS connection through the ingress carrying one HTTP/1.1 request; returns what came back. */
+function exchange(port: number, m: { certPem: string; keyPem: string }): Promise<string> {
+  return new Promise((resolve) => {
+    const chunks: Buffer[] = [];
+    const s = tls.connect({ host: '127.0.0.1', port, rejectUnauthorized: false, cert: m.certPem, key: m.keyPem }, () =>
+      s.write('POST /hello HTTP/1.1\r\nhost: x\r\ncontent-length: 2\r\nconnection: close\r\n\r\nhi'),
+    );
+    s.setTimeout(5000, () => s.destroy());
+    s.on('data', (d: Buffer) => chunks.push(d));
+    s.on('error', () => resolve(`error; data=${Buffer.concat(chunks).length}`));
+    s.on('close', () => resolve(Buffer.concat(chunks).toString() || 'closed without data'));
+  });
+}
+
+t.test('interact ingress + network ext_authz: revoked party refused on its next connection, member passes', async (t) => {
+  const g = await deriveGroupCa(GROUP);
+  const [server, bob, dave, eve] = await Promise.all([member('carol'), member('bob'), member('dave'), member('eve')]);
+  const authz = await startExtAuthz({
+    groups: [{ groupId: g.groupId, caCertPem: g.caCertPem }],
+    policy: { rules: [{ name: 'interact', pathPrefix: '/', methods: ['TCP'], peers: { groups: [g.groupId], parties: ['bob', 'dave', 'eve'] } }] },
+    revoked: { parties: ['eve'] },
+  });
+  t.teardown(() => authz.close());
+  const app = await startUpstream(t);
+  const [ingressPort, egressPort] = await freePorts(2);
+  const cp = await startControlPlane({ id: 'interact-authz-cp' }, { logger: silentLogger });
+  t.teardown(() => cp.close());
+  cp.secrets.set('group-cert', { certificateChain: server.certPem, privateKey: server.keyPem });
+  cp.secrets.set('group-ca', { trustedCa: g.caCertPem });
+  const sample = interactSample({ ingress: ingressPort!, app: app.port, egress: egressPort!, peer: ingressPort!, extAuthz: authz.grpcPort });
+  cp.setAppConfig({ plugins: [{ ...sample, config: { ingress: sample.config.ingress, egress: [] } }] });
+
+  await startEnvoy(t, { name: 'interact-authz', bootstrap: generateBootstrap({ nodeId: 'interact-authz', cluster: 'ia', xdsAddress: cp.address, xdsPort: cp.xdsPort, mode: 'delta', adminPort: 0 }) });
+  await until('all types ACKed', async () => {
+    const n = cp.status().nodes.find((x) => x.nodeId === 'interact-authz');
+    return n && [TYPE.listener, TYPE.cluster, TYPE.endpoint, TYPE.secret].every((ty) => n.types[ty]?.ackedVersion && !n.types[ty]?.lastNack) ? n : undefined;
+  });
+  t.pass('Envoy ACKed the interact ingress with the network ext_authz filter, no NACK');
+
+  const bobFirst = await until('bob through ingress', async () => {
+    const r = await exchange(ingressPort!, bob);
+    return /HTTP\/1.1 200/.test(r) ? r : undefined;
+  });
+  t.match(bobFirst, /"body":"hi"/, 'bob (member, in policy) reaches the app');
+  t.match(await exchange(ingressPort!, dave), /HTTP\/1.1 200/, 'dave reaches the app before revocation');
+  t.notMatch(await exchange(ingressPort!, eve), /HTTP\/1.1 200/, 'eve (revoked in ext-authz config) is refused');
+  const before = app.requests.length;
+
+  const res = await fetch(`http://127.0.0.1:${authz.httpPort}/v1/revocations`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ parties: ['dave'] }) });
+  t.equal(res.status, 200, 'dave revoked through the ext-authz admin API');
+  t.notMatch(await exchange(ingressPort!, dave), /HTTP\/1.1 200/, 'dave refused on the next connection');
+  t.match(await exchange(ingressPort!, bob), /HTTP\/1.1 200[\s\S]*"body":"hi"/, 'bob still passes');
+  t.equal(app.requests.length, before + 1, 'the refused connection never reached the app');
+});
