@@ -54,6 +54,7 @@ export class EnvelopeExchange {
   private wantSession = false;
   private decrypted: Decrypted | undefined;
   private session: { id: string; expiresAt: number } | undefined;
+  private responseType: string | undefined;
   /** Set when the request turned out to be an envelope: used for metrics. */
   alg: KeyAlg | undefined;
 
@@ -119,7 +120,10 @@ export class EnvelopeExchange {
     }
   }
 
-  onResponseHeaders(): Decision {
+  onResponseHeaders(headers?: ReadonlyMap<string, string>): Decision {
+    // The outer content type becomes the envelope's; the app's travels inside as `cty`.
+    const ct = headers?.get('content-type');
+    if (ct && SAFE_CTY.test(ct)) this.responseType = ct;
     if (!this.session) return { kind: 'continue' };
     return { kind: 'continue', headers: { set: [[SESSION_HEADER, this.session.id], [SESSION_EXPIRES_HEADER, String(Math.floor(this.session.expiresAt / 1000))]], remove: [] } };
   }
@@ -132,7 +136,7 @@ export class EnvelopeExchange {
   onResponseBody(body: Buffer): Decision {
     if (!this.decrypted) return { kind: 'continue' };
     try {
-      const out = encryptResponse(this.decrypted, body, this.ctx.compat, this.requestType);
+      const out = encryptResponse(this.decrypted, body, this.ctx.compat, this.requestType, this.responseType);
       return { kind: 'replace', body: out.body, headers: { set: [['content-type', out.contentType], ['content-length', String(out.body.length)]], remove: ['content-encoding', 'etag', 'content-md5'] } };
     } catch (cause) {
       return { kind: 'reject', error: new ExtProcError('RESPONSE_ENCRYPT_FAILED', 'response could not be encrypted', { cause }) };

@@ -2,7 +2,8 @@
 // the request (the client already holds it), a fresh 12-byte IV, in the form of
 // the request (compact -> compact, JSON -> flattened JSON).
 //   rfc7516:   protected {"alg":"dir","enc":<enc>} (+ "kid":<session id> in session
-//              mode), AAD = ASCII(protected): any JOSE library decrypts it as `dir`.
+//              mode, + "cty":<the app's content type>), AAD = ASCII(protected): any
+//              JOSE library decrypts it as `dir`.
 //   trustflow: Trustflow's exact response: protected {"alg":"RSA-OAEP-256","enc":...},
 //              encrypted_key "", aad "", GCM AAD empty.
 import type { CompatMode, Decrypted } from './jwe-decrypt.ts';
@@ -25,13 +26,14 @@ function protectedB64(header: Record<string, string>): string {
   return b;
 }
 
-export function encryptResponse(req: Decrypted, plaintext: Buffer, compat: CompatMode, requestContentType: string): EncryptedResponse {
+export function encryptResponse(req: Decrypted, plaintext: Buffer, compat: CompatMode, requestContentType: string, appContentType?: string): EncryptedResponse {
   if (compat === 'trustflow' && req.sessionId === undefined) {
     const p = protectedB64({ alg: req.alg, enc: req.enc });
     const out = gcmEncrypt(req.enc, req.cek, plaintext, Buffer.alloc(0));
     return { body: Buffer.from(JSON.stringify(toTrustflowResponse({ protectedB64: p, ...out }))), contentType: 'application/json' };
   }
   const header: Record<string, string> = req.sessionId === undefined ? { alg: 'dir', enc: req.enc } : { alg: 'dir', enc: req.enc, kid: req.sessionId };
+  if (appContentType) header.cty = appContentType;
   const p = protectedB64(header);
   const out = gcmEncrypt(req.enc, req.cek, plaintext, Buffer.from(p, 'ascii'));
   if (req.form === 'compact') return { body: Buffer.from(toCompact({ protectedB64: p, ...out })), contentType: 'application/jose' };

@@ -99,7 +99,7 @@ export function respond(ex: EnvelopeExchange, req: ProcessingRequest, onError: (
     return { res: ProcessingResponse.fromPartial({ requestBody: { response: common(d) } }), last: false };
   }
   if (req.responseHeaders) {
-    const d = ex.onResponseHeaders();
+    const d = ex.onResponseHeaders(headerMap(req.responseHeaders.headers?.headers));
     // A plain (sniffed) request: the response body need not come to us.
     const last = !ex.encryptsResponse || req.responseHeaders.endOfStream;
     return { res: ProcessingResponse.fromPartial({ responseHeaders: { response: common(d) }, ...(ex.encryptsResponse ? {} : { modeOverride: SKIP_RESPONSE_BODY }) }), last };
