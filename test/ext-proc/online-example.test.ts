@@ -18,6 +18,8 @@ import { startApp } from '../../examples/online/app.ts';
 import { main as clientMain, runOnlineClient } from '../../examples/online/client.ts';
 import { startOnlineEnvoy, testIdentity } from '../helpers/ext-proc.ts';
 import { parse as parseYaml } from 'yaml';
+import { validateConfig } from '../../kernel/config.ts';
+import { ControlPlaneConfig } from '../../control-plane/config.ts';
 
 const run = promisify(execFile);
 
@@ -40,7 +42,9 @@ t.test('online example: attest, seal "hello", read the reply (TS and Python clie
   // Main path: the example's own app config, ports filled in, through the control
   // plane (Envoy knows only the generated bootstrap). The compat pair uses the
   // static bootstrap with the same filter config.
-  const appConfig = parseYaml(readFileSync(join(PROJECT_ROOT, 'examples/online/app-config.yaml'), 'utf8')) as { plugins: Array<{ config: Record<string, { port: number }> }> };
+  const cpConfig = parseYaml(readFileSync(join(PROJECT_ROOT, 'examples/online/control-plane.yaml'), 'utf8')) as { app: { plugins: Array<{ config: Record<string, { port: number }> }> } };
+  t.doesNotThrow(() => validateConfig(ControlPlaneConfig, cpConfig), 'examples/online/control-plane.yaml is a valid control-plane config');
+  const appConfig = cpConfig.app;
   const c = appConfig.plugins[0]!.config;
   c.listener!.port = port!;
   c.app!.port = app.port;
