@@ -35,6 +35,18 @@ export const ControlPlaneConfig = Type.Object(
         { additionalProperties: false },
       ),
     ),
+    /** Recent capsule-manager decisions shown on the status view/page (display only). */
+    capsuleManager: Type.Optional(
+      Type.Object(
+        {
+          /** The CM's `GET /api/v1/audit/recent` URL (http/https); `limit` is added as a query parameter. */
+          decisionsUrl: Type.String({ format: 'uri', pattern: '^https?://', maxLength: 2048 }),
+          pollSeconds: Type.Integer({ minimum: 1, maximum: 3600, default: 5 }),
+          limit: Type.Integer({ minimum: 1, maximum: 500, default: 20 }),
+        },
+        { additionalProperties: false },
+      ),
+    ),
     logLevel: Type.Optional(Type.Union(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'].map((l) => Type.Literal(l)))),
   },
   { additionalProperties: false },

@@ -13,5 +13,6 @@ export const ControlPlaneError = defineErrors('control-plane', {
   UNAVAILABLE: 'unavailable',
   UNAUTHENTICATED: 'unauthenticated',
   INSECURE_CONFIG: 'failed_precondition',
+  BAD_UPSTREAM_RESPONSE: 'unavailable',
 });
 export type ControlPlaneError = InstanceType<typeof ControlPlaneError>;

@@ -16,6 +16,7 @@ import { registerControlPlaneApi } from './transport/http-api.ts';
 import { NatsRoutingSync } from './transport/nats-routing.ts';
 import { LocalRoutingSync, type RoutingSync } from './routing-sync.ts';
 import { wireXdsMetrics } from './metrics.ts';
+import { CmDecisionsPoller } from './transport/cm-decisions-poller.ts';
 import { statusDocument, type StatusDocument } from './status-view.ts';
 import type { SecretInput, SecretInfo } from './secret-store.ts';
 import type { RoutingChange } from './routing.ts';
@@ -81,9 +82,15 @@ export async function startControlPlane(input: unknown, opts: { logger?: Logger 
   const xdsHost = config.xds?.host ?? '127.0.0.1';
   const bound = await bindServer(grpcServer, { host: xdsHost, port: config.xds?.port ?? 0 });
 
+  const cm = config.capsuleManager
+    ? new CmDecisionsPoller({ decisionsUrl: config.capsuleManager.decisionsUrl, pollSeconds: config.capsuleManager.pollSeconds ?? 5, limit: config.capsuleManager.limit ?? 20 }, logger.child({ svc: 'cm-decisions' }))
+    : undefined;
+  const cmView = cm ? () => cm.view() : undefined;
+
   const http = createHttpService({ logger: logger.child({ svc: 'api' }), metrics: metrics.registry });
-  await registerControlPlaneApi(http, { id: config.id, core, sync, ...(token ? { token } : {}) });
+  await registerControlPlaneApi(http, { id: config.id, core, sync, ...(token ? { token } : {}), ...(cmView ? { cmDecisions: cmView } : {}) });
   const apiPort = await listenHttp(http, config.api?.port ?? 0, apiHost);
+  cm?.start();
   logger.info({ xdsPort: bound.port, apiPort }, 'control plane listening');
 
   let closed = false;
@@ -100,13 +107,14 @@ export async function startControlPlane(input: unknown, opts: { logger?: Logger 
       list: () => core.secrets.list(),
     },
     routing: { apply: (c) => sync.propose(c), get: () => core.routing },
-    status: () => statusDocument(config.id, core, sync),
+    status: () => statusDocument(config.id, core, sync, cmView),
     core,
     cache: core.cache,
     async close() {
       if (closed) return;
       closed = true;
       unwire();
+      cm?.stop();
       await Promise.all([bound.close(), http.close(), sync.close()]);
     },
   };

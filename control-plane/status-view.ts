@@ -4,6 +4,7 @@ import type { ControlPlaneCore } from './control-plane.ts';
 import type { RoutingSync, ReplicationInfo } from './routing-sync.ts';
 import type { NodeStatus } from './xds/status.ts';
 import type { SecretInfo } from './secret-store.ts';
+import type { CmDecisionsView } from './cm-decisions.ts';
 
 export interface StatusDocument {
   controlPlaneId: string;
@@ -16,9 +17,11 @@ export interface StatusDocument {
   secrets: SecretInfo[];
   routing: { revision: number; routes: number; clusters: number };
   replication: ReplicationInfo;
+  /** Recent capsule-manager decisions (null when `capsuleManager` is not configured). */
+  cmDecisions: CmDecisionsView | null;
 }
 
-export function statusDocument(id: string, core: ControlPlaneCore, sync: RoutingSync): StatusDocument {
+export function statusDocument(id: string, core: ControlPlaneCore, sync: RoutingSync, cmDecisions?: () => CmDecisionsView): StatusDocument {
   const snap = core.current;
   const routing = core.routing;
   return {
@@ -37,5 +40,6 @@ export function statusDocument(id: string, core: ControlPlaneCore, sync: Routing
     secrets: core.secrets.list(),
     routing: { revision: routing.revision, routes: routing.routes.length, clusters: routing.clusters.length },
     replication: sync.info(),
+    cmDecisions: cmDecisions ? cmDecisions() : null,
   };
 }

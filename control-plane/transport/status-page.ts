@@ -1,5 +1,8 @@
 // A self-contained status page (no external assets): it fetches /v1/status
-// every two seconds and renders nodes, ACKed versions, NACKs and secrets.
+// every two seconds and renders nodes, ACKed versions, NACKs, secrets with
+// their expiry and the capsule manager's recent decisions. Every value is put
+// in the DOM with textContent (never innerHTML): records from other services
+// cannot inject markup.
 export const STATUS_PAGE = `<!doctype html>
 <html lang="en">
 <head>
@@ -15,6 +18,10 @@ export const STATUS_PAGE = `<!doctype html>
   th { background: #f4f4f4; }
   code { font-size: 12px; }
   .ok { color: #136c2e; } .bad { color: #b00020; font-weight: 600; } .muted { color: #777; }
+  .warn { color: #8a5300; font-weight: 600; }
+  tr.expired td { background: #fde7ea; } tr.expiring td { background: #fff4d6; }
+  .pill { display: inline-block; padding: 0 .4rem; border-radius: .6rem; font-size: 12px; }
+  .pill.expired { background: #b00020; color: #fff; } .pill.expiring { background: #f0b400; color: #222; } .pill.valid { background: #d7f0dd; color: #136c2e; }
   #error { color: #b00020; }
 </style>
 </head>
@@ -23,14 +30,28 @@ export const STATUS_PAGE = `<!doctype html>
 <div id="summary" class="muted">loading…</div>
 <div id="error" role="alert"></div>
 <h2>Nodes</h2>
-<table id="nodes"><thead><tr><th>node</th><th>cluster</th><th>streams</th><th>type</th><th>ACKed version</th><th>sent version</th><th>last NACK</th></tr></thead><tbody></tbody></table>
+<table id="nodes"><thead><tr><th>node</th><th>cluster</th><th>streams</th><th>connected since</th><th>last ACK at</th><th>type</th><th>ACKed version</th><th>sent version</th><th>last NACK</th></tr></thead><tbody></tbody></table>
 <h2>Secrets</h2>
-<table id="secrets"><thead><tr><th>name</th><th>kind</th><th>subject</th><th>expires</th></tr></thead><tbody></tbody></table>
+<div id="secrets-summary" class="muted"></div>
+<table id="secrets"><thead><tr><th>name</th><th>kind</th><th>subject</th><th>expires at</th><th>expires in</th><th>state</th></tr></thead><tbody></tbody></table>
+<h2>Capsule manager decisions</h2>
+<div id="cm-summary" class="muted"></div>
+<table id="cm-decisions"><thead><tr><th>time</th><th>action</th><th>party</th><th>resource</th><th>decision</th><th>reason</th></tr></thead><tbody></tbody></table>
 <h2>Snapshot</h2>
 <table id="snapshot"><thead><tr><th>type</th><th>version</th><th>resources</th></tr></thead><tbody></tbody></table>
 <script>
 const short = (t) => String(t).split('.').pop();
 function cell(tr, text, cls) { const td = document.createElement('td'); td.textContent = text == null ? '' : String(text); if (cls) td.className = cls; tr.appendChild(td); return td; }
+// A secret expiring within this many seconds is highlighted.
+const NEAR_EXPIRY = 7 * 86400;
+function duration(sec) {
+  const a = Math.abs(sec); const d = Math.floor(a / 86400), h = Math.floor((a % 86400) / 3600), m = Math.floor((a % 3600) / 60);
+  const txt = d ? d + ' d ' + h + ' h' : h ? h + ' h ' + m + ' min' : m ? m + ' min' : a + ' s';
+  return sec < 0 ? 'expired ' + txt + ' ago' : 'in ' + txt;
+}
+function secretState(x) { return x.expiresInSeconds <= 0 ? 'expired' : x.expiresInSeconds < NEAR_EXPIRY ? 'expiring' : 'valid'; }
+// Party ids are long (hashes, key digests): show the ends, keep the whole in the tooltip.
+function shortParty(p) { p = String(p == null ? '' : p); return p.length > 20 ? p.slice(0, 10) + '…' + p.slice(-6) : p; }
 function fill(id, rows) { const tb = document.querySelector('#' + id + ' tbody'); tb.replaceChildren(...rows); }
 async function refresh() {
   try {
@@ -47,7 +68,10 @@ async function refresh() {
       for (const [t, st] of types) {
         const tr = document.createElement('tr');
         tr.dataset.node = n.nodeId;
-        cell(tr, n.nodeId); cell(tr, n.cluster); cell(tr, n.streams, n.streams > 0 ? 'ok' : 'muted'); cell(tr, short(t));
+        cell(tr, n.nodeId); cell(tr, n.cluster); cell(tr, n.streams, n.streams > 0 ? 'ok' : 'muted');
+        cell(tr, n.connectedSince || (n.streams > 0 ? '' : 'disconnected (last seen ' + n.lastSeen + ')'), n.connectedSince ? '' : 'muted');
+        cell(tr, n.lastAckAt || 'never', n.lastAckAt ? '' : 'muted');
+        cell(tr, short(t));
         cell(tr, st.ackedVersion, st.ackedVersion && st.ackedVersion === st.sentVersion ? 'ok' : '');
         cell(tr, st.sentVersion);
         cell(tr, st.lastNack ? st.lastNack.version + ': ' + st.lastNack.message + ' (' + st.lastNack.at + ')' : '', st.lastNack ? 'bad nack' : '');
@@ -55,7 +79,34 @@ async function refresh() {
       }
     }
     fill('nodes', nodeRows);
-    fill('secrets', s.secrets.map((x) => { const tr = document.createElement('tr'); cell(tr, x.name); cell(tr, x.kind); cell(tr, x.subject); cell(tr, x.notAfter + ' (' + Math.round(x.expiresInSeconds / 3600) + ' h)', x.expiresInSeconds < 86400 ? 'bad' : ''); return tr; }));
+    const states = s.secrets.map(secretState);
+    const nExpired = states.filter((x) => x === 'expired').length, nExpiring = states.filter((x) => x === 'expiring').length;
+    const ss = document.getElementById('secrets-summary');
+    ss.textContent = s.secrets.length + ' secret(s)' + (nExpired ? '; ' + nExpired + ' EXPIRED' : '') + (nExpiring ? '; ' + nExpiring + ' expiring within 7 days' : '');
+    ss.className = nExpired ? 'bad' : nExpiring ? 'warn' : 'muted';
+    // Soonest expiry first: what needs attention is on top.
+    fill('secrets', [...s.secrets].sort((a, b) => a.expiresInSeconds - b.expiresInSeconds).map((x) => {
+      const st = secretState(x);
+      const tr = document.createElement('tr'); tr.className = st === 'valid' ? '' : st; tr.dataset.secret = x.name;
+      cell(tr, x.name); cell(tr, x.kind); cell(tr, x.subject); cell(tr, x.notAfter);
+      cell(tr, duration(x.expiresInSeconds), st === 'expired' ? 'bad' : st === 'expiring' ? 'warn' : '');
+      const td = cell(tr, ''); const pill = document.createElement('span'); pill.className = 'pill ' + st; pill.textContent = st; td.appendChild(pill);
+      return tr;
+    }));
+    const cm = s.cmDecisions;
+    const cs = document.getElementById('cm-summary');
+    if (!cm) { cs.textContent = 'not configured (control-plane config capsuleManager.decisionsUrl)'; cs.className = 'muted'; fill('cm-decisions', []); }
+    else {
+      cs.textContent = 'source ' + cm.source + '; fetched ' + (cm.fetchedAt || 'never') + (cm.error ? '; last attempt failed: ' + cm.error : '');
+      cs.className = cm.error ? 'bad' : 'muted';
+      fill('cm-decisions', cm.records.map((d) => {
+        const tr = document.createElement('tr'); tr.className = 'decision';
+        cell(tr, d.time); cell(tr, d.action);
+        cell(tr, shortParty(d.initiator_party_id)).title = d.initiator_party_id;
+        cell(tr, d.resource_uri); cell(tr, d.decision, d.decision === 'deny' ? 'bad' : 'ok'); cell(tr, d.reason);
+        return tr;
+      }));
+    }
     fill('snapshot', s.snapshot ? Object.entries(s.snapshot.versions).map(([t, v]) => { const tr = document.createElement('tr'); cell(tr, short(t)); cell(tr, v); cell(tr, s.snapshot.counts[t]); return tr; }) : []);
     document.body.dataset.loaded = 'true';
   } catch (e) {

@@ -37,6 +37,10 @@ export interface NodeStatus {
   modes: StreamMode[];
   firstSeen: string;
   lastSeen: string;
+  /** Since when the node has had at least one open stream (absent while disconnected). */
+  connectedSince?: string;
+  /** The latest ACK of any type. */
+  lastAckAt?: string;
   types: Record<string, TypeStatus>;
 }
 
@@ -78,6 +82,7 @@ export class XdsStatus {
 
   connected(nodeId: string, cluster: string, mode: StreamMode): void {
     const n = this.node(nodeId, cluster);
+    if (n.streams === 0) n.connectedSince = new Date().toISOString();
     n.streams++;
     n.modeCount.set(mode, (n.modeCount.get(mode) ?? 0) + 1);
     n.modes = [...n.modeCount.keys()];
@@ -87,6 +92,7 @@ export class XdsStatus {
   disconnected(nodeId: string, mode: StreamMode): void {
     const n = this.node(nodeId);
     n.streams = Math.max(0, n.streams - 1);
+    if (n.streams === 0) delete n.connectedSince;
     const c = (n.modeCount.get(mode) ?? 1) - 1;
     if (c <= 0) n.modeCount.delete(mode);
     else n.modeCount.set(mode, c);
@@ -106,6 +112,7 @@ export class XdsStatus {
     const t = this.type(nodeId, typeUrl);
     t.ackedVersion = version;
     t.ackedAt = new Date().toISOString();
+    this.node(nodeId).lastAckAt = t.ackedAt;
     this.emit({ kind: 'ack', nodeId, typeUrl, mode, version });
   }
 

@@ -1,6 +1,11 @@
 // The status page rendered by a real headless Chromium: it fetches /v1/status
-// and shows the connected node, its ACKed versions and its last NACK.
+// and shows the connected node, its ACKed versions and its last NACK, the
+// secrets with their expiry (expired / near expiry highlighted) and the
+// capsule manager's recent decisions, escaped (a record carrying markup stays text).
 import t from 'tap';
+import { webcrypto } from 'node:crypto';
+import Fastify from 'fastify';
+import { x509 } from '../../kernel/x509.ts';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { mkdtempSync } from 'node:fs';
@@ -13,9 +18,36 @@ import { TYPE } from '../../control-plane/xds/type-urls.ts';
 import { adsClient, sotw } from './xds-fixtures.ts';
 import { routeSample } from './plugin-samples.ts';
 
-t.test('headless Chromium renders nodes, ACKs and the last NACK', async (t) => {
-  const cp = await startControlPlane({ id: 'page-cp', app: { plugins: [routeSample()] } }, { logger: silentLogger });
+const EVIL = '<script>document.title="PWNED"</script><img src=x onerror="document.title=\'PWNED\'">';
+
+async function selfSigned(cn: string, notBefore: Date, notAfter: Date): Promise<{ certificateChain: string; privateKey: string }> {
+  const alg = { name: 'ECDSA', namedCurve: 'P-256', hash: 'SHA-256' };
+  const keys = (await webcrypto.subtle.generateKey(alg, true, ['sign', 'verify'])) as webcrypto.CryptoKeyPair;
+  const cert = await x509.X509CertificateGenerator.createSelfSigned({ serialNumber: '01', name: `CN=${cn}`, notBefore, notAfter, keys, signingAlgorithm: alg });
+  const pkcs8 = Buffer.from(await webcrypto.subtle.exportKey('pkcs8', keys.privateKey)).toString('base64');
+  return { certificateChain: cert.toString('pem'), privateKey: `-----BEGIN PRIVATE KEY-----\n${pkcs8.match(/.{1,64}/g)!.join('\n')}\n-----END PRIVATE KEY-----\n` };
+}
+
+t.test('headless Chromium renders nodes, ACKs, the last NACK, secret expiry and CM decisions (escaped)', async (t) => {
+  const cmApp = Fastify();
+  cmApp.get('/api/v1/audit/recent', async () => ({
+    records: [
+      { time: '2026-11-26T10:00:02Z', action: 'GetDataKeys', initiator_party_id: 'a1b2c3d4e5f60718293a4b5c6d7e8f90aabbccdd', resource_uri: 'data-42', decision: 'deny', reason: EVIL },
+      { time: '2026-11-26T10:00:01Z', action: 'CreateResultDataKey', initiator_party_id: 'alice', decision: 'allow' },
+    ],
+  }));
+  await cmApp.listen({ host: '127.0.0.1', port: 0 });
+  t.teardown(() => cmApp.close());
+  const cmPort = (cmApp.server.address() as { port: number }).port;
+  const cp = await startControlPlane(
+    { id: 'page-cp', app: { plugins: [routeSample()] }, capsuleManager: { decisionsUrl: `http://127.0.0.1:${cmPort}/api/v1/audit/recent`, pollSeconds: 1 } },
+    { logger: silentLogger },
+  );
   t.teardown(() => cp.close());
+  const now = Date.now();
+  cp.secrets.set('old-cert', await selfSigned('old', new Date(now - 10 * 86400_000), new Date(now - 86400_000)));
+  cp.secrets.set('soon-cert', await selfSigned('soon', new Date(now - 86400_000), new Date(now + 2 * 86400_000)));
+  cp.secrets.set('fresh-cert', await selfSigned('fresh', new Date(now - 86400_000), new Date(now + 90 * 86400_000)));
   const client = adsClient(cp.xdsPort);
   t.teardown(() => client.close());
   const s = sotw(client);
@@ -26,7 +58,8 @@ t.test('headless Chromium renders nodes, ACKs and the last NACK', async (t) => {
   s.send({ typeUrl: TYPE.listener });
   const l = await s.q.next();
   s.send({ typeUrl: TYPE.listener, versionInfo: '', responseNonce: l.nonce, errorDetail: { code: 3, message: 'listener refused for the page test' } });
-  await new Promise((res) => setTimeout(res, 200));
+  for (let i = 0; i < 50 && !cp.status().cmDecisions?.records.length; i++) await new Promise((res) => setTimeout(res, 100));
+  t.equal(cp.status().cmDecisions?.records.length, 2, 'decisions polled');
 
   const profile = mkdtempSync(join(tmpdir(), 'chromium-'));
   const { stdout } = await promisify(execFile)(
@@ -39,4 +72,22 @@ t.test('headless Chromium renders nodes, ACKs and the last NACK', async (t) => {
   t.match(stdout, new RegExp(r.versionInfo), 'ACKed cluster version shown');
   t.match(stdout, /listener refused for the page test/, 'last NACK shown with error_detail');
   t.match(stdout, /page-cp/);
+  t.match(stdout, /<td>page-node<\/td><td>c<\/td><td class="ok">1<\/td><td>\d{4}-\d\d-\d\dT[^<]+<\/td><td>\d{4}-\d\d-\d\dT[^<]+<\/td>/, 'connected since and last ACK at shown');
+
+  // Secrets: soonest expiry first, state highlighted, "expires in" readable.
+  const secretRows = [...stdout.matchAll(/<tr class="([a-z]*)" data-secret="([^"]+)">([\s\S]*?)<\/tr>/g)].map((m) => ({ cls: m[1], name: m[2], html: m[3]! }));
+  t.same(secretRows.map((r) => [r.name, r.cls]), [['old-cert', 'expired'], ['soon-cert', 'expiring'], ['fresh-cert', '']]);
+  t.match(secretRows[0]!.html, /expired 1 d 0 h ago[\s\S]*pill expired/);
+  t.match(secretRows[1]!.html, /class="warn">in 1 d 23 h<[\s\S]*pill expiring/);
+  t.match(secretRows[2]!.html, /in 8\d d \d+ h[\s\S]*pill valid/);
+  t.match(stdout, /id="secrets-summary" class="bad">3 secret\(s\); 1 EXPIRED; 1 expiring within 7 days/);
+
+  // CM decisions: shortened party (full id in the tooltip), deny highlighted, markup escaped and inert.
+  const rows = [...stdout.matchAll(/<tr class="decision">([\s\S]*?)<\/tr>/g)].map((m) => m[1]!);
+  t.equal(rows.length, 2, 'decisions table has both records');
+  t.match(rows[0], /<td>2026-11-26T10:00:02Z<\/td><td>GetDataKeys<\/td><td title="a1b2c3d4e5f60718293a4b5c6d7e8f90aabbccdd">a1b2c3d4e5…bbccdd<\/td><td>data-42<\/td><td class="bad">deny<\/td>/);
+  t.match(rows[0], /&lt;script&gt;document.title="PWNED"&lt;\/script&gt;&lt;img src=x onerror=/, 'the record\'s markup is shown as text');
+  t.match(rows[1], /<td title="alice">alice<\/td><td><\/td><td class="ok">allow<\/td>/);
+  t.notMatch(stdout, /<title>PWNED|<img src="?x/, 'nothing injected, nothing executed');
+  t.match(stdout, /<title>aenv control plane<\/title>/);
 });
