@@ -4,7 +4,7 @@ import { loadConfigFile } from '../kernel/config.ts';
 import { ControlPlaneConfig } from './config.ts';
 import { startControlPlane } from './server.ts';
 
-const USAGE = `usage: control-plane --config <file.yaml> [--xds-port <n>] [--api-port <n>]
+const USAGE = `usage: aenv control-plane --config <file.yaml> [--xds-port <n>] [--api-port <n>]
 
   --config <file>    control-plane config (YAML/JSON; see docs/control-plane.md)
   --xds-port <n>     override xds.port

@@ -1,10 +1,10 @@
-// `aenv envoy-bootstrap`: writes a bootstrap.yaml for an Envoy driven by the control plane.
+// `aenv bootstrap`: writes a bootstrap.yaml for an Envoy driven by the control plane.
 import { writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { generateBootstrap, toYaml, type XdsMode } from './bootstrap.ts';
 import { BootstrapError } from './errors.ts';
 
-const USAGE = `usage: envoy-bootstrap --node-id <id> --cluster <name> --xds-port <port> [options]
+const USAGE = `usage: aenv bootstrap --node-id <id> --cluster <name> --xds-port <port> [options]
 
   --node-id <id>         Envoy node id (the control plane keys snapshots by it)
   --cluster <name>       Envoy node cluster

@@ -8,6 +8,17 @@ import { envoyBin } from '../../kernel/toolchain.ts';
 import { generateBootstrap, toYaml } from '../../envoy-bootstrap/index.ts';
 import { main } from '../../envoy-bootstrap/cli.ts';
 
+async function captured(fn: () => Promise<number>): Promise<{ code: number; out: string }> {
+  const write = process.stdout.write.bind(process.stdout);
+  let out = '';
+  process.stdout.write = ((c: string | Uint8Array) => ((out += c.toString()), true)) as typeof process.stdout.write;
+  try {
+    return { code: await fn(), out };
+  } finally {
+    process.stdout.write = write;
+  }
+}
+
 function validate(path: string): { status: number | null; out: string } {
   const r = spawnSync(envoyBin(), ['--mode', 'validate', '-c', path, '--disable-hot-restart', '-l', 'error'], { encoding: 'utf8', timeout: 20_000 });
   return { status: r.status, out: `${r.stdout}${r.stderr}` };
@@ -61,7 +72,9 @@ t.test('CLI writes a validating bootstrap.yaml; --help and bad flags', async (t)
   t.equal(y.node.id, 'cli-node');
   t.equal(y.dynamic_resources.ads_config.api_type, 'DELTA_GRPC');
   t.equal(validate(out).status, 0);
-  t.equal(await main(['--help']), 0);
+  const help = await captured(() => main(['--help']));
+  t.equal(help.code, 0);
+  t.match(help.out, /^usage: aenv bootstrap --node-id/, 'usage names the aenv command');
   t.equal(await main(['--node-id', 'x']), 2, 'missing --cluster/--xds-port');
   t.equal(await main(['--bogus']), 2);
   void execFileSync;
