@@ -42,7 +42,10 @@ export const ControlPlaneConfig = Type.Object(
           /** The CM's `GET /api/v1/audit/recent` URL (http/https); `limit` is added as a query parameter. */
           decisionsUrl: Type.String({ format: 'uri', pattern: '^https?://', maxLength: 2048 }),
           pollSeconds: Type.Integer({ minimum: 1, maximum: 3600, default: 5 }),
-          limit: Type.Integer({ minimum: 1, maximum: 500, default: 20 }),
+          /** At most the CM's ring capacity (200). */
+          limit: Type.Integer({ minimum: 1, maximum: 200, default: 20 }),
+          /** File holding the bearer token the CM requires when its http.auditTokenFile is set. */
+          tokenFile: Type.Optional(Type.String({ minLength: 1 })),
         },
         { additionalProperties: false },
       ),

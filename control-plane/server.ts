@@ -50,14 +50,14 @@ export interface ControlPlaneHandle {
   close(): Promise<void>;
 }
 
-function readToken(path: string): string {
+function readToken(path: string, field = 'api.tokenFile'): string {
   let text: string;
   try {
     text = readFileSync(path, 'utf8').trim();
   } catch (cause) {
-    throw new ControlPlaneError('INSECURE_CONFIG', `api.tokenFile ${path} cannot be read`, { cause });
+    throw new ControlPlaneError('INSECURE_CONFIG', `${field} ${path} cannot be read`, { cause });
   }
-  if (text.length < 16) throw new ControlPlaneError('INSECURE_CONFIG', 'api.tokenFile must hold a token of at least 16 characters');
+  if (text.length < 16) throw new ControlPlaneError('INSECURE_CONFIG', `${field} must hold a token of at least 16 characters`);
   return text;
 }
 
@@ -69,6 +69,19 @@ export async function startControlPlane(input: unknown, opts: { logger?: Logger 
   // Fail closed: an API reachable from the network must not be writable by anyone.
   if (!loopback && !config.api?.tokenFile) throw new ControlPlaneError('INSECURE_CONFIG', `api.host ${apiHost} is not loopback: set api.tokenFile`);
   const token = config.api?.tokenFile ? readToken(config.api.tokenFile) : undefined;
+  // Created (token read) before anything listens, so a bad tokenFile leaks nothing; started once the API is up.
+  const cm = config.capsuleManager
+    ? new CmDecisionsPoller(
+        {
+          decisionsUrl: config.capsuleManager.decisionsUrl,
+          pollSeconds: config.capsuleManager.pollSeconds ?? 5,
+          limit: config.capsuleManager.limit ?? 20,
+          ...(config.capsuleManager.tokenFile ? { token: readToken(config.capsuleManager.tokenFile, 'capsuleManager.tokenFile') } : {}),
+        },
+        logger.child({ svc: 'cm-decisions' }),
+      )
+    : undefined;
+  const cmView = cm ? () => cm.view() : undefined;
   const core = new ControlPlaneCore(logger, config.nodeKey === 'cluster' ? byNodeCluster : byNodeId);
   if (config.app !== undefined) core.setAppConfig(config.app);
 
@@ -81,11 +94,6 @@ export async function startControlPlane(input: unknown, opts: { logger?: Logger 
   const grpcServer = createXdsGrpcServer({ cache: core.cache, status: core.status, logger: logger.child({ svc: 'xds' }), controlPlaneId: config.id });
   const xdsHost = config.xds?.host ?? '127.0.0.1';
   const bound = await bindServer(grpcServer, { host: xdsHost, port: config.xds?.port ?? 0 });
-
-  const cm = config.capsuleManager
-    ? new CmDecisionsPoller({ decisionsUrl: config.capsuleManager.decisionsUrl, pollSeconds: config.capsuleManager.pollSeconds ?? 5, limit: config.capsuleManager.limit ?? 20 }, logger.child({ svc: 'cm-decisions' }))
-    : undefined;
-  const cmView = cm ? () => cm.view() : undefined;
 
   const http = createHttpService({ logger: logger.child({ svc: 'api' }), metrics: metrics.registry });
   await registerControlPlaneApi(http, { id: config.id, core, sync, ...(token ? { token } : {}), ...(cmView ? { cmDecisions: cmView } : {}) });

@@ -11,6 +11,8 @@ export interface CmDecisionsPollerOptions {
   decisionsUrl: string;
   pollSeconds: number;
   limit: number;
+  /** Bearer token for the CM's audit endpoint (never logged or shown). */
+  token?: string;
 }
 
 export class CmDecisionsPoller {
@@ -43,7 +45,7 @@ export class CmDecisionsPoller {
     const timeout = setTimeout(() => ac.abort(new Error('timed out')), Math.min(this.opts.pollSeconds * 1000, 5000));
     const attemptedAt = new Date().toISOString();
     try {
-      const res = await fetch(this.url, { headers: { accept: 'application/json' }, signal: ac.signal, redirect: 'error' });
+      const res = await fetch(this.url, { headers: { accept: 'application/json', ...(this.opts.token ? { authorization: `Bearer ${this.opts.token}` } : {}) }, signal: ac.signal, redirect: 'error' });
       if (!res.ok) throw new Error(`HTTP ${res.status}`);
       const text = await res.text();
       if (text.length > MAX_BODY) throw new Error(`response larger than ${MAX_BODY} bytes`);

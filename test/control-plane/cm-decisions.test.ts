@@ -5,6 +5,9 @@
 // up as `cmDecisions.error` and nothing else changes.
 import t, { type Test } from 'tap';
 import Fastify from 'fastify';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { silentLogger } from '../../kernel/logger.ts';
 import { freePort } from '../../kernel/free-port.ts';
 import { startControlPlane } from '../../control-plane/server.ts';
@@ -21,12 +24,13 @@ const rec = (i: number, over: Record<string, unknown> = {}) => ({
   ...over,
 });
 
-async function decisionsServer(t: Test, reply: (limit: number) => { status?: number; body: unknown }): Promise<{ url: string; hits: Array<Record<string, string>> }> {
+async function decisionsServer(t: Test, reply: (limit: number) => { status?: number; body: unknown }, token?: string): Promise<{ url: string; hits: Array<Record<string, string>> }> {
   const app = Fastify();
   const hits: Array<Record<string, string>> = [];
   app.get('/api/v1/audit/recent', async (req, res) => {
     const q = req.query as Record<string, string>;
     hits.push(q);
+    if (token && req.headers.authorization !== `Bearer ${token}`) return res.status(401).send({ code: 'UNAUTHENTICATED' });
     const r = reply(Number(q.limit));
     return res.status(r.status ?? 200).send(r.body);
   });
@@ -104,6 +108,25 @@ t.test('unreachable URL: status shows the error, xDS config and API keep working
   t.equal(put.status, 200, 'routing API still works');
   const page = await (await fetch(`${cp.apiUrl}/status`)).text();
   t.match(page, /Capsule manager decisions/);
+});
+
+t.test('capsuleManager.tokenFile: the bearer token is sent; a wrong one shows as HTTP 401', async (t) => {
+  const token = 'audit-token-0123456789abcdef';
+  const srv = await decisionsServer(t, () => ({ body: { records: [rec(0)] } }), token);
+  const dir = mkdtempSync(join(tmpdir(), 'cp-cm-'));
+  writeFileSync(join(dir, 'good'), `${token}\n`, { mode: 0o600 });
+  writeFileSync(join(dir, 'bad'), 'wrong-token-0123456789', { mode: 0o600 });
+  writeFileSync(join(dir, 'short'), 'short', { mode: 0o600 });
+  const poll = async (file: string) => {
+    const cp = await startControlPlane({ capsuleManager: { decisionsUrl: srv.url, tokenFile: join(dir, file) } }, { logger: silentLogger });
+    t.teardown(() => cp.close());
+    for (let i = 0; i < 50 && !cp.status().cmDecisions?.attemptedAt; i++) await new Promise((r) => setTimeout(r, 100));
+    return cp.status().cmDecisions!;
+  };
+  t.equal((await poll('good')).records.length, 1, 'right token: records');
+  t.match((await poll('bad')).error, /HTTP 401/, 'wrong token: error shown');
+  await t.rejects(startControlPlane({ capsuleManager: { decisionsUrl: srv.url, tokenFile: join(dir, 'short') } }, { logger: silentLogger }), /capsuleManager.tokenFile must hold a token/);
+  await t.rejects(startControlPlane({ capsuleManager: { decisionsUrl: srv.url, tokenFile: join(dir, 'missing') } }, { logger: silentLogger }), /capsuleManager.tokenFile .* cannot be read/);
 });
 
 t.test('config: decisionsUrl must be an http(s) URI; no capsuleManager -> cmDecisions null', async (t) => {
