@@ -7,7 +7,16 @@ export const CapsuleManagerConfigSchema = Type.Object(
   {
     grpc: Type.Object({ host: Type.String({ default: '127.0.0.1' }), port: Type.Integer({ minimum: 0, maximum: 65535, default: 8888 }) }, { additionalProperties: false, default: {} }),
     http: Type.Object(
-      { enabled: Type.Boolean({ default: true }), host: Type.String({ default: '127.0.0.1' }), port: Type.Integer({ minimum: 0, maximum: 65535, default: 8889 }) },
+      {
+        enabled: Type.Boolean({ default: true }),
+        host: Type.String({ default: '127.0.0.1' }),
+        port: Type.Integer({ minimum: 0, maximum: 65535, default: 8889 }),
+        /**
+         * File holding a bearer token (at least 16 characters) required by the operator
+         * endpoint GET /api/v1/audit/recent. Mandatory when http.host is not loopback.
+         */
+        auditTokenFile: Type.Optional(Type.String({ minLength: 1 })),
+      },
       { additionalProperties: false, default: {} },
     ),
     /** Where the CM's RSA key and certificate live (0600); absent = in memory only. */

@@ -23,5 +23,11 @@ export const CmError = defineErrors('capsule-manager', {
   STORE_UNAVAILABLE: 'unavailable',
   CM_UNTRUSTED: 'permission_denied',
   UNSUPPORTED: 'failed_precondition',
+  /** GetTlsAsset: initiator_party_id is not the signer's own party id. */
+  INITIATOR_MISMATCH: 'permission_denied',
+  /** Operator endpoints (audit/recent) without the configured bearer token. */
+  UNAUTHENTICATED: 'unauthenticated',
+  /** A configuration that would expose an operator endpoint (e.g. non-loopback HTTP without http.auditTokenFile). */
+  INSECURE_CONFIG: 'failed_precondition',
 });
 export type CmError = InstanceType<typeof CmError>;

@@ -2,6 +2,7 @@
 // KEK, loads the CM identity and attester, and serves gRPC + HTTP. Used by
 // main.ts, by other components' tests and by the benchmark.
 import { createPublicKey } from 'node:crypto';
+import type { Registry } from 'prom-client';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { validateConfig } from '../kernel/config.ts';
@@ -10,6 +11,8 @@ import { createEphemeralAppIdentity, loadOrCreateAppIdentity } from '../kernel/a
 import { createAttester, createEvidenceVerifier } from '../platforms/index.ts';
 import type { AppraisalPolicy, Attester } from '../platforms/types.ts';
 import { memoryAuditLog, openAuditLog, type AuditLog } from './audit/audit-log.ts';
+import { RecentDecisions } from './audit/recent-decisions.ts';
+import { createCmMetrics } from './metrics.ts';
 import { CapsuleManagerConfigSchema, type CapsuleManagerConfig } from './config.ts';
 import { partyIdOfKey } from './core/party-id.ts';
 import { CmError } from './errors.ts';
@@ -35,7 +38,24 @@ export interface RunningCapsuleManager {
   service: CapsuleManagerService;
   store: Store;
   audit: AuditLog;
+  /** The last allow/deny decisions (served at GET /api/v1/audit/recent). */
+  recent: RecentDecisions;
+  /** Prometheus registry (served at /metrics). */
+  metrics: Registry;
   close(): Promise<void>;
+}
+
+const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost']);
+
+function readAuditToken(path: string): string {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8').trim();
+  } catch (cause) {
+    throw new CmError('INSECURE_CONFIG', `http.auditTokenFile ${path} cannot be read`, { cause });
+  }
+  if (text.length < 16) throw new CmError('INSECURE_CONFIG', 'http.auditTokenFile must hold a token of at least 16 characters');
+  return text;
 }
 
 function passphraseOf(cfg: CapsuleManagerConfig): string {
@@ -58,6 +78,12 @@ async function openStore(cfg: CapsuleManagerConfig): Promise<Store> {
 export async function startCapsuleManager(config: unknown, deps: { logger?: Logger } = {}): Promise<RunningCapsuleManager> {
   const cfg = validateConfig(CapsuleManagerConfigSchema, config, 'capsule manager config');
   const log = deps.logger ?? createLogger('capsule-manager', { level: cfg.logLevel });
+  // Fail closed before opening anything: the decisions endpoint must not be
+  // readable from the network without the operator's token.
+  if (cfg.http.enabled && !LOOPBACK.has(cfg.http.host) && !cfg.http.auditTokenFile) {
+    throw new CmError('INSECURE_CONFIG', `http.host ${cfg.http.host} is not loopback: set http.auditTokenFile (the token for GET /api/v1/audit/recent)`);
+  }
+  const auditToken = cfg.http.auditTokenFile ? readAuditToken(cfg.http.auditTokenFile) : undefined;
   const passphrase = passphraseOf(cfg);
   const store = await openStore(cfg);
   const cleanup: Array<() => Promise<void> | void> = [() => store.close()];
@@ -81,9 +107,12 @@ export async function startCapsuleManager(config: unknown, deps: { logger?: Logg
       ...(cfg.attestation.platforms ? { platforms: cfg.attestation.platforms } : {}),
       ...(cfg.attestation.measurements ? { measurements: cfg.attestation.measurements } : {}),
     };
-    const audit = cfg.audit.path ? openAuditLog(cfg.audit.path) : memoryAuditLog();
+    const recent = new RecentDecisions();
+    const onRecord = (r: Parameters<RecentDecisions['add']>[0]) => recent.add(r);
+    const audit = cfg.audit.path ? openAuditLog(cfg.audit.path, { onRecord }) : memoryAuditLog({ onRecord });
     cleanup.push(() => audit.close());
     const partyId = partyIdOfKey(createPublicKey(rsa.privateKey));
+    const metrics = createCmMetrics({ certPem: identity.certPem });
     const service = new CapsuleManagerService({
       repo: new Repository(store, kek),
       identity: { privateKey: rsa.privateKey, certPem: identity.certPem, partyId },
@@ -92,12 +121,13 @@ export async function startCapsuleManager(config: unknown, deps: { logger?: Logg
       requireAttestation: cfg.attestation.require,
       attester,
       audit,
+      observer: metrics.observer,
     });
     const grpcServer = await startGrpc(service, { host: cfg.grpc.host, port: cfg.grpc.port, log });
     cleanup.push(() => grpcServer.close());
     let httpPort = 0;
     if (cfg.http.enabled) {
-      const app = await buildHttpApi(service, { log });
+      const app = await buildHttpApi(service, { log, metrics: metrics.registry, recent, ...(auditToken ? { auditToken } : {}) });
       httpPort = await listenHttp(app, cfg.http.port, cfg.http.host);
       cleanup.push(() => app.close());
     }
@@ -112,6 +142,8 @@ export async function startCapsuleManager(config: unknown, deps: { logger?: Logg
       service,
       store,
       audit,
+      recent,
+      metrics: metrics.registry,
       async close() {
         for (const c of cleanup.reverse()) await c();
       },

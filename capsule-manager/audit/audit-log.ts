@@ -9,7 +9,10 @@ import { dirname } from 'node:path';
 import { CmError } from '../errors.ts';
 
 export interface AuditEvent {
+  /** The signer's party id (or "<initiator> via <signer>" for key releases). */
   actor: string;
+  /** The party on whose behalf a key release was asked (initiator_party_id), when it is one. */
+  initiator?: string;
   action: string;
   target: string;
   decision: 'allow' | 'deny' | 'ok' | 'error';
@@ -36,7 +39,12 @@ export interface AuditLog {
   readonly path?: string;
 }
 
-export function openAuditLog(path: string): AuditLog {
+export interface AuditLogOptions {
+  /** Called with each record once it is durable (e.g. the recent-decisions ring). Must not throw. */
+  onRecord?: (rec: AuditRecord) => void;
+}
+
+export function openAuditLog(path: string, opts: AuditLogOptions = {}): AuditLog {
   mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
   let prev = GENESIS;
   let seq = 0;
@@ -50,7 +58,7 @@ export function openAuditLog(path: string): AuditLog {
   let open = true;
   // Group commit: lines chain synchronously (order = call order); one write +
   // fsync per batch, off the event loop, so concurrent releases share a sync.
-  let pending: Array<{ line: string; done: () => void; fail: (e: unknown) => void }> = [];
+  let pending: Array<{ line: string; rec: AuditRecord; done: () => void; fail: (e: unknown) => void }> = [];
   let flushing: Promise<void> | undefined;
   const flush = async (): Promise<void> => {
     while (pending.length) {
@@ -59,7 +67,10 @@ export function openAuditLog(path: string): AuditLog {
       try {
         await new Promise<void>((res, rej) => write(fd, batch.map((b) => b.line).join(''), (e) => (e ? rej(e) : res())));
         await new Promise<void>((res, rej) => fsync(fd, (e) => (e ? rej(e) : res())));
-        for (const b of batch) b.done();
+        for (const b of batch) {
+          opts.onRecord?.(b.rec);
+          b.done();
+        }
       } catch (e) {
         for (const b of batch) b.fail(new CmError('STORE_UNAVAILABLE', 'cannot write the audit log', { cause: e }));
       }
@@ -70,10 +81,10 @@ export function openAuditLog(path: string): AuditLog {
     path,
     append(e) {
       if (!open) return Promise.reject(new CmError('STORE_UNAVAILABLE', 'audit log is closed'));
-      const base = { seq: ++seq, ts: new Date().toISOString(), actor: e.actor, action: e.action, target: e.target, decision: e.decision, ...(e.reasons?.length ? { reasons: e.reasons.slice(0, 32) } : {}), prev };
+      const base = { seq: ++seq, ts: new Date().toISOString(), actor: e.actor, ...(e.initiator ? { initiator: e.initiator } : {}), action: e.action, target: e.target, decision: e.decision, ...(e.reasons?.length ? { reasons: e.reasons.slice(0, 32) } : {}), prev };
       const rec: AuditRecord = { ...base, hash: hashOf(base) };
       prev = rec.hash;
-      const p = new Promise<void>((done, fail) => pending.push({ line: `${JSON.stringify(rec)}\n`, done, fail }));
+      const p = new Promise<void>((done, fail) => pending.push({ line: `${JSON.stringify(rec)}\n`, rec, done, fail }));
       flushing ??= flush();
       return p;
     },
@@ -87,7 +98,7 @@ export function openAuditLog(path: string): AuditLog {
 }
 
 /** An in-memory log (tests, benchmarks without disk). */
-export function memoryAuditLog(): AuditLog & { records: AuditRecord[] } {
+export function memoryAuditLog(opts: AuditLogOptions = {}): AuditLog & { records: AuditRecord[] } {
   const records: AuditRecord[] = [];
   let prev = GENESIS;
   return {
@@ -97,6 +108,7 @@ export function memoryAuditLog(): AuditLog & { records: AuditRecord[] } {
       const rec = { ...base, hash: hashOf(base) };
       records.push(rec);
       prev = rec.hash;
+      opts.onRecord?.(rec);
     },
     async close() {},
   };

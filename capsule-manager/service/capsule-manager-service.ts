@@ -13,11 +13,12 @@ import { certBinding, openRequest, sealResponse, type JweJson, type VerifiedSign
 import { checkExportVotes } from '../core/export-votes.ts';
 import { deriveResultPolicy, originalOwners } from '../core/lineage.ts';
 import { checkDataUuid, checkScope, normalizePolicy, normalizeRule, parseJsonObject, parseResourceUri, scopeOf, type Policy, type ResourceRequest } from '../core/model.ts';
-import { parseCert, partyIdOfCert, publicKeyOfPem } from '../core/party-id.ts';
+import { parseCert, partyIdOfCert, partyIdOfKey, publicKeyOfPem } from '../core/party-id.ts';
 import { evaluatePolicy, type RequestView } from '../core/policy-evaluation.ts';
 import { CmError } from '../errors.ts';
 import { teeEnv, verifyAppReport, type VerifiedApp } from './attestation.ts';
 import type { Repository } from './repository.ts';
+import { VERIFICATION_CODES, type ServiceObserver } from './observer.ts';
 
 export const ENCRYPTED_RPCS = [
   'RegisterCert',
@@ -52,8 +53,14 @@ export interface CapsuleManagerServiceOptions {
   /** Produces the capsule manager's own evidence for GetRaCert. */
   attester?: Attester;
   audit: AuditLog;
+  /** Metrics hook (capsule-manager/metrics.ts); absent = nothing observed. */
+  observer?: ServiceObserver;
   now?: () => Date;
 }
+
+/** Bounds of a certified group leaf's lifetime asked for in global_attrs.validity_seconds. */
+export const TLS_VALIDITY_MIN_SECONDS = 60;
+export const TLS_VALIDITY_MAX_SECONDS = 24 * 3600;
 
 export interface EncryptedRequestJson {
   header?: unknown;
@@ -122,6 +129,34 @@ export class CapsuleManagerService {
 
   /** GetRaCert: the CM's certificate and its own evidence bound to SHA-256(cert "." nonce). */
   async getRaCert(req: { nonce?: string }): Promise<{ status: { code: number; message: string }; cert: string; attestation_report?: ReturnType<typeof evidenceToUal> }> {
+    return this.observed('GetRaCert', () => this.raCert(req));
+  }
+
+  /** Every encrypted RPC: open, authorize, act, audit, seal the response. */
+  async handle(rpc: EncryptedRpc, req: EncryptedRequestJson): Promise<EncryptedResponseJson> {
+    // rpc comes from the transports' fixed list; anything else is one bounded label.
+    return this.observed(ENCRYPTED_RPCS.includes(rpc) ? rpc : 'unknown', () => this.handleEncrypted(rpc, req));
+  }
+
+  private async observed<T>(rpc: string, run: () => Promise<T>): Promise<T> {
+    const obs = this.o.observer;
+    if (!obs) return run();
+    const t0 = process.hrtime.bigint();
+    const seconds = () => Number(process.hrtime.bigint() - t0) / 1e9;
+    try {
+      const r = await run();
+      obs.request(rpc, 'ok', seconds());
+      return r;
+    } catch (e) {
+      const code = e instanceof CmError ? e.code : 'INTERNAL';
+      obs.request(rpc, code, seconds());
+      if (e instanceof CmError && e.kind === 'permission_denied') obs.denied(rpc);
+      if (VERIFICATION_CODES.has(code)) obs.verificationFailed(code);
+      throw e;
+    }
+  }
+
+  private async raCert(req: { nonce?: string }): Promise<{ status: { code: number; message: string }; cert: string; attestation_report?: ReturnType<typeof evidenceToUal> }> {
     const nonce = req.nonce ?? '';
     if (typeof nonce !== 'string' || nonce.length < 1 || nonce.length > 256) throw new CmError('INVALID_REQUEST', 'nonce must be 1..256 characters');
     if (!this.o.attester) return { status: { code: 0, message: 'success' }, cert: this.certPem };
@@ -129,8 +164,7 @@ export class CapsuleManagerService {
     return { status: { code: 0, message: 'success' }, cert: this.certPem, attestation_report: evidenceToUal(evidence) };
   }
 
-  /** Every encrypted RPC: open, authorize, act, audit, seal the response. */
-  async handle(rpc: EncryptedRpc, req: EncryptedRequestJson): Promise<EncryptedResponseJson> {
+  private async handleEncrypted(rpc: EncryptedRpc, req: EncryptedRequestJson): Promise<EncryptedResponseJson> {
     if (!ENCRYPTED_RPCS.includes(rpc)) throw new CmError('INVALID_REQUEST', `unknown operation ${String(rpc)}`);
     const { request, signer } = await openRequest(req.message, req.has_signature === true, this.o.identity.privateKey, this.now());
     const body = obj(request, 'request');
@@ -146,7 +180,7 @@ export class CapsuleManagerService {
           recipient = publicKeyOfPem(cert);
           // The signer must hold the private key of the attested cert.
           if (!s.leafKey.equals(recipient)) throw new CmError('BAD_SIGNATURE', 'the request is not signed with the key of `cert`');
-          response = rpc === 'GetDataKeys' ? await this.getDataKeys(body, cert, actor) : await this.getTlsAsset(body, cert, actor);
+          response = rpc === 'GetDataKeys' ? await this.getDataKeys(body, cert, actor) : await this.getTlsAsset(body, cert, s);
           break;
         }
         case 'RegisterCert':
@@ -371,11 +405,11 @@ export class CapsuleManagerService {
     }
     const target = rr.resources.map((r) => r.resource_uri).join(',');
     if (denials.length) {
-      await this.o.audit.append({ actor, action, target, decision: 'deny', reasons: denials.flatMap((d) => d.reasons.map((r) => `${d.resource_uri}: ${r}`)) });
+      await this.o.audit.append({ actor, initiator: rr.initiator_party_id, action, target, decision: 'deny', reasons: denials.flatMap((d) => d.reasons.map((r) => `${d.resource_uri}: ${r}`)) });
       const text = denials.map((d) => `${d.resource_uri}: ${d.reasons.join('; ')}`).join(' | ');
       throw new CmError('POLICY_DENIED', `request is not satisfied with the policy: ${text}`, { details: { denials } });
     }
-    await this.o.audit.append({ actor, action, target, decision: 'allow' });
+    await this.o.audit.append({ actor, initiator: rr.initiator_party_id, action, target, decision: 'allow' });
     return granted;
   }
 
@@ -386,37 +420,63 @@ export class CapsuleManagerService {
     try {
       app = await this.attest(body, cert, rrJson);
     } catch (e) {
-      await this.o.audit.append({ actor: signerParty, action: 'GetDataKeys', target: rr.resources.map((r) => r.resource_uri).join(','), decision: 'deny', reasons: [(e as Error).message] });
+      await this.o.audit.append({ actor: signerParty, initiator: rr.initiator_party_id, action: 'GetDataKeys', target: rr.resources.map((r) => r.resource_uri).join(','), decision: 'deny', reasons: [(e as Error).message] });
       throw e;
     }
     const granted = await this.authorize(rr, app?.claims, `${rr.initiator_party_id} via ${signerParty}`, 'GetDataKeys');
+    this.o.observer?.keysReleased('GetDataKeys', granted.length);
     return { data_keys: granted.map((g) => ({ resource_uri: g.uri, data_key_b64: g.key.toString('base64') })), cert: this.certPem };
   }
 
-  private async getTlsAsset(body: Obj, cert: string, signerParty: string): Promise<unknown> {
+  private async getTlsAsset(body: Obj, cert: string, signer: VerifiedSigner): Promise<unknown> {
     const rrJson = body.resource_request;
     const rr = resourceRequestOf(rrJson);
+    const target = rr.resources.map((r) => r.resource_uri).join(',');
+    // The leaf names initiator_party_id as its party: the certified identity
+    // must be the signer's own (the party id of the JWS x5c leaf key, which
+    // is also the attested `cert`), never a party the signer merely claims to
+    // act for. Checked before anything else so no evidence is even looked at.
+    const signerLeafParty = partyIdOfKey(signer.leafKey);
+    if (rr.initiator_party_id !== signerLeafParty) {
+      const reason = `GetTlsAsset: initiator_party_id ${rr.initiator_party_id} is not the signer's party id ${signerLeafParty}; a group TLS asset certifies the signer only`;
+      await this.o.audit.append({ actor: signer.partyId, initiator: rr.initiator_party_id, action: 'GetTlsAsset', target, decision: 'deny', reasons: [reason] });
+      throw new CmError('INITIATOR_MISMATCH', reason);
+    }
     if (rr.op_name !== GROUP_OP) throw new CmError('INVALID_REQUEST', `GetTlsAsset needs op_name "${GROUP_OP}"`);
     if (rr.resources.length !== 1) throw new CmError('INVALID_REQUEST', 'GetTlsAsset takes exactly one resource (the group data key)');
+    const globalAttrs = parseJsonObject(rr.global_attrs, 'global_attrs');
+    const subject = globalAttrs.subject_public_key_pem;
+    const wantsLeaf = typeof subject === 'string' && subject.length > 0;
+    const validitySeconds = validityOf(globalAttrs.validity_seconds, wantsLeaf);
     let app: VerifiedApp | undefined;
     try {
       app = await this.attest(body, cert, rrJson);
     } catch (e) {
-      await this.o.audit.append({ actor: signerParty, action: 'GetTlsAsset', target: rr.resources[0]!.resource_uri, decision: 'deny', reasons: [(e as Error).message] });
+      await this.o.audit.append({ actor: signer.partyId, initiator: rr.initiator_party_id, action: 'GetTlsAsset', target, decision: 'deny', reasons: [(e as Error).message] });
       throw e;
     }
-    const [g] = await this.authorize(rr, app?.claims, `${rr.initiator_party_id} via ${signerParty}`, 'GetTlsAsset');
+    const [g] = await this.authorize(rr, app?.claims, `${rr.initiator_party_id} via ${signer.partyId}`, 'GetTlsAsset');
     const scope = scopeOf(rr.scope);
-    const globalAttrs = parseJsonObject(rr.global_attrs, 'global_attrs');
-    const subject = globalAttrs.subject_public_key_pem;
-    if (typeof subject === 'string' && subject.length > 0) {
+    if (wantsLeaf) {
       // The app's own key is certified; its private key never leaves the app.
       if (!app) throw new CmError('ATTESTATION_FAILED', 'a certified group leaf needs verified evidence');
-      const a = await issueGroupTlsAsset({ dataKey: g!.key, scope, dataUuid: g!.dataUuid, partyId: rr.initiator_party_id, subjectPublicKeyPem: subject, claims: app.claims, evidenceDigest: app.evidenceDigest, now: this.now() });
+      const a = await issueGroupTlsAsset({
+        dataKey: g!.key,
+        scope,
+        dataUuid: g!.dataUuid,
+        partyId: rr.initiator_party_id,
+        subjectPublicKeyPem: subject,
+        claims: app.claims,
+        evidenceDigest: app.evidenceDigest,
+        ...(validitySeconds !== undefined ? { validitySeconds } : {}),
+        now: this.now(),
+      });
+      this.o.observer?.tlsAssetIssued('leaf');
       return { tls_asset: { cert: a.leafCertPem, private_key: '', ca_cert: a.caCertPem } };
     }
     // Trustflow's shared form: the group key itself, sealed to the attested cert by the response JWE.
     const s = await deriveSharedGroupAsset({ dataKey: g!.key, scope, dataUuid: g!.dataUuid });
+    this.o.observer?.tlsAssetIssued('shared');
     return { tls_asset: { cert: s.certPem, private_key: s.privateKeyPem, ca_cert: s.caCertPem } };
   }
 
@@ -470,8 +530,19 @@ export class CapsuleManagerService {
     const d = await checkExportVotes(str(body, 'data_export_certificate'), { owners, requestPartyId: requester, resourceUri: uri, now: this.now() });
     if (!d.allowed) await deny(d.reasons);
     await this.o.audit.append({ actor: requester, action: 'GetExportDataKey', target: uri, decision: 'allow' });
+    this.o.observer?.keysReleased('GetExportDataKey', 1);
     return { data_key: { resource_uri: uri, data_key_b64: key!.key.toString('base64') } };
   }
+}
+
+/** global_attrs.validity_seconds: an integer in [60 s, 24 h], only for a certified leaf. */
+function validityOf(v: unknown, leaf: boolean): number | undefined {
+  if (v === undefined || v === null) return undefined;
+  if (!leaf) throw new CmError('INVALID_REQUEST', 'global_attrs.validity_seconds applies to a certified leaf only (set subject_public_key_pem)');
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < TLS_VALIDITY_MIN_SECONDS || v > TLS_VALIDITY_MAX_SECONDS) {
+    throw new CmError('INVALID_REQUEST', `global_attrs.validity_seconds must be an integer from ${TLS_VALIDITY_MIN_SECONDS} to ${TLS_VALIDITY_MAX_SECONDS}`);
+  }
+  return v;
 }
 
 function targetOf(body: Obj): string {

@@ -1,7 +1,9 @@
 // HTTP JSON API (fastify) for the same operations as gRPC:
 //   POST /api/v1/GetRaCert         GetRaCertRequest JSON  -> GetRaCertResponse JSON
 //   POST /api/v1/<EncryptedRpc>    EncryptedRequest JSON  -> EncryptedResponse JSON
+//   GET  /api/v1/audit/recent?limit=N  the last allow/deny decisions (operators)
 // Bodies are the proto JSON of secretflowapis v2 (snake_case). OpenAPI at /openapi.json.
+import { createHash, timingSafeEqual } from 'node:crypto';
 import swagger from '@fastify/swagger';
 import type { FastifyInstance } from 'fastify';
 import { createHttpService } from '../../kernel/http-server.ts';
@@ -11,6 +13,8 @@ import { EncryptedRequest, EncryptedResponse, GetRaCertResponse } from '../../pr
 import { Status } from '../../proto/gen/secretflowapis/v2/status.ts';
 import { Jwe } from '../../proto/gen/secretflowapis/v2/sdc/capsule_manager/jwt.ts';
 import { ENCRYPTED_RPCS, type CapsuleManagerService } from '../service/capsule-manager-service.ts';
+import type { RecentDecisions } from '../audit/recent-decisions.ts';
+import { CmError } from '../errors.ts';
 
 const jweSchema = {
   type: 'object',
@@ -39,7 +43,30 @@ const encryptedRequestSchema = {
 
 const statusSchema = { type: 'object', properties: { code: { type: 'integer' }, message: { type: 'string' } } } as const;
 
-export async function buildHttpApi(svc: CapsuleManagerService, opts: { log?: Logger; metrics?: Registry } = {}): Promise<FastifyInstance> {
+const decisionSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['time', 'action', 'initiator_party_id', 'decision'],
+  properties: {
+    time: { type: 'string', description: 'ISO-8601' },
+    action: { type: 'string', description: 'the RPC (GetDataKeys, GetTlsAsset, GetExportDataKey, an owner operation refused, ...)' },
+    initiator_party_id: { type: 'string' },
+    resource_uri: { type: 'string', description: 'the resource, or a comma-joined list for multi-resource requests' },
+    decision: { type: 'string', enum: ['allow', 'deny'] },
+    reason: { type: 'string' },
+  },
+} as const;
+
+export interface HttpApiOptions {
+  log?: Logger;
+  metrics?: Registry;
+  /** Serves GET /api/v1/audit/recent when given. */
+  recent?: RecentDecisions;
+  /** Bearer token required by /api/v1/audit/recent (mandatory off loopback; start.ts enforces it). */
+  auditToken?: string;
+}
+
+export async function buildHttpApi(svc: CapsuleManagerService, opts: HttpApiOptions = {}): Promise<FastifyInstance> {
   const app = createHttpService({ logger: opts.log, metrics: opts.metrics, bodyLimit: 8 * 1024 * 1024 });
   await app.register(swagger, {
     openapi: {
@@ -47,6 +74,33 @@ export async function buildHttpApi(svc: CapsuleManagerService, opts: { log?: Log
     },
   });
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+  if (opts.recent) {
+    const recent = opts.recent;
+    const expected = opts.auditToken ? createHash('sha256').update(opts.auditToken).digest() : undefined;
+    app.get(
+      '/api/v1/audit/recent',
+      {
+        schema: {
+          summary: 'The last allow/deny decisions, newest first (operator endpoint: loopback or behind the operator network; bearer token when http.auditTokenFile is set)',
+          // Query strings stay strings (no type coercion in this service): checked below.
+          querystring: { type: 'object', additionalProperties: false, properties: { limit: { type: 'string', pattern: '^[0-9]{1,4}$' } } },
+          response: { 200: { type: 'object', additionalProperties: false, required: ['records'], properties: { records: { type: 'array', items: decisionSchema } } } },
+        },
+      },
+      async (req) => {
+        if (expected) {
+          const m = /^Bearer (.+)$/.exec(req.headers.authorization ?? '');
+          // compare digests: equal length, constant time
+          const got = createHash('sha256').update(m?.[1] ?? '').digest();
+          if (!m || !timingSafeEqual(got, expected)) throw new CmError('UNAUTHENTICATED', 'a valid bearer token is required for the audit records');
+        }
+        const raw = (req.query as { limit?: string }).limit;
+        const limit = raw === undefined ? 20 : Number(raw);
+        if (!Number.isInteger(limit) || limit < 1 || limit > recent.capacity) throw new CmError('INVALID_REQUEST', `limit must be an integer from 1 to ${recent.capacity}`);
+        return { records: recent.list(limit) };
+      },
+    );
+  }
   app.post(
     '/api/v1/GetRaCert',
     {

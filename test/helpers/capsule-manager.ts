@@ -19,13 +19,13 @@ export interface CmFixture {
   verify: { trustedSimKeys: string[]; policy: { allowInsecure: true } };
 }
 
-export async function startTestCapsuleManager(t: Test, over: { storage?: Record<string, unknown>; dir?: string; audit?: boolean } = {}): Promise<CmFixture> {
+export async function startTestCapsuleManager(t: Test, over: { storage?: Record<string, unknown>; dir?: string; audit?: boolean; http?: Record<string, unknown> } = {}): Promise<CmFixture> {
   const dir = over.dir ?? mkdtempSync(join(tmpdir(), 'cm-test-'));
   const appAttester = await createAttester('sim', { simKeyDir: join(dir, 'app-sim'), simMeasurements: { mr_ta: APP_MR } });
   const cm = await startCapsuleManager(
     {
       grpc: { port: 0 },
-      http: { port: 0 },
+      http: { port: 0, ...over.http },
       identityDir: join(dir, 'identity'),
       storage: over.storage ?? { kind: 'file', dir: join(dir, 'store') },
       kek: { passphrase: 'test passphrase 123', scryptCost: 1024 },

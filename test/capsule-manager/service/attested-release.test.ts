@@ -67,7 +67,7 @@ t.test('owners register, upload keys and set policies; others cannot touch them'
       },
     ],
   });
-  await A.addDataRule('g1', { rule_id: 'group', grantee_party_ids: [bob.partyId], columns: ['*'], op_constraints: [{ op_name: 'interact', constraints: [] }], global_constraints: [] });
+  await A.addDataRule('g1', { rule_id: 'group', grantee_party_ids: [bob.partyId, app.partyId], columns: ['*'], op_constraints: [{ op_name: 'interact', constraints: [] }], global_constraints: [] });
   await B.createDataPolicy({ data_uuid: 'd2', rules: [{ rule_id: 'b', grantee_party_ids: [bob.partyId, alice.partyId], columns: ['*'], op_constraints: [{ op_name: 'PSI', constraints: [] }, { op_name: 'LR', constraints: [] }], global_constraints: [] }] });
   t.same((await A.listDataPolicy()).map((p) => p.data_uuid).sort(), ['d1', 'g1']);
   await t.rejects(M.addDataRule('d1', { rule_id: 'evil', grantee_party_ids: [mallory.partyId], columns: ['*'], op_constraints: [{ op_name: '*', constraints: [] }], global_constraints: [] }), { code: 'NOT_OWNER' });
@@ -116,22 +116,49 @@ t.test('env.tee comes from verified evidence only; evidence must bind this reque
 });
 
 t.test('GetTlsAsset: group asset for op interact, encrypted to the attested cert', async (t) => {
-  const asset = await APP.getTlsAsset(req({ op_name: 'interact', resources: [{ resource_uri: 'g1', columns: [], attrs: '' }] }), f.appAttester);
+  const tls = (over: Record<string, unknown> = {}) => req({ initiator_party_id: app.partyId, op_name: 'interact', resources: [{ resource_uri: 'g1', columns: [], attrs: '' }], ...over });
+  const asset = await APP.getTlsAsset(tls(), f.appAttester);
   t.match(asset.private_key, /BEGIN PRIVATE KEY/);
   const leaf = new X509Certificate(asset.cert);
   t.ok(leaf.verify(new X509Certificate(asset.ca_cert).publicKey), 'leaf signed by the group CA');
-  const again = await APP.getTlsAsset(req({ op_name: 'interact', resources: [{ resource_uri: 'g1', columns: [], attrs: '' }] }), f.appAttester);
+  const again = await APP.getTlsAsset(tls(), f.appAttester);
   t.equal(again.ca_cert, asset.ca_cert, 'deterministic group CA');
-  await t.rejects(APP.getTlsAsset(req({ op_name: 'interact', resources: [{ resource_uri: 'd1', columns: [], attrs: '' }] }), f.appAttester), { code: 'POLICY_DENIED' });
+  await t.rejects(APP.getTlsAsset(tls({ resources: [{ resource_uri: 'd1', columns: [], attrs: '' }] }), f.appAttester), { code: 'POLICY_DENIED' });
   // the app's own key certified (bound through the request in its evidence): no private key travels
   const own = generateKeyPairSync('ec', { namedCurve: 'P-256' });
   const pem = own.publicKey.export({ type: 'spki', format: 'pem' }) as string;
-  const leafOnly = await APP.getTlsAsset(req({ op_name: 'interact', resources: [{ resource_uri: 'g1', columns: [], attrs: '' }], global_attrs: JSON.stringify({ subject_public_key_pem: pem }) }), f.appAttester);
+  const leafOnly = await APP.getTlsAsset(tls({ global_attrs: JSON.stringify({ subject_public_key_pem: pem }) }), f.appAttester);
   t.equal(leafOnly.private_key, '');
   const l2 = new X509Certificate(leafOnly.cert);
   t.ok(l2.publicKey.equals(own.publicKey), 'leaf certifies the app key');
   t.ok(l2.verify(new X509Certificate(leafOnly.ca_cert).publicKey));
   t.equal(leafOnly.ca_cert, asset.ca_cert, 'same group CA');
+  t.match(l2.subjectAltName, app.partyId, 'the leaf names the signer');
+});
+
+t.test('GetTlsAsset: the certified party is the signer; validity_seconds is bounded', async (t) => {
+  const tls = (over: Record<string, unknown> = {}) => req({ initiator_party_id: app.partyId, op_name: 'interact', resources: [{ resource_uri: 'g1', columns: [], attrs: '' }], ...over });
+  const own = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  const pem = own.publicKey.export({ type: 'spki', format: 'pem' }) as string;
+  // bob is a grantee of g1, but the app signs: it cannot get a leaf naming bob
+  const e = await APP.getTlsAsset(tls({ initiator_party_id: bob.partyId, global_attrs: JSON.stringify({ subject_public_key_pem: pem }) }), f.appAttester).catch((x: Error) => x);
+  t.match(e, { code: 'INITIATOR_MISMATCH', message: new RegExp(`initiator_party_id ${bob.partyId} is not the signer's party id ${app.partyId}`) });
+  await t.rejects(APP.getTlsAsset(tls({ initiator_party_id: bob.partyId }), f.appAttester), { code: 'INITIATOR_MISMATCH' }, 'the shared form too');
+  // bob himself (his own key signs and is the attested cert) gets his leaf
+  const mine = await B.getTlsAsset(tls({ initiator_party_id: bob.partyId, global_attrs: JSON.stringify({ subject_public_key_pem: pem }) }), f.appAttester);
+  t.match(new X509Certificate(mine.cert).subjectAltName, bob.partyId);
+  // validity_seconds: passed through, bounded 60 s .. 24 h, leaf only
+  const short = await APP.getTlsAsset(tls({ global_attrs: JSON.stringify({ subject_public_key_pem: pem, validity_seconds: 120 }) }), f.appAttester);
+  const c = new X509Certificate(short.cert);
+  const life = (Date.parse(c.validTo) - Date.now()) / 1000;
+  t.ok(life > 0 && life <= 120 + 5, `leaf lives ~120 s (${Math.round(life)} s left)`);
+  for (const v of [59, 86401, 1.5, '600']) {
+    await t.rejects(APP.getTlsAsset(tls({ global_attrs: JSON.stringify({ subject_public_key_pem: pem, validity_seconds: v }) }), f.appAttester), { code: 'INVALID_REQUEST', message: /validity_seconds must be an integer from 60 to 86400/ }, `validity ${v} refused`);
+  }
+  await t.rejects(APP.getTlsAsset(tls({ global_attrs: JSON.stringify({ validity_seconds: 600 }) }), f.appAttester), { code: 'INVALID_REQUEST', message: /certified leaf only/ });
+  // the refusal is an audited decision
+  const d = f.cm.recent.list(200).find((r) => r.action === 'GetTlsAsset' && r.decision === 'deny' && r.initiator_party_id === bob.partyId);
+  t.match(d, { resource_uri: 'g1', reason: /not the signer's party id/ });
 });
 
 t.test('lineage: result policy derived, export needs every original owner', async (t) => {
