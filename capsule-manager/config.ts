@@ -15,7 +15,7 @@ export const CapsuleManagerConfigSchema = Type.Object(
          * File holding a bearer token (at least 16 characters) required by the operator
          * endpoint GET /api/v1/audit/recent. Mandatory when http.host is not loopback.
          */
-        auditTokenFile: Type.Optional(Type.String({ minLength: 1 })),
+        auditTokenFile: Type.Optional(Type.String({ minLength: 1, description: 'Bearer token file for GET /api/v1/audit/recent; required when http.host is not loopback' })),
       },
       { additionalProperties: false, default: {} },
     ),
