@@ -113,8 +113,8 @@ t.test('multi-replica deployment keeps serving and loses nothing when a nats-ser
 
   const [alice, appParty] = await Promise.all([generatePartyKeys('alice'), generatePartyKeys('app')]);
   const verify = { trustedSimKeys: [cm1.simPublicKeyPem!], policy: { allowInsecure: true as const } };
-  const client = (port: number, p: typeof alice) => {
-    const c = new CapsuleManagerClient({ address: `127.0.0.1:${port}`, signer: { privateKey: p.privateKey, certChainPem: [p.certPem] }, verify, timeoutMs: 2500 });
+  const client = (port: number, p: typeof alice, timeoutMs = 10_000) => {
+    const c = new CapsuleManagerClient({ address: `127.0.0.1:${port}`, signer: { privateKey: p.privateKey, certChainPem: [p.certPem] }, verify, timeoutMs });
     t.teardown(() => c.close());
     return c;
   };
@@ -122,6 +122,8 @@ t.test('multi-replica deployment keeps serving and loses nothing when a nats-ser
   const owner2 = client(cm2.grpcPort, alice);
   const app1 = client(cm1.grpcPort, appParty);
   const app2 = client(cm2.grpcPort, appParty);
+  // Listing clients with a short deadline (see rulesOf below).
+  const lister = new Map([owner1, owner2].map((c, i) => [c, client([cm1, cm2][i]!.grpcPort, alice, 2500)]));
   const rule = (id: string) => ({ rule_id: id, grantee_party_ids: [alice.partyId], columns: ['*'], op_constraints: [{ op_name: 'PSI', constraints: [`r.env.tee.sim.mr_ta == "${APP_MR}"`] }], global_constraints: [] });
   const keysFor = (c: CapsuleManagerClient, uri: string) =>
     c.getDataKeys({ initiator_party_id: alice.partyId, scope: '', op_name: 'PSI', resources: [{ resource_uri: uri, columns: ['id'], attrs: '' }], env: '', global_attrs: '' } as never, app);
@@ -136,7 +138,7 @@ t.test('multi-replica deployment keeps serving and loses nothing when a nats-ser
         `policy ${uuid}`,
         async () => {
           try {
-            return ((await c.listDataPolicy()).find((p) => p.data_uuid === uuid)?.rules ?? []).map((r) => r.rule_id).sort();
+            return ((await lister.get(c)!.listDataPolicy()).find((p) => p.data_uuid === uuid)?.rules ?? []).map((r) => r.rule_id).sort();
           } catch (e) {
             hungListings++;
             throw e;
