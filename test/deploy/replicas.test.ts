@@ -227,6 +227,8 @@ t.test('multi-replica deployment keeps serving and loses nothing when a nats-ser
     return true;
   }, 10_000);
   t.comment(`first CM write after the kill acknowledged in ${w1.ms} ms (${w1.failures} failed attempts)`);
+  const newLeader = await streamLeader(admin, `KV_${cmBucket}`);
+  t.not(newLeader, leader, `the CM bucket has a new leader (${newLeader})`);
   t.ok(Date.now() - killedAt < 30_000, 'CM writes recovered within 30 s of the kill');
   t.same(await rulesOf(owner1, 'd1'), ['after', 'before'], 'CM 1 reads the rule written through CM 2');
   t.same(await rulesOf(owner1, 'd2'), ['after'], 'CM 1 reads the policy written through CM 2');
