@@ -40,7 +40,7 @@ export class NatsCluster {
   static async start(size = 3, name = 'aenv'): Promise<NatsCluster> {
     const ports = await freePorts(size * 2);
     const specs = Array.from({ length: size }, (_, i) => ({ name: `${name}-${i + 1}`, clientPort: ports[2 * i]!, clusterPort: ports[2 * i + 1]! }));
-    const nodes = await Promise.all(
+    const started = await Promise.allSettled(
       specs.map((s) =>
         NatsProcess.start({
           name: s.name,
@@ -50,7 +50,13 @@ export class NatsCluster {
         }),
       ),
     );
-    return new NatsCluster(nodes, specs);
+    const failed = started.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) {
+      // One node failed: stop the ones that started, so no orphan keeps running.
+      await Promise.all(started.map((r) => (r.status === 'fulfilled' ? r.value.stop() : undefined)));
+      throw failed.reason;
+    }
+    return new NatsCluster(started.map((r) => (r as PromiseFulfilledResult<NatsProcess>).value), specs);
   }
 
   async stop(): Promise<void> {
