@@ -48,7 +48,7 @@ export type UpstreamProtocol = 'http1' | 'http2' | 'downstream';
 export function edsCluster(
   name: string,
   endpoints: Endpoint[],
-  opts: { protocol?: UpstreamProtocol; connectTimeoutMs?: number; tls?: DeepPartial<UpstreamTlsContext> } = {},
+  opts: { protocol?: UpstreamProtocol; connectTimeoutMs?: number; tls?: DeepPartial<UpstreamTlsContext>; maxRequestsPerConnection?: number } = {},
 ): { cluster: DeepPartial<Cluster>; endpoints: DeepPartial<ClusterLoadAssignment> } {
   const protocol = opts.protocol ?? 'http1';
   const ms = opts.connectTimeoutMs ?? 1000;
@@ -58,12 +58,16 @@ export function edsCluster(
     edsClusterConfig: { edsConfig: ADS_SOURCE },
     connectTimeout: { seconds: Math.floor(ms / 1000), nanos: (ms % 1000) * 1_000_000 },
   };
-  if (protocol !== 'http1') {
+  // 0/undefined = unlimited (Envoy's default): the field is left out.
+  const common = opts.maxRequestsPerConnection ? { commonHttpProtocolOptions: { maxRequestsPerConnection: opts.maxRequestsPerConnection } } : {};
+  if (protocol !== 'http1' || opts.maxRequestsPerConnection) {
     // gRPC services need HTTP/2; "downstream" keeps the client's protocol.
     const po =
       protocol === 'http2'
-        ? HttpProtocolOptions.fromPartial({ explicitHttpConfig: { http2ProtocolOptions: {} } })
-        : HttpProtocolOptions.fromPartial({ useDownstreamProtocolConfig: { httpProtocolOptions: {}, http2ProtocolOptions: {} } });
+        ? HttpProtocolOptions.fromPartial({ ...common, explicitHttpConfig: { http2ProtocolOptions: {} } })
+        : protocol === 'http1'
+          ? HttpProtocolOptions.fromPartial({ ...common, explicitHttpConfig: { httpProtocolOptions: {} } })
+          : HttpProtocolOptions.fromPartial({ ...common, useDownstreamProtocolConfig: { httpProtocolOptions: {}, http2ProtocolOptions: {} } });
     cluster.typedExtensionProtocolOptions = { [HTTP_OPTIONS]: pack(`type.googleapis.com/${HTTP_OPTIONS}`, po) };
   }
   if (opts.tls) {

@@ -78,6 +78,22 @@ t.test('online: the fixed interface (filter order, ext_proc settings, per-route 
   const h2 = (n: string) => !!r.cluster.find((c) => c.name === n)?.typedExtensionProtocolOptions?.['envoy.extensions.upstreams.http.v3.HttpProtocolOptions']?.explicitHttpConfig?.http2ProtocolOptions;
   t.ok(h2('ext_proc') && h2('ext_authz'), 'gRPC clusters use HTTP/2');
   t.notOk(h2('app'), 'the app cluster stays HTTP/1.1');
+  const common = (cl: typeof r.cluster, n: string) =>
+    (cl.find((c) => c.name === n)?.typedExtensionProtocolOptions?.['envoy.extensions.upstreams.http.v3.HttpProtocolOptions'] as { commonHttpProtocolOptions?: { maxRequestsPerConnection?: number } } | undefined)
+      ?.commonHttpProtocolOptions;
+  // Node 20's HTTP/2 rapid-reset mitigation closes a connection after ~1000 stream resets: rotate before that.
+  t.same(common(r.cluster, 'ext_proc'), { maxRequestsPerConnection: 500 }, 'ext_proc connection rotated every 500 requests by default');
+  t.notOk(common(r.cluster, 'ext_authz'), 'ext_authz cluster unchanged');
+  const withCfg = (n: number) => {
+    const s = onlineSample();
+    const cfg = { ...s, config: { ...s.config, extProc: { ...s.config.extProc, maxRequestsPerConnection: n } } };
+    return (render(buildSnapshot('o', parseAppConfig({ plugins: [cfg] }), EMPTY_ROUTING, [])) as typeof r).cluster;
+  };
+  t.same(common(withCfg(1234), 'ext_proc'), { maxRequestsPerConnection: 1234 }, 'configurable');
+  const unlimited = withCfg(0);
+  t.notOk(common(unlimited, 'ext_proc'), '0 = unlimited: no limit emitted');
+  t.ok(unlimited.find((c) => c.name === 'ext_proc')?.typedExtensionProtocolOptions?.['envoy.extensions.upstreams.http.v3.HttpProtocolOptions']?.explicitHttpConfig?.http2ProtocolOptions, 'still HTTP/2 when unlimited');
+  t.throws(() => withCfg(-1), { code: 'TRANSLATION_FAILED', message: /maxRequestsPerConnection/ }, 'negative refused');
 });
 
 t.test('interact: ingress extAuthz puts the network ext_authz filter before tcp_proxy, HTTP/2 cluster, fail closed', async (t) => {
