@@ -1,7 +1,7 @@
 // The replicated store: NATS JetStream KV, so several capsule manager replicas
 // share one state. Every update is a compare-and-set on the key's revision
 // (KV update with the expected sequence), creates fail if the key exists.
-import { connect, type KV, type NatsConnection } from 'nats';
+import { connect, type JetStreamManager, type KV, type NatsConnection } from 'nats';
 import { CmError } from '../errors.ts';
 import { checkKey, type KvEntry, type Store } from './store.ts';
 
@@ -20,7 +20,12 @@ function isSeqMismatch(e: unknown): boolean {
 
 export class NatsStore implements Store {
   readonly kind = 'nats' as const;
-  private constructor(private readonly nc: NatsConnection, private readonly kv: KV) {}
+  private constructor(
+    private readonly nc: NatsConnection,
+    private readonly kv: KV,
+    private readonly jsm: JetStreamManager,
+    readonly bucket: string,
+  ) {}
 
   static async open(opts: NatsStoreOptions): Promise<NatsStore> {
     let nc: NatsConnection;
@@ -30,8 +35,10 @@ export class NatsStore implements Store {
       throw new CmError('STORE_UNAVAILABLE', `cannot connect to NATS at ${String(opts.servers)}`, { cause });
     }
     try {
-      const kv = await nc.jetstream().views.kv(opts.bucket ?? 'aenv_capsule_manager', { history: 1, replicas: opts.replicas ?? 1 });
-      return new NatsStore(nc, kv);
+      const bucket = opts.bucket ?? 'aenv_capsule_manager';
+      const kv = await nc.jetstream().views.kv(bucket, { history: 1, replicas: opts.replicas ?? 1 });
+      const jsm = await nc.jetstreamManager({ timeout: opts.timeoutMs ?? 5000 });
+      return new NatsStore(nc, kv, jsm, bucket);
     } catch (cause) {
       await nc.close().catch(() => undefined);
       throw new CmError('STORE_UNAVAILABLE', 'cannot open the JetStream KV bucket (is JetStream enabled?)', { cause });
@@ -82,11 +89,27 @@ export class NatsStore implements Store {
   }
 
   async list(prefix: string): Promise<KvEntry[]> {
-    const keys: string[] = [];
-    const it = await this.kv.keys(prefix === '' ? '>' : `${prefix}.>`);
-    for await (const k of it) keys.push(k);
+    if (prefix !== '') checkKey(prefix);
+    // Not kv.keys(): that creates a temporary consumer, and while a node of a
+    // JetStream cluster is down that often hangs until the client deadline.
+    // STREAM.INFO with a subjects filter is answered by the stream leader
+    // alone (nats.js pages it); kv.get is not affected by a lost node either.
+    const subjectPrefix = `$KV.${this.bucket}.`;
+    let subjects: Record<string, number> | undefined;
+    try {
+      const info = await this.jsm.streams.info(`KV_${this.bucket}`, { subjects_filter: `${subjectPrefix}${prefix === '' ? '>' : `${prefix}.>`}` });
+      subjects = info.state.subjects;
+    } catch (cause) {
+      throw new CmError('STORE_UNAVAILABLE', 'NATS KV list failed', { cause });
+    }
+    const keys = Object.keys(subjects ?? {})
+      .filter((s) => s.startsWith(subjectPrefix))
+      .map((s) => s.slice(subjectPrefix.length))
+      .sort();
     const out: KvEntry[] = [];
-    for (const k of keys.sort()) {
+    // A key whose last entry is a delete/purge marker still has a subject in
+    // the stream; get() drops it, as the keys()-based listing did.
+    for (const k of keys) {
       const e = await this.get(k);
       if (e) out.push(e);
     }
