@@ -21,6 +21,7 @@ import { startCapsuleManager } from '../../capsule-manager/start.ts';
 import { CapsuleManagerClient } from '../../capsule-manager/client/index.ts';
 import { generatePartyKeys } from '../../capsule-manager/core/party-keys.ts';
 import { partyIdOfCert } from '../../capsule-manager/core/party-id.ts';
+import { GroupSdsProvider } from '../../capsule-manager/tls-groups/sds-provider.ts';
 import { startApp } from '../online/app.ts';
 import { runOnlineClient } from '../online/client.ts';
 import type { DemoPorts } from './ports.ts';
@@ -47,6 +48,10 @@ export interface RunningDemo {
   identity: AppIdentity;
   appAttester: Attester;
   cm: { address: string; httpPort: number; simPublicKeyPem: string };
+  /** The app config the control plane serves (the scenario extends it). */
+  appConfig: { revision: string; plugins: Array<Record<string, unknown>> };
+  /** Registers something to stop with the demo. */
+  onClose(fn: () => Promise<unknown> | void): void;
   /** Commands and URLs a person can try next. */
   tryNext: string[];
   close(): Promise<void>;
@@ -129,9 +134,19 @@ export async function startDemo(o: DemoOptions): Promise<RunningDemo> {
     closers.push(() => app.close());
     say(`sample app         http 127.0.0.1:${app.port} (replies "I got your message: <body>"; it never sees ciphertext)`);
 
-    const cp = await startControlPlane({ id: 'aenv-demo', xds: { port: ports.xds }, api: { port: ports.controlPlaneApi }, logLevel: 'warn' }, { logger: log.child({ svc: 'control-plane' }) });
+    const cp = await startControlPlane(
+      {
+        id: 'aenv-demo',
+        xds: { port: ports.xds },
+        api: { port: ports.controlPlaneApi },
+        // The status page shows the capsule manager's recent decisions.
+        capsuleManager: { decisionsUrl: `http://127.0.0.1:${cm.httpPort}/api/v1/audit/recent`, pollSeconds: 1 },
+        logLevel: 'warn',
+      },
+      { logger: log.child({ svc: 'control-plane' }) },
+    );
     closers.push(() => cp.close());
-    cp.setAppConfig({
+    const appConfig = {
       revision: 'demo-1',
       plugins: [
         {
@@ -145,8 +160,9 @@ export async function startDemo(o: DemoOptions): Promise<RunningDemo> {
             extAuthz: { address: '127.0.0.1', port: authz.grpcPort },
           },
         },
-      ],
-    });
+      ] as Array<Record<string, unknown>>,
+    };
+    cp.setAppConfig(appConfig);
     say(`control plane      xDS 127.0.0.1:${cp.xdsPort} (ADS), API and status page ${cp.apiUrl}`);
 
     const bootstrap = generateBootstrap({ nodeId: 'demo-app-envoy', cluster: 'demo', xdsAddress: '127.0.0.1', xdsPort: cp.xdsPort, mode: o.xdsMode ?? 'delta', adminPort: ports.envoyAdmin });
@@ -166,6 +182,8 @@ export async function startDemo(o: DemoOptions): Promise<RunningDemo> {
       identity,
       appAttester,
       cm: { address: `127.0.0.1:${cm.grpcPort}`, httpPort: cm.httpPort, simPublicKeyPem: cm.simPublicKeyPem! },
+      appConfig,
+      onClose: (fn) => closers.push(async () => fn()),
       tryNext: [
         `node bin/aenv.js client --url ${url} --sim-key ${simKeyFile} --measurement app=${DEMO_APP_MEASUREMENT} --message "hi"`,
         `${grpcurlBin().replace(`${PROJECT_ROOT}/`, '')} -plaintext 127.0.0.1:${cp.xdsPort} list`,
@@ -183,7 +201,7 @@ export async function startDemo(o: DemoOptions): Promise<RunningDemo> {
 }
 
 /** The online scenario once, then an attested key release by the capsule manager. */
-export async function runDemoScenario(d: RunningDemo, say: (line: string) => void): Promise<{ reply: string; released: boolean; denialReason?: string }> {
+export async function runDemoScenario(d: RunningDemo, say: (line: string) => void): Promise<{ reply: string; released: boolean; denialReason?: string; groupCertServed: boolean }> {
   const url = `http://127.0.0.1:${d.ports.envoy}`;
   const simKey = readFileSync(d.simKeyFile, 'utf8');
   const out = await runOnlineClient({ url, message: 'hello', key: 'rsa', trustedSimKeys: [simKey], policy: { allowInsecure: true, measurements: { app: DEMO_APP_MEASUREMENT } } });
@@ -235,9 +253,38 @@ export async function runDemoScenario(d: RunningDemo, say: (line: string) => voi
       denialReason = (e as Error).message;
     }
     say(`denied     the same app asking for op "export": ${denialReason ?? '(unexpectedly allowed)'}`);
-    return { reply: out.reply, released: keys.length === 1, denialReason };
+
+    // Communication group: alice also grants "interact"; the app's side gets a
+    // group leaf for a key it generated, and the control plane serves it to
+    // Envoy over SDS for an mTLS ingress.
+    await owner.addDataRule(dataUuid, { rule_id: 'demo-app-interact', grantee_party_ids: [appParty], columns: ['*'], op_constraints: [{ op_name: 'interact', constraints: [] }], global_constraints: [] });
+    let rotation: { notAfter: Date; serial: string } | undefined;
+    const provider = new GroupSdsProvider({
+      partyId: appParty,
+      source: appClient,
+      attester: d.appAttester,
+      secrets: d.controlPlane.secrets,
+      groups: [{ name: 'interact', resourceUri: dataUuid, certSecret: 'group-cert', caSecret: 'group-ca' }],
+      onRotated: (e) => (rotation = e),
+    });
+    await provider.start();
+    d.onClose(() => provider.stop());
+    d.appConfig.plugins.push({
+      plugin: 'interact',
+      name: 'mtls',
+      config: { ingress: { listener: { address: '127.0.0.1', port: d.ports.envoyMtls }, app: { address: '127.0.0.1', port: d.ports.app }, certSecret: 'group-cert', caSecret: 'group-ca' }, egress: [] },
+    });
+    d.appConfig.revision = 'demo-2';
+    d.controlPlane.setAppConfig(d.appConfig);
+    await d.envoy.waitForStat('listener_manager.total_listeners_active', (v) => (v ?? 0) >= 2, 20_000);
+    const certs = await (await d.envoy.admin('/certs')).text();
+    const served = rotation !== undefined && certs.includes(rotation.serial);
+    say(`group TLS  alice granted op "interact"; the CM derived the group CA from the data key and certified the app's own key`);
+    say(`           (leaf serial ${rotation?.serial.slice(0, 16)}..., expires ${rotation?.notAfter.toISOString()}, renewed at 2/3 of its life);`);
+    say(`           the control plane serves it over SDS and Envoy's mTLS ingress 127.0.0.1:${d.ports.envoyMtls} ${served ? 'uses it' : 'has NOT loaded it'}`);
+    return { reply: out.reply, released: keys.length === 1, denialReason, groupCertServed: served };
   } finally {
     owner.close();
-    appClient.close();
+    d.onClose(() => appClient.close());
   }
 }

@@ -3,6 +3,7 @@ import { freePorts } from '../../kernel/free-port.ts';
 
 export interface DemoPorts {
   envoy: number;
+  envoyMtls: number;
   envoyAdmin: number;
   xds: number;
   controlPlaneApi: number;
@@ -19,6 +20,7 @@ export interface DemoPorts {
 
 export const DEFAULT_PORTS: DemoPorts = {
   envoy: 8443,
+  envoyMtls: 8444,
   envoyAdmin: 9901,
   xds: 18000,
   controlPlaneApi: 18001,

@@ -22,6 +22,7 @@ t.test('demo: whole system, scenario, metrics and status page', async (t) => {
   t.equal(result.reply, 'I got your message: hello', 'the reply came back decrypted');
   t.ok(result.released, 'the CM released the key to the attested app');
   t.match(result.denialReason, /op "export" is not allowed/, 'the denial names the failed condition');
+  t.ok(result.groupCertServed, 'the group leaf from the CM is served by Envoy over SDS');
   const text = lines.join('\n');
   t.match(text, /^attested /m);
   t.match(text, /^encrypted /m);
@@ -43,12 +44,26 @@ t.test('demo: whole system, scenario, metrics and status page', async (t) => {
     t.match(await r.text(), re, `${name} metrics carry its prefix`);
   }
 
-  // The status page, as a browser renders it.
+  // The status page, as a browser renders it, once the control plane has polled
+  // the capsule manager's decisions made by the scenario.
+  const deadline = Date.now() + 10_000;
+  let records: Array<{ decision: string; action: string }> = [];
+  while (Date.now() < deadline) {
+    const st = (await (await fetch(`${demo.controlPlane.apiUrl}/v1/status`)).json()) as { cmDecisions?: { records: typeof records } };
+    records = st.cmDecisions?.records ?? [];
+    if (records.some((r) => r.decision === 'deny')) break;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  t.ok(records.some((r) => r.decision === 'allow' && /GetDataKeys/i.test(r.action)), 'status has the CM key release');
+  t.ok(records.some((r) => r.decision === 'deny'), 'status has the CM denial');
   const statusUrl = `${demo.controlPlane.apiUrl}/status`;
   const dom = await renderedDom(statusUrl);
   t.match(dom, /demo-app-envoy/, 'status page lists the connected Envoy');
   t.match(dom, /demo-1|[0-9a-f]{8}/, 'status page shows versions');
   t.notMatch(dom, /loading…<\/div>/, 'the page script ran');
+  t.match(dom, /Capsule manager decisions/, 'status page has the CM decisions section');
+  t.match(dom, /group-cert/, 'status page lists the SDS secret with its expiry');
+  t.match(dom, /op "export" is not allowed/, 'status page shows the denial reason');
   const png = join(dir, 'status-page.png');
   await screenshot(statusUrl, png);
   t.ok(existsSync(png) && statSync(png).size > 5000, `screenshot written (${png})`);
