@@ -11,7 +11,8 @@ import { EndpointDiscoveryServiceService } from '../../proto/gen/envoy/service/e
 import { SecretDiscoveryServiceService } from '../../proto/gen/envoy/service/secret/v3/sds.ts';
 import { DiscoveryResponse, type DeltaDiscoveryRequest, type DeltaDiscoveryResponse, type DiscoveryRequest } from '../../proto/gen/envoy/service/discovery/v3/discovery.ts';
 import { addReflection, toGrpcError } from '../../kernel/grpc-server.ts';
-import { SotwStream, type StreamOptions } from '../xds/sotw-stream.ts';
+import { SotwStream } from '../xds/sotw-stream.ts';
+import type { StreamOptions } from '../xds/stream-common.ts';
 import { DeltaStream } from '../xds/delta-stream.ts';
 import { bindNode } from '../xds/node-binding.ts';
 import { TYPE, type TypeUrl } from '../xds/type-urls.ts';

@@ -1,13 +1,10 @@
 // Incremental (delta) xDS for one stream: per-resource versions, subscribe /
 // unsubscribe, wildcard, removals. Transport-free like SotwStream.
 // https://www.envoyproxy.io/docs/envoy/latest/api-docs/xds_protocol#incremental-xds
-import type { Logger } from 'pino';
 import { DeltaDiscoveryResponse, type DeltaDiscoveryRequest } from '../../proto/gen/envoy/service/discovery/v3/discovery.ts';
-import { ControlPlaneError } from '../errors.ts';
 import type { Snapshot } from './snapshot.ts';
-import { bindNode, type StreamNode } from './node-binding.ts';
-import { PUSH_ORDER, TYPE, WILDCARD_TYPES, isTypeUrl, type TypeUrl } from './type-urls.ts';
-import type { StreamOptions } from './sotw-stream.ts';
+import { PUSH_ORDER, TYPE, WILDCARD_TYPES, type TypeUrl } from './type-urls.ts';
+import { XdsStream, type StreamOptions } from './stream-common.ts';
 
 interface DeltaTypeState {
   wildcard: boolean;
@@ -19,40 +16,18 @@ interface DeltaTypeState {
   responded: boolean;
 }
 
-export class DeltaStream {
-  private node?: StreamNode;
-  private readonly types = new Map<TypeUrl, DeltaTypeState>();
-  private nonceCounter = 0;
-  private unwatch?: () => void;
-  private closed = false;
-  private log: Logger;
-
+export class DeltaStream extends XdsStream<DeltaTypeState> {
   constructor(
-    private readonly opts: StreamOptions,
+    opts: StreamOptions,
     private readonly send: (r: DeltaDiscoveryResponse) => void,
   ) {
-    this.log = opts.logger;
-  }
-
-  get nodeId(): string | undefined {
-    return this.node?.id;
+    super(opts, 'delta');
   }
 
   onRequest(req: DeltaDiscoveryRequest): void {
-    if (this.closed) return;
-    const first = !this.node;
-    this.node = bindNode(this.node, req.node);
-    if (first) {
-      this.log = this.log.child({ nodeId: this.node.id });
-      this.opts.status.connected(this.node.id, this.node.cluster, 'delta');
-      this.unwatch = this.opts.cache.watch(this.opts.cache.nodeKey(this.node), (s) => this.onSnapshot(s));
-    }
-    const typeUrl = req.typeUrl || this.opts.fixedType || '';
-    if (this.opts.fixedType && typeUrl !== this.opts.fixedType) throw new ControlPlaneError('UNKNOWN_TYPE', `this service serves ${this.opts.fixedType}, not ${typeUrl}`);
-    if (!isTypeUrl(typeUrl)) {
-      this.log.debug({ typeUrl }, 'request for an unserved type ignored');
-      return;
-    }
+    const accepted = this.accept(req);
+    if (!accepted) return;
+    const { node, typeUrl } = accepted;
     let st = this.types.get(typeUrl);
     if (!st) {
       st = {
@@ -71,10 +46,10 @@ export class DeltaStream {
       st.pending.delete(req.responseNonce);
       if (version !== undefined) {
         if (req.errorDetail) {
-          this.opts.status.nacked(this.node.id, 'delta', typeUrl, { version, nonce: req.responseNonce, message: req.errorDetail.message, code: req.errorDetail.code });
+          this.opts.status.nacked(node.id, 'delta', typeUrl, { version, nonce: req.responseNonce, message: req.errorDetail.message, code: req.errorDetail.code });
           this.log.warn({ typeUrl, version, error: req.errorDetail.message }, 'Envoy NACKed a delta response; it keeps its last good config');
         } else {
-          this.opts.status.acked(this.node.id, 'delta', typeUrl, version);
+          this.opts.status.acked(node.id, 'delta', typeUrl, version);
         }
       }
     }
@@ -91,13 +66,13 @@ export class DeltaStream {
         st.known.delete(n);
       }
     }
-    const snap = this.opts.cache.get(this.opts.cache.nodeKey(this.node));
+    const snap = this.opts.cache.get(this.opts.cache.nodeKey(node));
     this.push(typeUrl, st, snap, !st.responded);
     const eds = this.types.get(TYPE.endpoint);
     if (typeUrl === TYPE.cluster && eds) this.push(TYPE.endpoint, eds, snap, false, 'upserts');
   }
 
-  private onSnapshot(snap: Snapshot): void {
+  protected onSnapshot(snap: Snapshot): void {
     if (this.closed) return;
     // Make before break: additions and updates go out in warming order
     // (clusters before the routes that use them); removals afterwards in reverse
@@ -120,7 +95,7 @@ export class DeltaStream {
     // The first answer per type is sent even if empty: Envoy's initialisation
     // waits for it (otherwise until initial_fetch_timeout).
     if (!changed.length && !removed.length && !force) return;
-    const nonce = (++this.nonceCounter).toString(36);
+    const nonce = this.nextNonce();
     if (typeUrl === TYPE.cluster) {
       // Envoy re-warms an updated EDS cluster and waits for its endpoints again
       // (up to initial_fetch_timeout) even if they did not change: forget that
@@ -146,12 +121,5 @@ export class DeltaStream {
     );
     this.opts.status.sent(this.node!.id, 'delta', typeUrl, set.version, nonce, changed.length);
     this.log.debug({ typeUrl, version: set.version, nonce, changed: changed.length, removed: removed.length }, 'delta push');
-  }
-
-  close(): void {
-    if (this.closed) return;
-    this.closed = true;
-    this.unwatch?.();
-    if (this.node) this.opts.status.disconnected(this.node.id, 'delta');
   }
 }

@@ -2,14 +2,10 @@
 // nonces, version_info and ACK/NACK. Transport-free: it receives decoded
 // requests and hands responses to `send`.
 // https://www.envoyproxy.io/docs/envoy/latest/api-docs/xds_protocol#ack-nack-and-resource-type-instance-version
-import type { Logger } from 'pino';
 import { DiscoveryResponse, type DiscoveryRequest } from '../../proto/gen/envoy/service/discovery/v3/discovery.ts';
-import { ControlPlaneError } from '../errors.ts';
-import type { SnapshotCache } from './cache.ts';
 import type { Snapshot, XdsResource } from './snapshot.ts';
-import type { XdsStatus } from './status.ts';
-import { bindNode, type StreamNode } from './node-binding.ts';
-import { PUSH_ORDER, TYPE, WILDCARD_TYPES, isTypeUrl, type TypeUrl } from './type-urls.ts';
+import { PUSH_ORDER, TYPE, WILDCARD_TYPES, type TypeUrl } from './type-urls.ts';
+import { XdsStream, type StreamOptions } from './stream-common.ts';
 
 interface TypeState {
   wildcard: boolean;
@@ -23,50 +19,18 @@ interface TypeState {
   force?: boolean;
 }
 
-export interface StreamOptions {
-  cache: SnapshotCache;
-  status: XdsStatus;
-  logger: Logger;
-  /** For a single-type service (CDS, SDS, ...): the only type it serves. */
-  fixedType?: TypeUrl;
-  controlPlaneId: string;
-}
-
-export class SotwStream {
-  private node?: StreamNode;
-  private readonly types = new Map<TypeUrl, TypeState>();
-  private nonceCounter = 0;
-  private unwatch?: () => void;
-  private closed = false;
-  private log: Logger;
-
+export class SotwStream extends XdsStream<TypeState> {
   constructor(
-    private readonly opts: StreamOptions,
+    opts: StreamOptions,
     private readonly send: (r: DiscoveryResponse) => void,
   ) {
-    this.log = opts.logger;
-  }
-
-  get nodeId(): string | undefined {
-    return this.node?.id;
+    super(opts, 'sotw');
   }
 
   onRequest(req: DiscoveryRequest): void {
-    if (this.closed) return;
-    const first = !this.node;
-    this.node = bindNode(this.node, req.node);
-    if (first) {
-      this.log = this.log.child({ nodeId: this.node.id });
-      this.opts.status.connected(this.node.id, this.node.cluster, 'sotw');
-      this.unwatch = this.opts.cache.watch(this.opts.cache.nodeKey(this.node), (s) => this.onSnapshot(s));
-    }
-    const typeUrl = req.typeUrl || this.opts.fixedType || '';
-    if (this.opts.fixedType && typeUrl !== this.opts.fixedType) throw new ControlPlaneError('UNKNOWN_TYPE', `this service serves ${this.opts.fixedType}, not ${typeUrl}`);
-    if (!isTypeUrl(typeUrl)) {
-      // Not an error for Envoy: a type this control plane does not serve stays empty.
-      this.log.debug({ typeUrl }, 'request for an unserved type ignored');
-      return;
-    }
+    const accepted = this.accept(req);
+    if (!accepted) return;
+    const { node, typeUrl } = accepted;
     let st = this.types.get(typeUrl);
     const isNew = !st;
     if (!st) this.types.set(typeUrl, (st = { wildcard: false, names: new Set() }));
@@ -76,7 +40,7 @@ export class SotwStream {
       // is already on its way, Envoy will answer that one.
       if (req.responseNonce !== st.nonce) return;
       if (req.errorDetail) {
-        this.opts.status.nacked(this.node.id, 'sotw', typeUrl, {
+        this.opts.status.nacked(node.id, 'sotw', typeUrl, {
           version: st.sentVersion ?? '',
           nonce: req.responseNonce,
           message: req.errorDetail.message,
@@ -84,7 +48,7 @@ export class SotwStream {
         });
         this.log.warn({ typeUrl, version: st.sentVersion, keptVersion: req.versionInfo, error: req.errorDetail.message }, 'Envoy NACKed a response; it keeps its last good config');
       } else {
-        this.opts.status.acked(this.node.id, 'sotw', typeUrl, req.versionInfo);
+        this.opts.status.acked(node.id, 'sotw', typeUrl, req.versionInfo);
       }
     }
 
@@ -95,13 +59,13 @@ export class SotwStream {
     st.wildcard = wildcard;
     st.names = names;
 
-    const snap = this.opts.cache.get(this.opts.cache.nodeKey(this.node));
+    const snap = this.opts.cache.get(this.opts.cache.nodeKey(node));
     const current = snap.resources[typeUrl].version;
     if (isNew && !req.responseNonce && req.versionInfo && req.versionInfo === current) {
       // A reconnecting Envoy that already has this exact version (e.g. after a
       // control-plane restart) needs no resend.
       st.sentVersion = current;
-      this.opts.status.acked(this.node.id, 'sotw', typeUrl, current);
+      this.opts.status.acked(node.id, 'sotw', typeUrl, current);
       return;
     }
     if (changed || st.sentVersion !== current) {
@@ -115,7 +79,7 @@ export class SotwStream {
     if (eds?.force) this.respond(TYPE.endpoint, eds, snap);
   }
 
-  private onSnapshot(snap: Snapshot): void {
+  protected onSnapshot(snap: Snapshot): void {
     if (this.closed) return;
     for (const t of PUSH_ORDER) {
       const st = this.types.get(t);
@@ -126,7 +90,7 @@ export class SotwStream {
   private respond(typeUrl: TypeUrl, st: TypeState, snap: Snapshot): void {
     const set = snap.resources[typeUrl];
     const items = st.wildcard ? [...set.items.values()] : [...st.names].map((n) => set.items.get(n)).filter((r) => r !== undefined);
-    const nonce = (++this.nonceCounter).toString(36);
+    const nonce = this.nextNonce();
     st.sentVersion = set.version;
     st.nonce = nonce;
     st.force = false;
@@ -155,12 +119,5 @@ export class SotwStream {
     if (!prev) return;
     const eds = this.types.get(TYPE.endpoint);
     if (eds && items.some((r) => r.edsName && prev.has(r.name) && prev.get(r.name) !== r.version)) eds.force = true;
-  }
-
-  close(): void {
-    if (this.closed) return;
-    this.closed = true;
-    this.unwatch?.();
-    if (this.node) this.opts.status.disconnected(this.node.id, 'sotw');
   }
 }
