@@ -5,7 +5,7 @@
 import { createPrivateKey, randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
+import { parseCliArgs } from '../kernel/cli-args.ts';
 import { loadConfigFile } from '../kernel/config.ts';
 import { toPublicError } from '../kernel/errors.ts';
 import { encryptFile } from './data-capsule-proxy/enc-format.ts';
@@ -72,10 +72,9 @@ function need<T>(v: T | undefined, section: string): T {
 }
 
 export async function main(argv: string[]): Promise<number> {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args: argv,
+  const parsed = parseCliArgs(
+    argv,
+    {
       allowPositionals: true,
       options: {
         config: { type: 'string', short: 'c' },
@@ -89,16 +88,15 @@ export async function main(argv: string[]): Promise<number> {
         votes: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
-    });
-  } catch (e) {
-    process.stderr.write(`${(e as Error).message}\n${USAGE}`);
-    return 2;
-  }
+    },
+    USAGE,
+  );
+  if (typeof parsed === 'number') return parsed;
   const { values: v, positionals } = parsed;
   const cmd = positionals[0];
-  if (v.help || !cmd) {
+  if (!cmd) {
     process.stdout.write(USAGE);
-    return v.help ? 0 : 2;
+    return 2;
   }
   try {
     if (cmd === 'serve') return await runCapsuleManager(need(v.config, '-c <cm.yaml>'));

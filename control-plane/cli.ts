@@ -1,5 +1,5 @@
 // `aenv control-plane`: runs the control plane from a config file until SIGINT/SIGTERM.
-import { parseArgs } from 'node:util';
+import { parseCliArgs } from '../kernel/cli-args.ts';
 import { loadConfigFile } from '../kernel/config.ts';
 import { ControlPlaneConfig } from './config.ts';
 import { startControlPlane } from './server.ts';
@@ -13,17 +13,9 @@ const USAGE = `usage: aenv control-plane --config <file.yaml> [--xds-port <n>] [
 `;
 
 export async function main(argv: string[]): Promise<number> {
-  let values;
-  try {
-    ({ values } = parseArgs({ args: argv, options: { config: { type: 'string' }, 'xds-port': { type: 'string' }, 'api-port': { type: 'string' }, help: { type: 'boolean', default: false } }, strict: true }));
-  } catch (e) {
-    process.stderr.write(`${(e as Error).message}\n${USAGE}`);
-    return 2;
-  }
-  if (values.help) {
-    process.stdout.write(USAGE);
-    return 0;
-  }
+  const parsed = parseCliArgs(argv, { options: { config: { type: 'string' }, 'xds-port': { type: 'string' }, 'api-port': { type: 'string' }, help: { type: 'boolean', default: false } }, strict: true }, USAGE);
+  if (typeof parsed === 'number') return parsed;
+  const { values } = parsed;
   if (!values.config) {
     process.stderr.write(`--config is required\n${USAGE}`);
     return 2;

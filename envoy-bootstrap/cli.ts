@@ -1,6 +1,6 @@
 // `aenv bootstrap`: writes a bootstrap.yaml for an Envoy driven by the control plane.
 import { writeFileSync } from 'node:fs';
-import { parseArgs } from 'node:util';
+import { parseCliArgs } from '../kernel/cli-args.ts';
 import { generateBootstrap, toYaml, type XdsMode } from './bootstrap.ts';
 import { BootstrapError } from './errors.ts';
 
@@ -17,10 +17,9 @@ const USAGE = `usage: aenv bootstrap --node-id <id> --cluster <name> --xds-port 
 `;
 
 export async function main(argv: string[]): Promise<number> {
-  let values;
-  try {
-    ({ values } = parseArgs({
-      args: argv,
+  const parsed = parseCliArgs(
+    argv,
+    {
       options: {
         'node-id': { type: 'string' },
         cluster: { type: 'string' },
@@ -32,15 +31,11 @@ export async function main(argv: string[]): Promise<number> {
         help: { type: 'boolean', default: false },
       },
       strict: true,
-    }));
-  } catch (e) {
-    process.stderr.write(`${(e as Error).message}\n${USAGE}`);
-    return 2;
-  }
-  if (values.help) {
-    process.stdout.write(USAGE);
-    return 0;
-  }
+    },
+    USAGE,
+  );
+  if (typeof parsed === 'number') return parsed;
+  const { values } = parsed;
   try {
     const yaml = toYaml(
       generateBootstrap({

@@ -1,5 +1,5 @@
 // `aenv ext-authz` entry point.
-import { parseArgs } from 'node:util';
+import { parseCliArgs } from '../kernel/cli-args.ts';
 import { toPublicError } from '../kernel/errors.ts';
 import { runExtAuthz } from './main.ts';
 
@@ -13,17 +13,9 @@ bearer JWTs. Prints {"grpcPort","httpPort"} as JSON once listening.
   -h, --help            this text`;
 
 export async function main(argv: string[]): Promise<number> {
-  let values: { config?: string; help?: boolean };
-  try {
-    ({ values } = parseArgs({ args: argv, options: { config: { type: 'string', short: 'c' }, help: { type: 'boolean', short: 'h' } }, strict: true }));
-  } catch (e) {
-    process.stderr.write(`${(e as Error).message}\n${USAGE}\n`);
-    return 2;
-  }
-  if (values.help) {
-    process.stdout.write(`${USAGE}\n`);
-    return 0;
-  }
+  const parsed = parseCliArgs(argv, { options: { config: { type: 'string', short: 'c' }, help: { type: 'boolean', short: 'h' } }, strict: true }, USAGE);
+  if (typeof parsed === 'number') return parsed;
+  const { values } = parsed;
   if (!values.config) {
     process.stderr.write(`--config is required\n${USAGE}\n`);
     return 2;

@@ -1,5 +1,5 @@
 // `aenv ext-proc`: runs the JWE envelope ext_proc server.
-import { parseArgs } from 'node:util';
+import { parseCliArgs } from '../kernel/cli-args.ts';
 import { parseConfigText } from '../kernel/config.ts';
 import { readFileSync } from 'node:fs';
 import { startExtProc } from './main.ts';
@@ -11,10 +11,9 @@ Envoy ext_proc server that decrypts JWE envelopes to the app and encrypts its
 responses (docs/ext-proc.md). Flags override the config file.`;
 
 export async function main(argv: string[]): Promise<number> {
-  let values: Record<string, string | boolean | undefined>;
-  try {
-    ({ values } = parseArgs({
-      args: argv,
+  const parsed = parseCliArgs(
+    argv,
+    {
       options: {
         config: { type: 'string' },
         port: { type: 'string' },
@@ -26,15 +25,11 @@ export async function main(argv: string[]): Promise<number> {
         help: { type: 'boolean', short: 'h' },
       },
       strict: true,
-    }));
-  } catch (e) {
-    process.stderr.write(`${(e as Error).message}\n${USAGE}\n`);
-    return 2;
-  }
-  if (values.help) {
-    process.stdout.write(`${USAGE}\n`);
-    return 0;
-  }
+    },
+    USAGE,
+  );
+  if (typeof parsed === 'number') return parsed;
+  const { values } = parsed;
   try {
     const cfg = (values.config ? parseConfigText(readFileSync(values.config as string, 'utf8'), values.config as string) : {}) as Record<string, unknown>;
     const num = (v: unknown): number => (/^\d+$/.test(String(v)) ? Number(v) : NaN);

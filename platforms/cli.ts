@@ -4,7 +4,7 @@
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
-import { parseArgs } from 'node:util';
+import { parseCliArgs } from '../kernel/cli-args.ts';
 import { AppError } from '../kernel/errors.ts';
 import { verifyAttestationDocument, verifyRaCertResponse } from './client/verify-attestation.ts';
 import { decodeEvidence } from './evidence-codec.ts';
@@ -45,10 +45,9 @@ function read(path: string): string {
 }
 
 export async function main(argv: string[]): Promise<number> {
-  let values;
-  try {
-    ({ values } = parseArgs({
-      args: argv,
+  const parsed = parseCliArgs(
+    argv,
+    {
       options: {
         url: { type: 'string' },
         trustflow: { type: 'boolean', default: false },
@@ -75,15 +74,11 @@ export async function main(argv: string[]): Promise<number> {
         help: { type: 'boolean', default: false },
       },
       strict: true,
-    }));
-  } catch (e) {
-    process.stderr.write(`${(e as Error).message}\n${USAGE}`);
-    return 2;
-  }
-  if (values.help) {
-    process.stdout.write(USAGE);
-    return 0;
-  }
+    },
+    USAGE,
+  );
+  if (typeof parsed === 'number') return parsed;
+  const { values } = parsed;
   const sources = [values.url, values.document, values['ra-cert'], values.evidence].filter((x) => x !== undefined);
   if (sources.length !== 1) {
     process.stderr.write(`exactly one of --url, --document, --ra-cert, --evidence is required\n${USAGE}`);

@@ -1,6 +1,6 @@
 // `aenv ra-proxy`: runs the RA proxy until SIGINT/SIGTERM.
 import { pathToFileURL } from 'node:url';
-import { parseArgs } from 'node:util';
+import { parseCliArgs } from '../kernel/cli-args.ts';
 import { loadConfigFile, validateConfig } from '../kernel/config.ts';
 import { AppError } from '../kernel/errors.ts';
 import { RaProxyConfigSchema, type RaProxyConfig } from './config.ts';
@@ -19,10 +19,9 @@ const USAGE = `usage: ra-proxy [--config <file>] [options]
 `;
 
 export async function main(argv: string[]): Promise<number> {
-  let values;
-  try {
-    ({ values } = parseArgs({
-      args: argv,
+  const parsed = parseCliArgs(
+    argv,
+    {
       options: {
         config: { type: 'string' },
         platform: { type: 'string' },
@@ -34,15 +33,11 @@ export async function main(argv: string[]): Promise<number> {
         help: { type: 'boolean', default: false },
       },
       strict: true,
-    }));
-  } catch (e) {
-    process.stderr.write(`${(e as Error).message}\n${USAGE}`);
-    return 2;
-  }
-  if (values.help) {
-    process.stdout.write(USAGE);
-    return 0;
-  }
+    },
+    USAGE,
+  );
+  if (typeof parsed === 'number') return parsed;
+  const { values } = parsed;
   let handle;
   try {
     const base: Record<string, unknown> = values.config ? (loadConfigFile(RaProxyConfigSchema, values.config) as RaProxyConfig) : {};

@@ -1,6 +1,6 @@
 // `aenv data-capsule-proxy`: runs the proxy until SIGINT/SIGTERM, or encrypts /
 // decrypts one `.enc` file offline.
-import { parseArgs } from 'node:util';
+import { parseCliArgs } from '../../kernel/cli-args.ts';
 import { readFileSync } from 'node:fs';
 import { loadConfigFile, validateConfig } from '../../kernel/config.ts';
 import { AppError } from '../../kernel/errors.ts';
@@ -26,10 +26,9 @@ encrypt/decrypt (Trustflow .enc format, atomic output):
 `;
 
 export async function main(argv: string[]): Promise<number> {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args: argv,
+  const parsed = parseCliArgs(
+    argv,
+    {
       allowPositionals: true,
       options: {
         config: { type: 'string' },
@@ -41,16 +40,11 @@ export async function main(argv: string[]): Promise<number> {
         help: { type: 'boolean', default: false },
       },
       strict: true,
-    });
-  } catch (e) {
-    process.stderr.write(`${(e as Error).message}\n${USAGE}`);
-    return 2;
-  }
+    },
+    USAGE,
+  );
+  if (typeof parsed === 'number') return parsed;
   const { values, positionals } = parsed;
-  if (values.help) {
-    process.stdout.write(USAGE);
-    return 0;
-  }
   const cmd = positionals[0] ?? 'serve';
   if (cmd === 'encrypt' || cmd === 'decrypt') {
     if (!values['key-file'] || positionals.length !== 3) {
