@@ -31,6 +31,16 @@ export const ControlPlaneConfig = Type.Object(
           servers: Type.Array(Type.String({ minLength: 1 }), { minItems: 1 }),
           bucket: Type.String({ default: 'aenv_routing', pattern: '^[A-Za-z0-9_-]{1,64}$' }),
           key: Type.String({ default: 'routing', pattern: '^[A-Za-z0-9_.-]{1,64}$' }),
+          /**
+           * JetStream replicas of the KV bucket (1..5, at most the cluster size). Used when the bucket is
+           * created; an existing bucket with another count is used as it is, with a warning.
+           */
+          replicas: Type.Integer({ minimum: 1, maximum: 5, default: 1, description: 'JetStream replicas of the routing KV bucket when created' }),
+          /**
+           * Period of the reconciliation read of the routing key (0 = off). A watch served by a lost
+           * nats-server stalls for 8-10 s; the read applies newer revisions meanwhile.
+           */
+          reconcileSeconds: Type.Number({ minimum: 0, maximum: 3600, default: 2, description: 'period of the reconciliation read of the routing key; 0 = off' }),
         },
         { additionalProperties: false },
       ),

@@ -2,6 +2,9 @@
 // routing state; writers use compare-and-set on the key's revision, every
 // replica watches the key and applies each revision after validating it, so
 // all replicas converge on the same state (and the same xDS versions).
+// Besides the watch, each replica re-reads the key every few seconds: a watch
+// served by a nats-server that died stalls for 8-10 s before the client moves
+// it, and the periodic read applies any newer revision meanwhile.
 import { connect, type KV, type KvEntry, type NatsConnection } from 'nats';
 import type { Logger } from 'pino';
 import { validateConfig } from '../../kernel/config.ts';
@@ -15,7 +18,14 @@ export interface NatsRoutingOptions {
   servers: string[];
   bucket: string;
   key: string;
+  /** JetStream replicas of the KV bucket when this replica creates it (1..5). */
+  replicas?: number;
+  /** Period of the reconciliation read; 0 disables it. */
+  reconcileSeconds?: number;
 }
+
+export const DEFAULT_KV_REPLICAS = 1;
+export const DEFAULT_RECONCILE_SECONDS = 2;
 
 const MAX_CAS_RETRIES = 5;
 
@@ -23,6 +33,8 @@ export class NatsRoutingSync implements RoutingSync {
   private lastError?: ReplicationInfo['lastError'];
   private watching?: Promise<void>;
   private stopWatch?: () => void;
+  private reconcileTimer?: NodeJS.Timeout;
+  private reconciling = false;
 
   private constructor(
     private readonly core: ControlPlaneCore,
@@ -39,12 +51,56 @@ export class NatsRoutingSync implements RoutingSync {
     } catch (cause) {
       throw new ControlPlaneError('UNAVAILABLE', `cannot connect to NATS at ${opts.servers.join(', ')}`, { cause });
     }
-    const kv = await nc.jetstream().views.kv(opts.bucket, { history: 10 });
-    const sync = new NatsRoutingSync(core, nc, kv, opts, logger.child({ bucket: opts.bucket, key: opts.key }));
-    const initial = await kv.get(opts.key);
-    if (initial) sync.apply(initial);
-    await sync.watch();
+    const replicas = opts.replicas ?? DEFAULT_KV_REPLICAS;
+    const log = logger.child({ bucket: opts.bucket, key: opts.key });
+    let kv: KV;
+    try {
+      // Creates the bucket with `replicas` if it does not exist; an existing bucket is used as it is.
+      kv = await nc.jetstream().views.kv(opts.bucket, { history: 10, replicas });
+      const actual = (await kv.status()).replicas;
+      if (actual !== replicas) {
+        log.warn({ configured: replicas, actual }, 'routing KV bucket exists with another replica count; using it as it is');
+      }
+    } catch (cause) {
+      await nc.close().catch(() => undefined);
+      throw new ControlPlaneError('UNAVAILABLE', `cannot open the routing KV bucket ${opts.bucket} (replicas ${replicas})`, { cause });
+    }
+    const sync = new NatsRoutingSync(core, nc, kv, opts, log);
+    try {
+      const initial = await kv.get(opts.key);
+      if (initial) sync.apply(initial);
+      await sync.watch();
+    } catch (cause) {
+      // A connection left open would reconnect forever: close it before failing.
+      await sync.close().catch(() => undefined);
+      throw new ControlPlaneError('UNAVAILABLE', `cannot read the routing key ${opts.key} from bucket ${opts.bucket}`, { cause });
+    }
+    sync.startReconcile();
     return sync;
+  }
+
+  /** Periodic read of the key: applies a newer revision the watch has not delivered (validated the same way). */
+  private startReconcile(): void {
+    const seconds = this.opts.reconcileSeconds ?? DEFAULT_RECONCILE_SECONDS;
+    if (seconds <= 0) return;
+    this.reconcileTimer = setInterval(() => void this.reconcile(), seconds * 1000);
+    this.reconcileTimer.unref();
+  }
+
+  private async reconcile(): Promise<void> {
+    if (this.reconciling) return; // a slow read (node loss) must not pile up
+    this.reconciling = true;
+    try {
+      const e = await this.kv.get(this.opts.key);
+      if (e && e.revision > this.core.routing.revision) {
+        this.logger.info({ revision: e.revision, applied: this.core.routing.revision }, 'reconciliation read found a revision the watch has not delivered');
+        this.apply(e);
+      }
+    } catch (err) {
+      this.logger.debug({ error: (err as Error).message }, 'routing reconciliation read failed; retrying next period');
+    } finally {
+      this.reconciling = false;
+    }
   }
 
   private async watch(): Promise<void> {
@@ -63,6 +119,8 @@ export class NatsRoutingSync implements RoutingSync {
   /** Applies a replicated revision; an invalid one is recorded and skipped, keeping the last good state. */
   private apply(e: KvEntry): void {
     if (e.revision <= this.core.routing.revision) return;
+    // The watch and the reconciliation read may both deliver a rejected revision: record it once.
+    if (this.lastError?.revision === e.revision) return;
     try {
       this.core.setRouting(this.decode(e), e.revision);
       this.logger.info({ revision: e.revision }, 'routing revision applied');
@@ -99,6 +157,7 @@ export class NatsRoutingSync implements RoutingSync {
   }
 
   async close(): Promise<void> {
+    clearInterval(this.reconcileTimer);
     this.stopWatch?.();
     await this.nc.drain().catch(() => undefined);
     await this.watching;
