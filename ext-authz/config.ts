@@ -1,5 +1,6 @@
 // ext-authz configuration (TypeBox schema, defaults, additionalProperties:false).
 import { Type, type Static } from '@sinclair/typebox';
+import { listenSchema } from '../kernel/config-schemas.ts';
 
 const Peers = Type.Object({
   /** Group ids (hex) whose members may call; "*" = any trusted group. */
@@ -30,8 +31,8 @@ export const GroupTrustSchema = Type.Object({
 }, { additionalProperties: false });
 
 export const ExtAuthzConfigSchema = Type.Object({
-  grpc: Type.Object({ host: Type.String({ default: '127.0.0.1' }), port: Type.Integer({ minimum: 0, maximum: 65535, default: 0 }) }, { additionalProperties: false, default: {} }),
-  http: Type.Object({ host: Type.String({ default: '127.0.0.1' }), port: Type.Integer({ minimum: 0, maximum: 65535, default: 0 }) }, { additionalProperties: false, default: {} }),
+  grpc: listenSchema(),
+  http: listenSchema(),
   groups: Type.Array(GroupTrustSchema, { default: [] }),
   policy: Type.Object({ rules: Type.Array(PolicyRuleSchema, { default: [] }) }, { additionalProperties: false, default: {} }),
   jwt: Type.Optional(Type.Object({

@@ -1,5 +1,6 @@
 // ext-proc configuration: TypeBox schema with defaults, validated at start.
 import { Type, type Static } from '@sinclair/typebox';
+import { listenSchema } from '../kernel/config-schemas.ts';
 import { loadConfigFile, validateConfig } from '../kernel/config.ts';
 
 export const KEY_ALGS = ['RSA-OAEP-256', 'ECDH-ES', 'ECDH-ES+A256KW', 'dir'] as const;
@@ -14,19 +15,9 @@ function stringEnum<T extends string>(values: readonly T[], opts: { default?: T 
 
 export const ExtProcConfigSchema = Type.Object(
   {
-    grpc: Type.Object(
-      { host: Type.String({ default: '127.0.0.1' }), port: Type.Integer({ minimum: 0, maximum: 65535, default: 0 }) },
-      { additionalProperties: false, default: {} },
-    ),
+    grpc: listenSchema(),
     /** /health and /metrics; port 0 picks a free port. */
-    http: Type.Object(
-      {
-        enabled: Type.Boolean({ default: true }),
-        host: Type.String({ default: '127.0.0.1' }),
-        port: Type.Integer({ minimum: 0, maximum: 65535, default: 0 }),
-      },
-      { additionalProperties: false, default: {} },
-    ),
+    http: listenSchema({ enabled: true }),
     /** Directory of the app identity (kernel/app-identity.ts); keys are created there on first use. */
     identityDir: Type.String({ minLength: 1, default: '.aenv/identity' }),
     /** Largest request/response body handled (bytes); larger request bodies get 413. */

@@ -1,22 +1,13 @@
 // ra-proxy configuration: TypeBox schema with defaults, additionalProperties: false.
 import { Type, type Static } from '@sinclair/typebox';
+import { listenSchema } from '../kernel/config-schemas.ts';
 
 const Hex = Type.String({ pattern: '^(0x)?([0-9a-fA-F]{2}){1,1024}$' });
 
 export const RaProxyConfigSchema = Type.Object(
   {
-    http: Type.Object(
-      { host: Type.String({ default: '127.0.0.1' }), port: Type.Integer({ minimum: 0, maximum: 65535, default: 0 }) },
-      { additionalProperties: false, default: {} },
-    ),
-    grpc: Type.Object(
-      {
-        enabled: Type.Boolean({ default: true }),
-        host: Type.String({ default: '127.0.0.1' }),
-        port: Type.Integer({ minimum: 0, maximum: 65535, default: 0 }),
-      },
-      { additionalProperties: false, default: {} },
-    ),
+    http: listenSchema(),
+    grpc: listenSchema({ enabled: true }),
     /** A platform name, or 'auto' for the first detected hardware TEE. */
     platform: Type.Union([Type.Literal('auto'), Type.Literal('sim'), Type.Literal('tdx'), Type.Literal('sgx'), Type.Literal('sev-snp'), Type.Literal('csv'), Type.Literal('tpm')], {
       default: 'auto',

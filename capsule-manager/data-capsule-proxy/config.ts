@@ -1,21 +1,12 @@
 // Data capsule proxy configuration: TypeBox schema with defaults,
 // additionalProperties: false.
 import { Type, type Static } from '@sinclair/typebox';
+import { listenSchema } from '../../kernel/config-schemas.ts';
 
 export const DcpConfigSchema = Type.Object(
   {
-    http: Type.Object(
-      { host: Type.String({ default: '127.0.0.1' }), port: Type.Integer({ minimum: 0, maximum: 65535, default: 0 }) },
-      { additionalProperties: false, default: {} },
-    ),
-    grpc: Type.Object(
-      {
-        enabled: Type.Boolean({ default: true }),
-        host: Type.String({ default: '127.0.0.1' }),
-        port: Type.Integer({ minimum: 0, maximum: 65535, default: 0 }),
-      },
-      { additionalProperties: false, default: {} },
-    ),
+    http: listenSchema(),
+    grpc: listenSchema({ enabled: true }),
     /**
      * Local paths in requests (sources, destinations) must lie below one of these
      * directories (symlinks resolved). Required: the operator states where the
