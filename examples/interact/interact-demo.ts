@@ -16,6 +16,7 @@ import { createEphemeralAppIdentity, type AppIdentity } from '../../kernel/app-i
 import { EnvoyProcess } from '../../kernel/envoy-process.ts';
 import { freePorts } from '../../kernel/free-port.ts';
 import { silentLogger } from '../../kernel/logger.ts';
+import { pollUntil } from '../../kernel/poll.ts';
 import { createAttester } from '../../platforms/index.ts';
 import type { Attester } from '../../platforms/types.ts';
 import { CapsuleManagerClient, startCapsuleManager, type RunningCapsuleManager } from '../../capsule-manager/client/index.ts';
@@ -191,18 +192,7 @@ export async function envoyCertSerials(envoy: EnvoyProcess): Promise<string[]> {
   return (body.certificates ?? []).flatMap((c) => (c.cert_chain ?? []).map((x) => (x.serial_number ?? '').toLowerCase())).filter(Boolean);
 }
 
-/** Polls until `fn` returns a truthy value. */
+/** Polls until `fn` returns a truthy value (kernel/poll.ts). */
 export async function until<T>(what: string, fn: () => Promise<T | undefined | false>, timeoutMs = 15_000, stepMs = 20): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  while (Date.now() < deadline) {
-    try {
-      const v = await fn();
-      if (v) return v;
-    } catch (e) {
-      last = e;
-    }
-    await new Promise((r) => setTimeout(r, stepMs));
-  }
-  throw new Error(`timed out waiting for ${what}${last ? ` (last error: ${(last as Error).message})` : ''}`);
+  return pollUntil(what, fn, { timeoutMs, stepMs });
 }

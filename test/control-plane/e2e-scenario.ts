@@ -6,6 +6,7 @@ import type { Test } from 'tap';
 import { startEnvoy } from '../helpers/envoy.ts';
 import { startUpstream } from '../helpers/upstream.ts';
 import { freePort } from '../../kernel/free-port.ts';
+import { pollUntil } from '../../kernel/poll.ts';
 import { silentLogger } from '../../kernel/logger.ts';
 import { generateBootstrap } from '../../envoy-bootstrap/index.ts';
 import { startControlPlane, type ControlPlaneHandle } from '../../control-plane/server.ts';
@@ -13,19 +14,9 @@ import { withRawResource } from '../../control-plane/xds/snapshot.ts';
 import { TYPE } from '../../control-plane/xds/type-urls.ts';
 import { Cluster, Cluster_DiscoveryType } from '../../proto/gen/envoy/config/cluster/v3/cluster.ts';
 
+/** Polls every 100 ms until `fn` returns a truthy value (kernel/poll.ts). */
 export async function until<T>(what: string, fn: () => Promise<T | undefined | false>, timeoutMs = 15_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  while (Date.now() < deadline) {
-    try {
-      const v = await fn();
-      if (v) return v;
-    } catch (e) {
-      last = e;
-    }
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`timed out waiting for ${what}${last ? ` (last error: ${(last as Error).message})` : ''}`);
+  return pollUntil(what, fn, { timeoutMs, stepMs: 100 });
 }
 
 async function body(url: string): Promise<string> {
