@@ -7,7 +7,7 @@
 //        --sim-key sim.pub.pem [--alg rsa|x25519|p256] [--message hello]
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { parseArgs } from 'node:util';
+import { parseCliArgs } from '../../kernel/cli-args.ts';
 import { createEvidenceVerifier } from '../../platforms/index.ts';
 import { verifyAttestationDocument } from '../../platforms/client/verify-attestation.ts';
 import type { AppraisalPolicy, Claims } from '../../platforms/types.ts';
@@ -83,10 +83,9 @@ sends the message in a JWE envelope and prints the decrypted reply.
 proves nothing.`;
 
 export async function main(argv: string[]): Promise<number> {
-  let v: ReturnType<typeof parse>['values'];
-  function parse(a: string[]) {
-    return parseArgs({
-      args: a,
+  const parsed = parseCliArgs(
+    argv,
+    {
       options: {
         url: { type: 'string' }, message: { type: 'string', default: 'hello' }, path: { type: 'string', default: '/' },
         key: { type: 'string', default: 'rsa' }, alg: { type: 'string' }, enc: { type: 'string', default: 'A128GCM' },
@@ -94,18 +93,11 @@ export async function main(argv: string[]): Promise<number> {
         'trust-served-sim-key': { type: 'boolean' }, measurement: { type: 'string', multiple: true },
         session: { type: 'string', multiple: true }, verbose: { type: 'boolean', short: 'v' }, help: { type: 'boolean', short: 'h' },
       },
-    });
-  }
-  try {
-    v = parse(argv).values;
-  } catch (e) {
-    process.stderr.write(`${(e as Error).message}\n${USAGE}\n`);
-    return 2;
-  }
-  if (v.help) {
-    process.stdout.write(`${USAGE}\n`);
-    return 0;
-  }
+    },
+    USAGE,
+  );
+  if (typeof parsed === 'number') return parsed;
+  const v = parsed.values;
   if (!v.url) {
     process.stderr.write(`--url is required\n${USAGE}\n`);
     return 2;
