@@ -118,6 +118,31 @@ function nodeRsaDecryptPerSec(identity: AppIdentity): number {
   return Math.round((n * 1000) / (performance.now() - t0));
 }
 
+/**
+ * Adds a second listener on `port` routing everything to the same `app` cluster
+ * with no ext_proc filter: the true "plain Envoy" baseline for target (d) and the
+ * added latency (the `plain` scenario still passes the ext_proc request-headers phase).
+ */
+function withEnvoyOnlyListener(bootstrap: Record<string, unknown>, port: number): Record<string, unknown> {
+  const sr = bootstrap.static_resources as { listeners: Record<string, unknown>[] };
+  const bare = {
+    name: 'envoy-only',
+    address: { socket_address: { address: '127.0.0.1', port_value: port } },
+    filter_chains: [{
+      filters: [{
+        name: 'envoy.filters.network.http_connection_manager',
+        typed_config: {
+          '@type': 'type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager',
+          stat_prefix: 'envoy_only',
+          route_config: { virtual_hosts: [{ name: 'app', domains: ['*'], routes: [{ match: { prefix: '/' }, route: { cluster: 'app' } }] }] },
+          http_filters: [{ name: 'envoy.filters.http.router', typed_config: { '@type': 'type.googleapis.com/envoy.extensions.filters.http.router.v3.Router' } }],
+        },
+      }],
+    }],
+  };
+  return { ...bootstrap, static_resources: { ...sr, listeners: [...sr.listeners, bare] } };
+}
+
 function opensslRsaSignPerSec(seconds: number): number {
   const out = execFileSync('openssl', ['speed', '-seconds', String(seconds), 'rsa2048'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
   const line = out.split('\n').find((l) => /^rsa\s+2048 bits/.test(l.trim()));
@@ -149,15 +174,17 @@ export async function main(argv: string[]): Promise<number> {
     await app.waitFor(async () => /listening/.test(app.outputTail()), 'listening');
     await ep.waitFor(async () => /gRPC on/.test(ep.outputTail()), 'listening');
     const listenPort = await freePort();
-    envoy = await EnvoyProcess.start({ name: 'bench-ext-proc', bootstrap: onlineStaticBootstrap({ listenPort, appPort, extProcPort: epPort, extProcMaxRequestsPerConnection: Number(values['max-requests-per-connection']) }) });
+    const bareListenPort = await freePort();
+    envoy = await EnvoyProcess.start({ name: 'bench-ext-proc', bootstrap: withEnvoyOnlyListener(onlineStaticBootstrap({ listenPort, appPort, extProcPort: epPort, extProcMaxRequestsPerConnection: Number(values['max-requests-per-connection']) }), bareListenPort) });
     const url = new URL(`http://127.0.0.1:${listenPort}/bench`);
+    const bareUrl = new URL(`http://127.0.0.1:${bareListenPort}/bench`);
 
     const rsaBefore = opensslRsaSignPerSec(3);
     const POOL = 128;
     // Scenarios are interleaved in `rounds` (each round runs every scenario and size
     // once) and each figure is the median over rounds, so that the varying load of a
     // shared machine hits every scenario alike.
-    type Scenario = { name: string; size: number; reqs: Req[] };
+    type Scenario = { name: string; size: number; reqs: Req[]; url?: URL };
     const scenarios: Scenario[] = [];
     for (const size of [1024, 64 * 1024]) {
       const payload = Buffer.alloc(size, 'a');
@@ -169,6 +196,7 @@ export async function main(argv: string[]): Promise<number> {
       if (openResponse(reply, first).toString() !== 'I got your message: session') throw new Error('session setup failed');
       const session = sessionFromResponse(r.headers, first);
       scenarios.push(
+        { name: 'envoy-only', size, reqs: [{ body: payload, headers: { 'content-type': 'application/octet-stream' } }], url: bareUrl },
         { name: 'plain', size, reqs: [{ body: payload, headers: { 'content-type': 'application/octet-stream' } }] },
         { name: 'rsa-oaep-256', size, reqs: Array.from({ length: POOL }, () => asReq(sealRequest(payload, { jwk: identity.keys.rsa.publicJwk }))) },
         { name: 'ecdh-es-x25519', size, reqs: Array.from({ length: POOL }, () => asReq(sealRequest(payload, { jwk: identity.keys.x25519.publicJwk }))) },
@@ -177,12 +205,12 @@ export async function main(argv: string[]): Promise<number> {
     }
     const rounds = Number(values.rounds);
     const samples = new Map<string, Result[]>();
-    for (const sc of scenarios) await load(url, sc.reqs, concurrency, 300); // warm up
+    for (const sc of scenarios) await load(sc.url ?? url, sc.reqs, concurrency, 300); // warm up
     for (let round = 0; round < rounds; round++) {
       for (const sc of scenarios) {
         for (const c of [concurrency, 1]) {
           const [ep0, en0] = [cpuMs(ep.pid), cpuMs(envoy.proc.pid)];
-          const m = await load(url, sc.reqs, c, ((c === 1 ? 0.5 : 1) * seconds * 1000) / rounds);
+          const m = await load(sc.url ?? url, sc.reqs, c, ((c === 1 ? 0.5 : 1) * seconds * 1000) / rounds);
           const [ep1, en1] = [cpuMs(ep.pid), cpuMs(envoy.proc.pid)];
           const res: Result = {
             scenario: sc.name, size: sc.size, concurrency: c, requests: m.n, errors: m.errors, rps: Math.round((m.n / m.elapsed) * 1000), p50ms: +pct(m.lat, 50).toFixed(3), p99ms: +pct(m.lat, 99).toFixed(3),
@@ -234,16 +262,23 @@ export async function main(argv: string[]): Promise<number> {
       /** JOSE parsing + AES-GCM both ways on top of the RSA op (1 = free). */
       rsaCoreVsNodeRsa1k: +(core['rsa-oaep-256'] / nodeRsa).toFixed(3),
       rsaVsCeiling1k: +(get('rsa-oaep-256', 1024, concurrency).rps / rsaCeiling).toFixed(3),
+      // (d) and the added latency are against `envoy-only` (the same Envoy and app,
+      // a listener without the ext_proc filter); `plain` (a plain request through the
+      // ext_proc request-headers phase) is kept as an extra reference.
+      sessionVsEnvoyOnly1k: +(get('session-dir', 1024, concurrency).rps / get('envoy-only', 1024, concurrency).rps).toFixed(3),
+      sessionVsEnvoyOnly64k: +(get('session-dir', 65536, concurrency).rps / get('envoy-only', 65536, concurrency).rps).toFixed(3),
+      ecdhVsEnvoyOnly1k: +(get('ecdh-es-x25519', 1024, concurrency).rps / get('envoy-only', 1024, concurrency).rps).toFixed(3),
+      plainVsEnvoyOnly1k: +(get('plain', 1024, concurrency).rps / get('envoy-only', 1024, concurrency).rps).toFixed(3),
       sessionVsPlain1k: +(get('session-dir', 1024, concurrency).rps / get('plain', 1024, concurrency).rps).toFixed(3),
       sessionVsPlain64k: +(get('session-dir', 65536, concurrency).rps / get('plain', 65536, concurrency).rps).toFixed(3),
-      ecdhVsPlain1k: +(get('ecdh-es-x25519', 1024, concurrency).rps / get('plain', 1024, concurrency).rps).toFixed(3),
       // Capacity of one ext-proc core from its CPU time per request (load-independent).
       rsaCpuCapacityVsCeiling1k: +(1e6 / get('rsa-oaep-256', 1024, concurrency).extProcCpuUsPerReq / rsaCeiling).toFixed(3),
-      addedP50MsLowLoad1k: Object.fromEntries(['rsa-oaep-256', 'ecdh-es-x25519', 'session-dir'].map((s) => [s, +(get(s, 1024, 1).p50ms - get('plain', 1024, 1).p50ms).toFixed(3)])),
+      addedP50MsLowLoad1k: Object.fromEntries(['plain', 'rsa-oaep-256', 'ecdh-es-x25519', 'session-dir'].map((s) => [s, +(get(s, 1024, 1).p50ms - get('envoy-only', 1024, 1).p50ms).toFixed(3)])),
+      addedP50MsOverPlainLowLoad1k: Object.fromEntries(['rsa-oaep-256', 'ecdh-es-x25519', 'session-dir'].map((s) => [s, +(get(s, 1024, 1).p50ms - get('plain', 1024, 1).p50ms).toFixed(3)])),
     };
     const targets = {
       'rsa >= 60% of RSA-2048 ceiling': ratios.rsaVsCeiling1k >= 0.6,
-      'session dir >= 40% of plain (1 KiB)': ratios.sessionVsPlain1k >= 0.4,
+      'session dir >= 40% of envoy-only (1 KiB)': ratios.sessionVsEnvoyOnly1k >= 0.4,
       'added p50 <= 1 ms at low load (session dir, 1 KiB)': ratios.addedP50MsLowLoad1k['session-dir']! <= 1,
       'added p50 <= 1 ms at low load (rsa, 1 KiB)': ratios.addedP50MsLowLoad1k['rsa-oaep-256']! <= 1,
     };
@@ -252,8 +287,10 @@ export async function main(argv: string[]): Promise<number> {
     process.stdout.write(`(b') RSA envelope capacity from ext-proc CPU/request (1 core) / ceiling: ${(ratios.rsaCpuCapacityVsCeiling1k * 100).toFixed(1)}%\n`);
     process.stdout.write(`(b'') RSA envelope core alone (no gRPC/Envoy) / ceiling: ${(ratios.rsaCoreVsCeiling1k * 100).toFixed(1)}%\n`);
     process.stdout.write(`    core / bare node:crypto RSA decrypt (adjacent): ${(ratios.rsaCoreVsNodeRsa1k * 100).toFixed(1)}%\n`);
-    process.stdout.write(`(d) session dir / plain: 1 KiB ${(ratios.sessionVsPlain1k * 100).toFixed(1)}%, 64 KiB ${(ratios.sessionVsPlain64k * 100).toFixed(1)}% (target >= 40%)\n`);
-    process.stdout.write(`added p50 at c=1, 1 KiB: ${JSON.stringify(ratios.addedP50MsLowLoad1k)} ms (target <= 1 ms)\n`);
+    process.stdout.write(`(d) session dir / envoy-only: 1 KiB ${(ratios.sessionVsEnvoyOnly1k * 100).toFixed(1)}%, 64 KiB ${(ratios.sessionVsEnvoyOnly64k * 100).toFixed(1)}% (target >= 40%)\n`);
+    process.stdout.write(`    session dir / plain (through the ext_proc headers phase): 1 KiB ${(ratios.sessionVsPlain1k * 100).toFixed(1)}%, 64 KiB ${(ratios.sessionVsPlain64k * 100).toFixed(1)}%; plain / envoy-only 1 KiB ${(ratios.plainVsEnvoyOnly1k * 100).toFixed(1)}%\n`);
+    process.stdout.write(`added p50 over envoy-only at c=1, 1 KiB: ${JSON.stringify(ratios.addedP50MsLowLoad1k)} ms (target <= 1 ms)\n`);
+    process.stdout.write(`    added p50 over plain at c=1, 1 KiB: ${JSON.stringify(ratios.addedP50MsOverPlainLowLoad1k)} ms\n`);
     for (const [k, ok] of Object.entries(targets)) process.stdout.write(`${ok ? 'MET    ' : 'NOT MET'} ${k}\n`);
     process.stdout.write(`non-200 outcomes: ${JSON.stringify(statuses)}\n`);
     const extProcStats = Object.fromEntries([...(await envoy.stats('ext_proc')).entries()].filter(([, v]) => v !== 0));
