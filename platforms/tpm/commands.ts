@@ -15,17 +15,18 @@ const ST_NO_SESSIONS = 0x8001;
 const ST_SESSIONS = 0x8002;
 const RS_PW = 0x40000009;
 
-function u16(v: number) {
+/** Big-endian TPM wire encoders (also used by the test TPM responder). */
+export function u16(v: number) {
   const b = Buffer.alloc(2);
   b.writeUInt16BE(v);
   return b;
 }
-function u32(v: number) {
+export function u32(v: number) {
   const b = Buffer.alloc(4);
   b.writeUInt32BE(v >>> 0);
   return b;
 }
-const tpm2b = (b: Buffer) => Buffer.concat([u16(b.length), b]);
+export const tpm2b = (b: Buffer) => Buffer.concat([u16(b.length), b]);
 
 function command(tag: number, cc: number, body: Buffer[]): Buffer {
   const rest = Buffer.concat(body);

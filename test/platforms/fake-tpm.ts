@@ -1,7 +1,7 @@
 // A minimal TPM 2.0 responder for attester tests: answers Quote, PCR_Read and
 // ReadPublic with real RSA signatures over a real TPMS_ATTEST (no swtpm here).
 import { createHash, generateKeyPairSync, sign, type KeyObject } from 'node:crypto';
-import type { TpmTransport } from '../../platforms/tpm/commands.ts';
+import { tpm2b, u16, u32, type TpmTransport } from '../../platforms/tpm/commands.ts';
 
 export interface FakeTpm extends TpmTransport {
   akPublic: KeyObject;
@@ -9,17 +9,6 @@ export interface FakeTpm extends TpmTransport {
   commands: number[];
 }
 
-function u16(v: number) {
-  const b = Buffer.alloc(2);
-  b.writeUInt16BE(v);
-  return b;
-}
-function u32(v: number) {
-  const b = Buffer.alloc(4);
-  b.writeUInt32BE(v >>> 0);
-  return b;
-}
-const tpm2b = (b: Buffer) => Buffer.concat([u16(b.length), b]);
 const resp = (tag: number, body: Buffer) => Buffer.concat([u16(tag), u32(10 + body.length), u32(0), body]);
 
 export function createFakeTpm(akHandle = 0x81010002): FakeTpm {
