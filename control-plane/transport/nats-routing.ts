@@ -134,7 +134,9 @@ export class NatsRoutingSync implements RoutingSync {
     for (let attempt = 0; attempt < MAX_CAS_RETRIES; attempt++) {
       const cur = await this.kv.get(this.opts.key);
       const base = cur && cur.operation === 'PUT' ? this.decode(cur) : EMPTY_ROUTING;
-      const next = applyRoutingChange(base, change);
+      // With schema defaults applied, as every reader's decode() does, so the
+      // writing replica holds exactly the state the others apply.
+      const next = validateConfig(RoutingState, applyRoutingChange(base, change), 'routing state');
       // Validate against this replica's app config before anyone sees it.
       this.core.check({ routing: next, routingRevision: (cur?.revision ?? 0) + 1 });
       let revision: number;

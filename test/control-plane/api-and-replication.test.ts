@@ -83,6 +83,7 @@ t.test('NATS KV: two replicas converge; invalid changes are refused everywhere',
   t.equal((await call(b.apiUrl, 'PUT', '/v1/routes/shared', { match: { prefix: '/shared' }, cluster: 'shared' })).status, 200, 'B builds on A\'s cluster');
   await until('convergence', async () => a.routing.get().revision === b.routing.get().revision && a.routing.get().routes.length === 1);
   t.same(a.routing.get(), b.routing.get(), 'same routing state');
+  t.strictSame((await call(a.apiUrl, 'GET', '/v1/routing')).json, (await call(b.apiUrl, 'GET', '/v1/routing')).json, 'GET /v1/routing is identical on both replicas (the writer applies schema defaults too)');
   for (const ty of [TYPE.listener, TYPE.route, TYPE.cluster, TYPE.endpoint]) t.equal(a.core.current!.resources[ty].version, b.core.current!.resources[ty].version, `same ${ty.split('.').pop()} version on both`);
 
   // Concurrent writers: compare-and-set retries, nothing is lost.
@@ -105,6 +106,12 @@ t.test('NATS KV: two replicas converge; invalid changes are refused everywhere',
   t.teardown(() => c.close());
   t.same(c.routing.get(), a.routing.get(), 'a late replica loads the current state');
   t.equal(c.status().replication.mode, 'nats');
+
+  // A change proposed programmatically without the optional fields: the writer
+  // applies the schema defaults exactly as the readers do.
+  await a.routing.apply({ op: 'putCluster', cluster: { name: 'bare', endpoints: [{ address: '127.0.0.1', port: 7004 }] } as never });
+  await until('bare cluster replicated', async () => b.routing.get().clusters.some((cl) => cl.name === 'bare'));
+  t.strictSame(a.routing.get(), b.routing.get(), 'writer and reader hold the identical state, defaults included');
 });
 
 t.test('per-node app config: one node key gets its own snapshot, others keep the default', async (t) => {
