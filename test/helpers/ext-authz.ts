@@ -1,6 +1,8 @@
 // Static Envoy bootstrap for ext-authz end-to-end tests: an ingress listener
 // (optionally mTLS with a group leaf) whose HTTP filter chain is
 // ext_authz (interface 1 settings) -> router -> cluster "app".
+import { ROUTER_FILTER, staticCluster } from './static-bootstrap.ts';
+
 export interface ExtAuthzBootstrapOptions {
   listenPort: number;
   upstreamPort: number;
@@ -10,19 +12,6 @@ export interface ExtAuthzBootstrapOptions {
 }
 
 export function extAuthzBootstrap(o: ExtAuthzBootstrapOptions): Record<string, unknown> {
-  const h2 = {
-    'envoy.extensions.upstreams.http.v3.HttpProtocolOptions': {
-      '@type': 'type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions',
-      explicit_http_config: { http2_protocol_options: {} },
-    },
-  };
-  const cluster = (name: string, port: number, extra: Record<string, unknown> = {}) => ({
-    name,
-    type: 'STATIC',
-    connect_timeout: '0.5s',
-    load_assignment: { cluster_name: name, endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: '127.0.0.1', port_value: port } } } }] }] },
-    ...extra,
-  });
   return {
     node: { id: 'ext-authz-e2e', cluster: 'ext-authz-e2e' },
     static_resources: {
@@ -60,15 +49,15 @@ export function extAuthzBootstrap(o: ExtAuthzBootstrapOptions): Record<string, u
                     include_peer_certificate: true,
                   },
                 },
-                { name: 'envoy.filters.http.router', typed_config: { '@type': 'type.googleapis.com/envoy.extensions.filters.http.router.v3.Router' } },
+                ROUTER_FILTER,
               ],
             },
           }],
         }],
       }],
       clusters: [
-        cluster('app', o.upstreamPort),
-        cluster('ext_authz', o.extAuthzPort, { typed_extension_protocol_options: h2 }),
+        staticCluster('app', o.upstreamPort, { connectTimeout: '0.5s' }),
+        staticCluster('ext_authz', o.extAuthzPort, { http2: true, connectTimeout: '0.5s' }),
       ],
     },
   };

@@ -12,6 +12,7 @@ import { generateBootstrap } from '../../envoy-bootstrap/index.ts';
 import { startControlPlane } from '../../control-plane/server.ts';
 import { startEnvoy, type EnvoyProcess } from './envoy.ts';
 import { startUpstream, type Handler, type Upstream } from './upstream.ts';
+import { ROUTER_FILTER, staticCluster } from './static-bootstrap.ts';
 
 /**
  * Envoy resets every finished ext_proc stream (RST_STREAM), and Node's nghttp2
@@ -22,26 +23,6 @@ import { startUpstream, type Handler, type Upstream } from './upstream.ts';
  * that burst.
  */
 export const EXT_PROC_MAX_REQUESTS_PER_CONNECTION = 500;
-
-function http2Options(maxRequestsPerConnection?: number): Record<string, unknown> {
-  return {
-    'envoy.extensions.upstreams.http.v3.HttpProtocolOptions': {
-      '@type': 'type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions',
-      ...(maxRequestsPerConnection ? { common_http_protocol_options: { max_requests_per_connection: maxRequestsPerConnection } } : {}),
-      explicit_http_config: { http2_protocol_options: {} },
-    },
-  };
-}
-
-function cluster(name: string, port: number, http2 = false, maxRequestsPerConnection?: number): Record<string, unknown> {
-  return {
-    name,
-    type: 'STATIC',
-    connect_timeout: '1s',
-    ...(http2 ? { typed_extension_protocol_options: http2Options(maxRequestsPerConnection) } : {}),
-    load_assignment: { cluster_name: name, endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: '127.0.0.1', port_value: port } } } }] }] },
-  };
-}
 
 /** The ext_proc HTTP filter exactly as interface 1 fixes it. */
 export const EXT_PROC_FILTER = {
@@ -97,12 +78,12 @@ export function onlineStaticBootstrap(o: OnlineBootstrapOptions): Record<string,
                   ],
                 }],
               },
-              http_filters: [EXT_PROC_FILTER, { name: 'envoy.filters.http.router', typed_config: { '@type': 'type.googleapis.com/envoy.extensions.filters.http.router.v3.Router' } }],
+              http_filters: [EXT_PROC_FILTER, ROUTER_FILTER],
             },
           }],
         }],
       }],
-      clusters: [cluster('app', o.appPort), cluster('ra_proxy', o.raProxyPort ?? o.appPort), cluster('ext_proc', o.extProcPort, true, o.extProcMaxRequestsPerConnection ?? EXT_PROC_MAX_REQUESTS_PER_CONNECTION)],
+      clusters: [staticCluster('app', o.appPort), staticCluster('ra_proxy', o.raProxyPort ?? o.appPort), staticCluster('ext_proc', o.extProcPort, { http2: true, maxRequestsPerConnection: o.extProcMaxRequestsPerConnection ?? EXT_PROC_MAX_REQUESTS_PER_CONNECTION })],
     },
   };
 }

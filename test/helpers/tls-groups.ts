@@ -3,6 +3,7 @@
 // presents a group leaf and checks the server's group URI (not a hostname).
 import { request } from 'node:https';
 import { X509Certificate } from 'node:crypto';
+import { ROUTER_FILTER, staticCluster } from './static-bootstrap.ts';
 
 export interface TlsIngressOptions {
   listenPort: number;
@@ -45,17 +46,12 @@ export function mtlsIngressBootstrap(o: TlsIngressOptions): Record<string, unkno
               forward_client_cert_details: 'SANITIZE_SET',
               set_current_client_cert_details: { uri: true },
               route_config: { virtual_hosts: [{ name: 'all', domains: ['*'], routes: [{ match: { prefix: '/' }, route: { cluster: 'app' } }] }] },
-              http_filters: [{ name: 'envoy.filters.http.router', typed_config: { '@type': 'type.googleapis.com/envoy.extensions.filters.http.router.v3.Router' } }],
+              http_filters: [ROUTER_FILTER],
             },
           }],
         }],
       }],
-      clusters: [{
-        name: 'app',
-        type: 'STATIC',
-        connect_timeout: '1s',
-        load_assignment: { cluster_name: 'app', endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: '127.0.0.1', port_value: o.upstreamPort } } } }] }] },
-      }],
+      clusters: [staticCluster('app', o.upstreamPort)],
     },
   };
 }

@@ -2,6 +2,7 @@ import t from 'tap';
 import { startEnvoy, EnvoyProcess } from '../helpers/envoy.ts';
 import { startUpstream } from '../helpers/upstream.ts';
 import { freePort } from '../../kernel/free-port.ts';
+import { ROUTER_FILTER, staticCluster } from '../helpers/static-bootstrap.ts';
 
 function staticBootstrap(listenPort: number, upstreamPort: number): Record<string, unknown> {
   return {
@@ -17,17 +18,12 @@ function staticBootstrap(listenPort: number, upstreamPort: number): Record<strin
               '@type': 'type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager',
               stat_prefix: 'ingress',
               route_config: { virtual_hosts: [{ name: 'all', domains: ['*'], routes: [{ match: { prefix: '/' }, route: { cluster: 'app' } }] }] },
-              http_filters: [{ name: 'envoy.filters.http.router', typed_config: { '@type': 'type.googleapis.com/envoy.extensions.filters.http.router.v3.Router' } }],
+              http_filters: [ROUTER_FILTER],
             },
           }],
         }],
       }],
-      clusters: [{
-        name: 'app',
-        type: 'STATIC',
-        connect_timeout: '1s',
-        load_assignment: { cluster_name: 'app', endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: '127.0.0.1', port_value: upstreamPort } } } }] }] },
-      }],
+      clusters: [staticCluster('app', upstreamPort)],
     },
   };
 }

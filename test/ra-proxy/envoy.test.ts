@@ -15,18 +15,7 @@ import { RaProxyClient, type GetRaCertResponse } from '../../proto/gen/secretflo
 import { UnifiedAttestationReport } from '../../proto/gen/secretflowapis/v2/sdc/ual.ts';
 import { startRaProxy } from '../../ra-proxy/main.ts';
 import { startEnvoy } from '../helpers/envoy.ts';
-
-function cluster(name: string, port: number, http2: boolean): Record<string, unknown> {
-  return {
-    name,
-    type: 'STATIC',
-    connect_timeout: '1s',
-    load_assignment: { cluster_name: name, endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: '127.0.0.1', port_value: port } } } }] }] },
-    ...(http2
-      ? { typed_extension_protocol_options: { 'envoy.extensions.upstreams.http.v3.HttpProtocolOptions': { '@type': 'type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions', explicit_http_config: { http2_protocol_options: {} } } } }
-      : {}),
-  };
-}
+import { ROUTER_FILTER, staticCluster } from '../helpers/static-bootstrap.ts';
 
 t.test('attestation through a real Envoy', async (t) => {
   const identity = await createEphemeralAppIdentity();
@@ -52,11 +41,11 @@ t.test('attestation through a real Envoy', async (t) => {
                 { match: { path: '/.well-known/attestation' }, route: { cluster: 'ra_proxy' } },
                 { match: { prefix: '/secretflowapis.v2.sdc.ra_proxy.RaProxy/' }, route: { cluster: 'ra_proxy_grpc' } },
               ] }] },
-              http_filters: [{ name: 'envoy.filters.http.router', typed_config: { '@type': 'type.googleapis.com/envoy.extensions.filters.http.router.v3.Router' } }],
+              http_filters: [ROUTER_FILTER],
             },
           }] }],
         }],
-        clusters: [cluster('ra_proxy', rp.httpPort, false), cluster('ra_proxy_grpc', rp.grpcPort!, true)],
+        clusters: [staticCluster('ra_proxy', rp.httpPort), staticCluster('ra_proxy_grpc', rp.grpcPort!, { http2: true })],
       },
     },
   });
