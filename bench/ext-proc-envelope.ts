@@ -20,6 +20,7 @@ import { PROJECT_ROOT } from '../kernel/toolchain.ts';
 import { openResponse, sealRequest, sealSessionRequest, sessionFromResponse, SESSION_HEADER, type Sealed } from '../ext-proc/client/envelope-client.ts';
 import { deriveSessionKey } from '../ext-proc/session-table.ts';
 import { onlineStaticBootstrap } from '../test/helpers/ext-proc.ts';
+import { plainHttpListener } from '../test/helpers/static-bootstrap.ts';
 import type { AppIdentity } from '../kernel/app-identity.ts';
 import { CONTENT_ENCS, KEY_ALGS } from '../ext-proc/config.ts';
 import { EnvelopeExchange, type EnvelopeContext } from '../ext-proc/envelope-exchange.ts';
@@ -125,21 +126,7 @@ function nodeRsaDecryptPerSec(identity: AppIdentity): number {
  */
 function withEnvoyOnlyListener(bootstrap: Record<string, unknown>, port: number): Record<string, unknown> {
   const sr = bootstrap.static_resources as { listeners: Record<string, unknown>[] };
-  const bare = {
-    name: 'envoy-only',
-    address: { socket_address: { address: '127.0.0.1', port_value: port } },
-    filter_chains: [{
-      filters: [{
-        name: 'envoy.filters.network.http_connection_manager',
-        typed_config: {
-          '@type': 'type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager',
-          stat_prefix: 'envoy_only',
-          route_config: { virtual_hosts: [{ name: 'app', domains: ['*'], routes: [{ match: { prefix: '/' }, route: { cluster: 'app' } }] }] },
-          http_filters: [{ name: 'envoy.filters.http.router', typed_config: { '@type': 'type.googleapis.com/envoy.extensions.filters.http.router.v3.Router' } }],
-        },
-      }],
-    }],
-  };
+  const bare = plainHttpListener('envoy-only', port, 'app', 'envoy_only');
   return { ...bootstrap, static_resources: { ...sr, listeners: [...sr.listeners, bare] } };
 }
 

@@ -35,3 +35,22 @@ export function staticCluster(name: string, port: number, o: StaticClusterOption
     load_assignment: { cluster_name: name, endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: '127.0.0.1', port_value: port } } } }] }] },
   };
 }
+
+/** An HTTP listener on 127.0.0.1:`port` sending every request to `cluster`, no filters but the router. */
+export function plainHttpListener(name: string, port: number, cluster: string, statPrefix = name): Record<string, unknown> {
+  return {
+    name,
+    address: { socket_address: { address: '127.0.0.1', port_value: port } },
+    filter_chains: [{
+      filters: [{
+        name: 'envoy.filters.network.http_connection_manager',
+        typed_config: {
+          '@type': 'type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager',
+          stat_prefix: statPrefix,
+          route_config: { virtual_hosts: [{ name: cluster, domains: ['*'], routes: [{ match: { prefix: '/' }, route: { cluster } }] }] },
+          http_filters: [ROUTER_FILTER],
+        },
+      }],
+    }],
+  };
+}

@@ -2,27 +2,13 @@ import t from 'tap';
 import { startEnvoy, EnvoyProcess } from '../helpers/envoy.ts';
 import { startUpstream } from '../helpers/upstream.ts';
 import { freePort } from '../../kernel/free-port.ts';
-import { ROUTER_FILTER, staticCluster } from '../helpers/static-bootstrap.ts';
+import { plainHttpListener, staticCluster } from '../helpers/static-bootstrap.ts';
 
 function staticBootstrap(listenPort: number, upstreamPort: number): Record<string, unknown> {
   return {
     node: { id: 'smoke', cluster: 'smoke' },
     static_resources: {
-      listeners: [{
-        name: 'ingress',
-        address: { socket_address: { address: '127.0.0.1', port_value: listenPort } },
-        filter_chains: [{
-          filters: [{
-            name: 'envoy.filters.network.http_connection_manager',
-            typed_config: {
-              '@type': 'type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager',
-              stat_prefix: 'ingress',
-              route_config: { virtual_hosts: [{ name: 'all', domains: ['*'], routes: [{ match: { prefix: '/' }, route: { cluster: 'app' } }] }] },
-              http_filters: [ROUTER_FILTER],
-            },
-          }],
-        }],
-      }],
+      listeners: [plainHttpListener('ingress', listenPort, 'app')],
       clusters: [staticCluster('app', upstreamPort)],
     },
   };
