@@ -200,7 +200,7 @@ export async function startDemo(o: DemoOptions): Promise<RunningDemo> {
   }
 }
 
-/** The online scenario once, then an attested key release by the capsule manager. */
+/** The online scenario once, then an attested key release (and a denial) by the capsule manager, then a group leaf served over SDS. */
 export async function runDemoScenario(d: RunningDemo, say: (line: string) => void): Promise<{ reply: string; released: boolean; denialReason?: string; groupCertServed: boolean }> {
   const url = `http://127.0.0.1:${d.ports.envoy}`;
   const simKey = readFileSync(d.simKeyFile, 'utf8');
@@ -218,6 +218,8 @@ export async function runDemoScenario(d: RunningDemo, say: (line: string) => voi
   const alice = await generatePartyKeys('alice');
   const owner = new CapsuleManagerClient({ address: d.cm.address, signer: { privateKey: alice.privateKey, certChainPem: [alice.certPem] }, verify });
   const appClient = new CapsuleManagerClient({ address: d.cm.address, signer: { privateKey: d.identity.keys.rsa.privateKey, certChainPem: [d.identity.certPem] }, verify });
+  // Closed with the demo (after the group provider that renews through it).
+  d.onClose(() => appClient.close());
   try {
     await owner.connect();
     await owner.registerCert();
@@ -285,6 +287,5 @@ export async function runDemoScenario(d: RunningDemo, say: (line: string) => voi
     return { reply: out.reply, released: keys.length === 1, denialReason, groupCertServed: served };
   } finally {
     owner.close();
-    d.onClose(() => appClient.close());
   }
 }
