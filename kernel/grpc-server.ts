@@ -9,29 +9,33 @@ import { ReflectionService } from '@grpc/reflection';
 import { toPublicError } from './errors.ts';
 import { PROJECT_ROOT } from './toolchain.ts';
 
-let descriptorSet: Buffer | undefined;
-function descriptors(): Buffer {
-  descriptorSet ??= readFileSync(join(PROJECT_ROOT, 'proto/gen/descriptors.pb'));
-  return descriptorSet;
+let fileProtos: Buffer[] | undefined;
+/**
+ * protoc's own FileDescriptorProtos (fully qualified type names) from the
+ * descriptor set proto/generate.ts writes, decoded once per process: every
+ * gRPC server of a process shares them.
+ */
+function fileDescriptorProtos(): Buffer[] {
+  if (!fileProtos) {
+    const { FileDescriptorSet, FileDescriptorProto } = descriptorExt as unknown as {
+      FileDescriptorSet: { decode(b: Uint8Array): { file: unknown[] } };
+      FileDescriptorProto: { encode(m: unknown): { finish(): Uint8Array } };
+    };
+    const set = FileDescriptorSet.decode(readFileSync(join(PROJECT_ROOT, 'proto/gen/descriptors.pb')));
+    fileProtos = set.file.map((f) => Buffer.from(FileDescriptorProto.encode(f).finish()));
+  }
+  return fileProtos;
 }
 
 /**
  * Adds gRPC server reflection for the given fully-qualified service names
- * (e.g. "envoy.service.discovery.v3.AggregatedDiscoveryService"), using the
- * descriptor set that proto/generate.ts writes.
+ * (e.g. "envoy.service.discovery.v3.AggregatedDiscoveryService").
  */
 export function addReflection(server: grpc.Server, services: string[]): void {
-  // Feed the reflection service protoc's own FileDescriptorProtos (fully
-  // qualified type names) rather than proto-loader's re-serialised ones, whose
-  // relative names grpcurl cannot resolve.
-  const { FileDescriptorSet, FileDescriptorProto } = descriptorExt as unknown as {
-    FileDescriptorSet: { decode(b: Uint8Array): { file: unknown[] } };
-    FileDescriptorProto: { encode(m: unknown): { finish(): Uint8Array } };
-  };
-  const fileDescriptorProtos = FileDescriptorSet.decode(descriptors()).file.map((f) => Buffer.from(FileDescriptorProto.encode(f).finish()));
-  const root = { all: { fileDescriptorProtos } } as unknown as ConstructorParameters<typeof ReflectionService>[0];
-  const reflection = new ReflectionService(root, { services });
-  reflection.addToServer(server);
+  // protoc's descriptors rather than proto-loader's re-serialised ones, whose
+  // relative type names grpcurl cannot resolve.
+  const root = { all: { fileDescriptorProtos: fileDescriptorProtos() } } as unknown as ConstructorParameters<typeof ReflectionService>[0];
+  new ReflectionService(root, { services }).addToServer(server);
 }
 
 export interface BoundServer {
