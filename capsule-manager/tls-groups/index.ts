@@ -2,28 +2,13 @@
 // GetTlsAsset handler after it has verified the app's evidence and checked that
 // the data key's rules grant op "interact" to the party. Pure: no I/O.
 // Design and threat notes: docs/groups.md.
-import type { Claims } from '../../platforms/types.ts';
 import { groupCa } from './group-ca.ts';
-import { deriveGroupKey } from './group-key.ts';
-import { issueLeaf } from './leaf.ts';
+import { deriveGroupKey, type GroupContext } from './group-key.ts';
+import { issueLeaf, type LeafRequest } from './leaf.ts';
 import { issueSharedAsset } from './shared-asset.ts';
 
-export interface IssueGroupTlsAssetInput {
-  dataKey: Buffer;
-  scope: string;
-  dataUuid: string;
-  partyId: string;
-  /** The app's own public key (bound in its evidence); its private key never leaves the app. */
-  subjectPublicKeyPem: string;
-  /** Verified claims of the app's evidence (never from the client). */
-  claims: Claims;
-  /** SHA-256 of the evidence the CM verified; carried in the leaf (RA-TLS style). */
-  evidenceDigest: Buffer;
-  validitySeconds?: number;
-  now?: Date;
-  /** Group CA generation (default 0). */
-  epoch?: number;
-}
+/** Which group (data key, scope, data_uuid, epoch) and what the leaf certifies (the app's own key, verified claims, evidence digest). */
+export interface IssueGroupTlsAssetInput extends GroupContext, LeafRequest {}
 
 export interface GroupTlsAsset {
   leafCertPem: string;

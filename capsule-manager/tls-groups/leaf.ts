@@ -18,8 +18,11 @@ export const CLOCK_SKEW_SECONDS = 60;
 
 export interface LeafRequest {
   partyId: string;
+  /** The app's own public key (bound in its evidence); its private key never leaves the app. */
   subjectPublicKeyPem: string;
+  /** Verified claims of the app's evidence (never from the client). */
   claims: Claims;
+  /** SHA-256 of the evidence the CM verified; carried in the leaf (RA-TLS style). */
   evidenceDigest: Buffer;
   validitySeconds?: number;
   now?: Date;
