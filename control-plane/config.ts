@@ -1,18 +1,15 @@
 // The control plane's own config (ports, node keying, NATS), separate from the
 // app config it translates.
 import { Type, type Static } from '@sinclair/typebox';
+import { listenSchema } from '../kernel/config-schemas.ts';
 
 export const ControlPlaneConfig = Type.Object(
   {
     id: Type.String({ default: 'aenv-control-plane', minLength: 1, maxLength: 128 }),
-    xds: Type.Object(
-      { host: Type.String({ default: '127.0.0.1' }), port: Type.Integer({ minimum: 0, maximum: 65535, default: 0 }) },
-      { additionalProperties: false, default: {} },
-    ),
+    xds: listenSchema(),
     api: Type.Object(
       {
-        host: Type.String({ default: '127.0.0.1' }),
-        port: Type.Integer({ minimum: 0, maximum: 65535, default: 0 }),
+        ...listenSchema().properties,
         /**
          * File holding a bearer token required on every mutating request (PUT/DELETE).
          * Mandatory when the API listens beyond loopback.
