@@ -227,7 +227,8 @@ t.test('multi-replica deployment keeps serving and loses nothing when a nats-ser
     return true;
   }, 10_000);
   t.comment(`first CM write after the kill acknowledged in ${w1.ms} ms (${w1.failures} failed attempts)`);
-  const newLeader = await streamLeader(admin, `KV_${cmBucket}`);
+  // the JetStream API itself may time out while the meta group re-elects, so this is retried too
+  const newLeader = (await until('a CM bucket leader after the kill', () => streamLeader(admin, `KV_${cmBucket}`), 20_000)).value;
   t.not(newLeader, leader, `the CM bucket has a new leader (${newLeader})`);
   t.ok(Date.now() - killedAt < 30_000, 'CM writes recovered within 30 s of the kill');
   t.same(await rulesOf(owner1, 'd1'), ['after', 'before'], 'CM 1 reads the rule written through CM 2');
