@@ -23,6 +23,23 @@ export interface BootstrapOptions {
 
 export const XDS_CLUSTER = 'xds_cluster';
 
+/**
+ * Runtime defaults every Envoy of ours runs with (a static layer), plus the admin
+ * layer so `/runtime_modify` still works for debugging.
+ * - ext_proc_graceful_grpc_close: when an ext_proc exchange is done, Envoy
+ *   half-closes the side stream and lets ext-proc close it, instead of resetting
+ *   it (RST_STREAM). A reset costs ext-proc an Error with a stack trace per HTTP
+ *   request, and Node's HTTP/2 rapid-reset guard answers a burst of them with
+ *   GOAWAY (see docs/ext-proc.md). Off by default in Envoy 1.34-1.40.
+ */
+export const RUNTIME_DEFAULTS: Readonly<Record<string, boolean | number | string>> = {
+  'envoy.reloadable_features.ext_proc_graceful_grpc_close': true,
+};
+
+export function layeredRuntime(): Record<string, unknown> {
+  return { layers: [{ name: 'static', static_layer: { ...RUNTIME_DEFAULTS } }, { name: 'admin', admin_layer: {} }] };
+}
+
 function check(opts: BootstrapOptions): void {
   const errors: string[] = [];
   if (!opts.nodeId || !/^[A-Za-z0-9._:-]{1,128}$/.test(opts.nodeId)) errors.push('nodeId must be 1..128 chars of [A-Za-z0-9._:-]');
@@ -42,6 +59,7 @@ export function generateBootstrap(opts: BootstrapOptions): Record<string, unknow
   return {
     node: { id: opts.nodeId, cluster: opts.cluster },
     admin: { address: { socket_address: { address: '127.0.0.1', port_value: opts.adminPort ?? 9901 } } },
+    layered_runtime: layeredRuntime(),
     dynamic_resources: {
       ads_config: {
         api_type: opts.mode === 'delta' ? 'DELTA_GRPC' : 'GRPC',

@@ -1,2 +1,2 @@
-export { generateBootstrap, toYaml, XDS_CLUSTER, type BootstrapOptions, type XdsMode } from './bootstrap.ts';
+export { generateBootstrap, layeredRuntime, RUNTIME_DEFAULTS, toYaml, XDS_CLUSTER, type BootstrapOptions, type XdsMode } from './bootstrap.ts';
 export { BootstrapError } from './errors.ts';

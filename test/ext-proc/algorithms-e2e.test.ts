@@ -68,7 +68,7 @@ t.test('all algorithms through Envoy', async (t) => {
   t.equal(openResponse(firstText, first).toString(), 'I got your message: open session');
   t.notOk(s.app.requests.at(-1)!.headers[SESSION_HEADER], 'the session request header does not reach the app');
   const session = sessionFromResponse(res.headers, first);
-  t.match(session.id, /^[A-Za-z0-9_-]{22}$/);
+  t.match(session.id, /^[A-Za-z0-9_-]{22}\.[A-Za-z0-9_-]{70,}$/, 'session id is a sealed ticket');
   t.ok(session.expiresAt > Date.now(), 'expiry in the future');
   t.not(session.key.toString('hex'), first.cek.toString('hex'), 'session key differs from the establishing CEK');
   for (const i of [1, 2, 3]) {
@@ -101,4 +101,11 @@ t.test('all algorithms through Envoy', async (t) => {
   t.equal(await res.text(), 'I got your message: hi', 'non-JSON content passes (body phases skipped)');
   res = await fetch(`${s.url}/get`);
   t.equal(await res.text(), 'I got your message: ', 'GET without body passes');
+
+  // Every finished side stream was closed by ext-proc, none reset by Envoy (the
+  // bootstrap's ext_proc_graceful_grpc_close runtime default).
+  const stats = await s.envoy.stats('ext_proc');
+  const closed = [...stats].filter(([k]) => k.endsWith('.ext_proc.streams_closed')).reduce((a, [, v]) => a + v, 0);
+  t.ok(closed >= 10, `side streams were used (${closed})`);
+  t.equal(stats.get('cluster.ext_proc.http2.tx_reset') ?? 0, 0, 'Envoy reset no ext_proc stream');
 });
