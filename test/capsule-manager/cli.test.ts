@@ -9,20 +9,11 @@ import { CapsuleManagerClient } from '../../capsule-manager/client/index.ts';
 import { generatePartyKeys } from '../../capsule-manager/core/party-keys.ts';
 import { decryptFile } from '../../capsule-manager/data-capsule-proxy/enc-format.ts';
 import { startTestCapsuleManager } from '../helpers/capsule-manager.ts';
+import { captureOutput } from '../helpers/capture-output.ts';
 
 async function run(args: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = '';
-  let err = '';
-  const ow = process.stdout.write.bind(process.stdout);
-  const ew = process.stderr.write.bind(process.stderr);
-  process.stdout.write = ((s: string) => ((out += s), true)) as typeof process.stdout.write;
-  process.stderr.write = ((s: string) => ((err += s), true)) as typeof process.stderr.write;
-  try {
-    return { code: await main(args), out, err };
-  } finally {
-    process.stdout.write = ow;
-    process.stderr.write = ew;
-  }
+  const c = await captureOutput(() => main(args));
+  return { code: c.value, out: c.out, err: c.err };
 }
 
 const f = await startTestCapsuleManager(t, { audit: false });

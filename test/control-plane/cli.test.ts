@@ -7,21 +7,11 @@ import { stringify } from 'yaml';
 import { main } from '../../control-plane/cli.ts';
 import { PROJECT_ROOT } from '../../kernel/toolchain.ts';
 import { routeSample } from './plugin-samples.ts';
-
-async function captured(fn: () => Promise<number>): Promise<{ code: number; out: string }> {
-  const write = process.stdout.write.bind(process.stdout);
-  let out = '';
-  process.stdout.write = ((c: string | Uint8Array) => ((out += c.toString()), true)) as typeof process.stdout.write;
-  try {
-    return { code: await fn(), out };
-  } finally {
-    process.stdout.write = write;
-  }
-}
+import { captureOutput } from '../helpers/capture-output.ts';
 
 t.test('control-plane CLI: --help, missing/invalid config', async (t) => {
-  const help = await captured(() => main(['--help']));
-  t.equal(help.code, 0);
+  const help = await captureOutput(() => main(['--help']));
+  t.equal(help.value, 0);
   t.match(help.out, /^usage: aenv control-plane --config/, 'usage names the aenv command');
   t.equal(await main([]), 2, '--config is required');
   t.equal(await main(['--nope']), 2);

@@ -6,7 +6,6 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CapsuleManagerClient } from '../../capsule-manager/client/index.ts';
 import { generatePartyKeys } from '../../capsule-manager/core/party-keys.ts';
 import { startTestCapsuleManager } from '../helpers/capsule-manager.ts';
 import { silentLogger } from '../../kernel/logger.ts';
@@ -18,13 +17,8 @@ t.test('status cmDecisions from the real capsule manager (token, allow + deny)',
   writeFileSync(join(dir, 'token'), `${token}\n`, { mode: 0o600 });
   const f = await startTestCapsuleManager(t, { dir, http: { auditTokenFile: join(dir, 'token') } });
   const [alice, app] = await Promise.all([generatePartyKeys('alice'), generatePartyKeys('app')]);
-  const client = (p: typeof alice) => {
-    const c = new CapsuleManagerClient({ address: `127.0.0.1:${f.cm.grpcPort}`, signer: { privateKey: p.privateKey, certChainPem: [p.certPem] }, verify: f.verify });
-    t.teardown(() => c.close());
-    return c;
-  };
-  const A = client(alice);
-  const APP = client(app);
+  const A = f.client(alice);
+  const APP = f.client(app);
   await A.registerCert();
   await A.createDataKeys([{ resource_uri: 'd1', data_key_b64: randomBytes(16).toString('base64') }]);
   await A.createDataPolicy({ data_uuid: 'd1', rules: [{ rule_id: 'r', grantee_party_ids: [app.partyId], columns: ['*'], op_constraints: [{ op_name: 'PSI', constraints: [] }], global_constraints: [] }] });

@@ -9,46 +9,26 @@ import { grpcurlBin } from '../../kernel/toolchain.ts';
 import { silentLogger } from '../../kernel/logger.ts';
 import { main } from '../../capsule-manager/data-capsule-proxy/cli.ts';
 import { startDataCapsuleProxy } from '../../capsule-manager/data-capsule-proxy/main.ts';
-
-function capture<T>(fn: () => Promise<T>): Promise<{ value: T; out: string; err: string }> {
-  const o = process.stdout.write.bind(process.stdout);
-  const e = process.stderr.write.bind(process.stderr);
-  let out = '';
-  let err = '';
-  process.stdout.write = ((s: string) => ((out += s), true)) as typeof process.stdout.write;
-  process.stderr.write = ((s: string) => ((err += s), true)) as typeof process.stderr.write;
-  return fn().then(
-    (value) => {
-      process.stdout.write = o;
-      process.stderr.write = e;
-      return { value, out, err };
-    },
-    (x: unknown) => {
-      process.stdout.write = o;
-      process.stderr.write = e;
-      throw x;
-    },
-  );
-}
+import { captureOutput } from '../helpers/capture-output.ts';
 
 t.test('cli: help, offline encrypt/decrypt, errors', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'dcp-cli-'));
-  const help = await capture(() => main(['--help']));
+  const help = await captureOutput(() => main(['--help']));
   t.equal(help.value, 0);
   t.match(help.out, /usage: data-capsule-proxy/);
-  t.equal((await capture(() => main(['--bogus']))).value, 2, 'unknown flag');
-  t.equal((await capture(() => main(['encrypt', 'a']))).value, 2, 'missing key file');
-  const noRoots = await capture(() => main([]));
+  t.equal((await captureOutput(() => main(['--bogus']))).value, 2, 'unknown flag');
+  t.equal((await captureOutput(() => main(['encrypt', 'a']))).value, 2, 'missing key file');
+  const noRoots = await captureOutput(() => main([]));
   t.equal(noRoots.value, 1);
   t.match(noRoots.err, /localRoots/, 'serving without roots is a clear config error');
 
   writeFileSync(join(dir, 'key'), `${randomBytes(32).toString('base64')}\n`, { mode: 0o600 });
   writeFileSync(join(dir, 'p.csv'), 'a,b\n1,2\n');
-  t.equal((await capture(() => main(['encrypt', '--key-file', join(dir, 'key'), join(dir, 'p.csv'), join(dir, 'p.csv.enc')]))).value, 0);
-  t.equal((await capture(() => main(['decrypt', '--key-file', join(dir, 'key'), join(dir, 'p.csv.enc'), join(dir, 'back.csv')]))).value, 0);
+  t.equal((await captureOutput(() => main(['encrypt', '--key-file', join(dir, 'key'), join(dir, 'p.csv'), join(dir, 'p.csv.enc')]))).value, 0);
+  t.equal((await captureOutput(() => main(['decrypt', '--key-file', join(dir, 'key'), join(dir, 'p.csv.enc'), join(dir, 'back.csv')]))).value, 0);
   t.equal(readFileSync(join(dir, 'back.csv'), 'utf8'), 'a,b\n1,2\n');
   writeFileSync(join(dir, 'other'), randomBytes(16).toString('base64'));
-  const bad = await capture(() => main(['decrypt', '--key-file', join(dir, 'other'), join(dir, 'p.csv.enc'), join(dir, 'nope.csv')]));
+  const bad = await captureOutput(() => main(['decrypt', '--key-file', join(dir, 'other'), join(dir, 'p.csv.enc'), join(dir, 'nope.csv')]));
   t.equal(bad.value, 1);
   t.match(bad.err, /failed authentication/);
   t.notOk(existsSync(join(dir, 'nope.csv')));

@@ -7,7 +7,6 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { silentLogger } from '../../kernel/logger.ts';
-import { CapsuleManagerClient } from '../../capsule-manager/client/index.ts';
 import { generatePartyKeys } from '../../capsule-manager/core/party-keys.ts';
 import { startDataCapsuleProxy } from '../../capsule-manager/data-capsule-proxy/main.ts';
 import { decryptFile, encryptFile } from '../../capsule-manager/data-capsule-proxy/enc-format.ts';
@@ -22,8 +21,7 @@ writeFileSync(join(root, 'app.key.pem'), app.privateKeyPem, { mode: 0o600 });
 writeFileSync(join(root, 'app.cert.pem'), app.certPem);
 writeFileSync(join(root, 'cm-sim.pub.pem'), f.cm.simPublicKeyPem!);
 
-const A = new CapsuleManagerClient({ address, signer: { privateKey: alice.privateKey, certChainPem: [alice.certPem] }, verify: f.verify });
-t.teardown(() => A.close());
+const A = f.client(alice);
 const key = randomBytes(16);
 await A.registerCert();
 await A.createDataKeys([{ resource_uri: 'alice-data', data_key_b64: key.toString('base64') }]);
@@ -83,8 +81,7 @@ t.test('config-built CM port: attested key fetch and result registration', async
   });
   t.equal(put.status, 200);
   // The result's derived policy grants carol op psi (inherited): fetch its key as the app would.
-  const appClient = new CapsuleManagerClient({ address, signer: { privateKey: app.privateKey, certChainPem: [app.certPem] }, verify: f.verify });
-  t.teardown(() => appClient.close());
+  const appClient = f.client(app);
   const keys = await appClient.getDataKeys({ initiator_party_id: carol.partyId, scope: '', op_name: 'psi', resources: [{ resource_uri: 'result-1', columns: [], attrs: '' }], env: '', global_attrs: '' }, f.appAttester);
   await decryptFile(join(root, 'result.csv.enc'), join(root, 'result-check.csv'), Buffer.from(keys[0]!.data_key_b64, 'base64'));
   t.equal(readFileSync(join(root, 'result-check.csv'), 'utf8'), 'id\nu1\n', 'the registered key opens the stored result');

@@ -7,17 +7,7 @@ import { parse } from 'yaml';
 import { envoyBin } from '../../kernel/toolchain.ts';
 import { generateBootstrap, toYaml } from '../../envoy-bootstrap/index.ts';
 import { main } from '../../envoy-bootstrap/cli.ts';
-
-async function captured(fn: () => Promise<number>): Promise<{ code: number; out: string }> {
-  const write = process.stdout.write.bind(process.stdout);
-  let out = '';
-  process.stdout.write = ((c: string | Uint8Array) => ((out += c.toString()), true)) as typeof process.stdout.write;
-  try {
-    return { code: await fn(), out };
-  } finally {
-    process.stdout.write = write;
-  }
-}
+import { captureOutput } from '../helpers/capture-output.ts';
 
 function validate(path: string): { status: number | null; out: string } {
   const r = spawnSync(envoyBin(), ['--mode', 'validate', '-c', path, '--disable-hot-restart', '-l', 'error'], { encoding: 'utf8', timeout: 20_000 });
@@ -35,6 +25,10 @@ t.test('sotw and delta bootstraps pass envoy --mode validate', async (t) => {
     const ads = (b.dynamic_resources as { ads_config: { api_type: string } }).ads_config;
     t.equal(ads.api_type, mode === 'delta' ? 'DELTA_GRPC' : 'GRPC');
     t.same((b.node as object), { id: `n-${mode}`, cluster: 'c1' });
+    // ext_proc side streams are closed gracefully, and the admin layer stays writable.
+    const layers = (b.layered_runtime as { layers: Array<{ name: string; static_layer?: Record<string, unknown>; admin_layer?: object }> }).layers;
+    t.equal(layers[0]!.static_layer!['envoy.reloadable_features.ext_proc_graceful_grpc_close'], true);
+    t.ok(layers.some((l) => l.admin_layer), 'admin runtime layer present');
   }
 });
 
@@ -72,8 +66,8 @@ t.test('CLI writes a validating bootstrap.yaml; --help and bad flags', async (t)
   t.equal(y.node.id, 'cli-node');
   t.equal(y.dynamic_resources.ads_config.api_type, 'DELTA_GRPC');
   t.equal(validate(out).status, 0);
-  const help = await captured(() => main(['--help']));
-  t.equal(help.code, 0);
+  const help = await captureOutput(() => main(['--help']));
+  t.equal(help.value, 0);
   t.match(help.out, /^usage: aenv bootstrap --node-id/, 'usage names the aenv command');
   t.equal(await main(['--node-id', 'x']), 2, 'missing --cluster/--xds-port');
   t.equal(await main(['--bogus']), 2);

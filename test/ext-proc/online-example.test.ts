@@ -20,6 +20,7 @@ import { startOnlineEnvoy, testIdentity } from '../helpers/ext-proc.ts';
 import { parse as parseYaml } from 'yaml';
 import { validateConfig } from '../../kernel/config.ts';
 import { ControlPlaneConfig } from '../../control-plane/config.ts';
+import { captureOutput } from '../helpers/capture-output.ts';
 
 const run = promisify(execFile);
 
@@ -71,17 +72,9 @@ t.test('online example: attest, seal "hello", read the reply (TS and Python clie
   await t.rejects(runOnlineClient({ url, message: 'hello', trustedSimKeys: [simKeyPem], policy: { ...policy, measurements: { app: 'bb'.repeat(32) } } }), /measurement|policy/i, 'wrong measurement is refused');
 
   // The CLI entry point prints the reply.
-  const lines: string[] = [];
-  const write = process.stdout.write.bind(process.stdout);
-  process.stdout.write = ((s: string) => (lines.push(String(s)), true)) as typeof process.stdout.write;
-  let code: number;
-  try {
-    code = await clientMain(['--url', url, '--sim-key', simKeyFile, '--key', 'x25519', '--measurement', `app=${'aa'.repeat(32)}`]);
-  } finally {
-    process.stdout.write = write;
-  }
-  t.equal(code, 0);
-  t.equal(lines.join(''), 'I got your message: hello\n', 'client CLI prints the decrypted reply');
+  const cli = await captureOutput(() => clientMain(['--url', url, '--sim-key', simKeyFile, '--key', 'x25519', '--measurement', `app=${'aa'.repeat(32)}`]));
+  t.equal(cli.value, 0);
+  t.equal(cli.out, 'I got your message: hello\n', 'client CLI prints the decrypted reply');
 
   // Independent Python client (jwcrypto for RFC 7516, cryptography for Trustflow's form).
   const py = join(PROJECT_ROOT, 'examples/online/python/client.py');

@@ -7,6 +7,8 @@ import type { Test } from 'tap';
 import { createAttester } from '../../platforms/index.ts';
 import type { Attester } from '../../platforms/types.ts';
 import { startCapsuleManager, type RunningCapsuleManager } from '../../capsule-manager/start.ts';
+import { CapsuleManagerClient } from '../../capsule-manager/client/index.ts';
+import type { PartyKeys } from '../../capsule-manager/core/party-keys.ts';
 
 export const APP_MR = 'a1'.repeat(32);
 
@@ -17,6 +19,8 @@ export interface CmFixture {
   dir: string;
   /** what a client passes to verify the CM */
   verify: { trustedSimKeys: string[]; policy: { allowInsecure: true } };
+  /** A gRPC client of this CM signing as `party`, closed with the fixture. */
+  client(party: PartyKeys): CapsuleManagerClient;
 }
 
 export async function startTestCapsuleManager(t: Test, over: { storage?: Record<string, unknown>; dir?: string; audit?: boolean; http?: Record<string, unknown> } = {}): Promise<CmFixture> {
@@ -35,5 +39,11 @@ export async function startTestCapsuleManager(t: Test, over: { storage?: Record<
     },
   );
   t.teardown(() => cm.close());
-  return { cm, appAttester, dir, verify: { trustedSimKeys: [cm.simPublicKeyPem!], policy: { allowInsecure: true } } };
+  const verify = { trustedSimKeys: [cm.simPublicKeyPem!], policy: { allowInsecure: true as const } };
+  const client = (party: PartyKeys): CapsuleManagerClient => {
+    const c = new CapsuleManagerClient({ address: `127.0.0.1:${cm.grpcPort}`, signer: { privateKey: party.privateKey, certChainPem: [party.certPem] }, verify });
+    t.teardown(() => c.close());
+    return c;
+  };
+  return { cm, appAttester, dir, verify, client };
 }

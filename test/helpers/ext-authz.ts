@@ -1,7 +1,7 @@
 // Static Envoy bootstrap for ext-authz end-to-end tests: an ingress listener
 // (optionally mTLS with a group leaf) whose HTTP filter chain is
 // ext_authz (interface 1 settings) -> router -> cluster "app".
-import { ROUTER_FILTER, staticCluster } from './static-bootstrap.ts';
+import { downstreamMtls, httpListener, ROUTER_FILTER, staticCluster } from './static-bootstrap.ts';
 
 export interface ExtAuthzBootstrapOptions {
   listenPort: number;
@@ -15,46 +15,24 @@ export function extAuthzBootstrap(o: ExtAuthzBootstrapOptions): Record<string, u
   return {
     node: { id: 'ext-authz-e2e', cluster: 'ext-authz-e2e' },
     static_resources: {
-      listeners: [{
-        name: 'ingress',
-        address: { socket_address: { address: '127.0.0.1', port_value: o.listenPort } },
-        filter_chains: [{
-          ...(o.tls ? {
-            transport_socket: {
-              name: 'envoy.transport_sockets.tls',
+      listeners: [
+        httpListener('ingress', o.listenPort, {
+          route_config: { virtual_hosts: [{ name: 'all', domains: ['*'], routes: [{ match: { prefix: '/' }, route: { cluster: 'app' } }] }] },
+          http_filters: [
+            {
+              name: 'envoy.filters.http.ext_authz',
               typed_config: {
-                '@type': 'type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext',
-                require_client_certificate: true,
-                common_tls_context: {
-                  tls_certificates: [{ certificate_chain: { inline_string: o.tls.certPem }, private_key: { inline_string: o.tls.keyPem } }],
-                  validation_context: { trusted_ca: { inline_string: o.tls.caPem } },
-                },
+                '@type': 'type.googleapis.com/envoy.extensions.filters.http.ext_authz.v3.ExtAuthz',
+                grpc_service: { envoy_grpc: { cluster_name: 'ext_authz' }, timeout: '2s' },
+                transport_api_version: 'V3',
+                failure_mode_allow: false,
+                include_peer_certificate: true,
               },
             },
-          } : {}),
-          filters: [{
-            name: 'envoy.filters.network.http_connection_manager',
-            typed_config: {
-              '@type': 'type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager',
-              stat_prefix: 'ingress',
-              route_config: { virtual_hosts: [{ name: 'all', domains: ['*'], routes: [{ match: { prefix: '/' }, route: { cluster: 'app' } }] }] },
-              http_filters: [
-                {
-                  name: 'envoy.filters.http.ext_authz',
-                  typed_config: {
-                    '@type': 'type.googleapis.com/envoy.extensions.filters.http.ext_authz.v3.ExtAuthz',
-                    grpc_service: { envoy_grpc: { cluster_name: 'ext_authz' }, timeout: '2s' },
-                    transport_api_version: 'V3',
-                    failure_mode_allow: false,
-                    include_peer_certificate: true,
-                  },
-                },
-                ROUTER_FILTER,
-              ],
-            },
-          }],
-        }],
-      }],
+            ROUTER_FILTER,
+          ],
+        }, o.tls ? downstreamMtls(o.tls) : undefined),
+      ],
       clusters: [
         staticCluster('app', o.upstreamPort, { connectTimeout: '0.5s' }),
         staticCluster('ext_authz', o.extAuthzPort, { http2: true, connectTimeout: '0.5s' }),

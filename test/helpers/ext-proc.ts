@@ -8,11 +8,11 @@ import { createEphemeralAppIdentity } from '../../kernel/app-identity.ts';
 import { freePort } from '../../kernel/free-port.ts';
 import { silentLogger } from '../../kernel/logger.ts';
 import { startExtProc, type ExtProcHandle } from '../../ext-proc/main.ts';
-import { generateBootstrap } from '../../envoy-bootstrap/index.ts';
+import { generateBootstrap, layeredRuntime } from '../../envoy-bootstrap/index.ts';
 import { startControlPlane } from '../../control-plane/server.ts';
 import { startEnvoy, type EnvoyProcess } from './envoy.ts';
 import { startUpstream, type Handler, type Upstream } from './upstream.ts';
-import { ROUTER_FILTER, staticCluster } from './static-bootstrap.ts';
+import { httpListener, ROUTER_FILTER, staticCluster } from './static-bootstrap.ts';
 
 /**
  * Envoy resets every finished ext_proc stream (RST_STREAM), and Node's nghttp2
@@ -24,66 +24,66 @@ import { ROUTER_FILTER, staticCluster } from './static-bootstrap.ts';
  */
 export const EXT_PROC_MAX_REQUESTS_PER_CONNECTION = 500;
 
-/** The ext_proc HTTP filter exactly as interface 1 fixes it. */
-export const EXT_PROC_FILTER = {
-  name: 'envoy.filters.http.ext_proc',
-  typed_config: {
-    '@type': 'type.googleapis.com/envoy.extensions.filters.http.ext_proc.v3.ExternalProcessor',
-    grpc_service: { envoy_grpc: { cluster_name: 'ext_proc' }, timeout: '5s' },
-    failure_mode_allow: false,
-    processing_mode: {
-      request_header_mode: 'SEND',
-      response_header_mode: 'SEND',
-      request_body_mode: 'BUFFERED',
-      response_body_mode: 'BUFFERED',
-      request_trailer_mode: 'SKIP',
-      response_trailer_mode: 'SKIP',
+/** The ext_proc HTTP filter exactly as interface 1 fixes it, talking to `cluster`. */
+export function extProcFilter(cluster = 'ext_proc'): Record<string, unknown> {
+  return {
+    name: 'envoy.filters.http.ext_proc',
+    typed_config: {
+      '@type': 'type.googleapis.com/envoy.extensions.filters.http.ext_proc.v3.ExternalProcessor',
+      grpc_service: { envoy_grpc: { cluster_name: cluster }, timeout: '5s' },
+      failure_mode_allow: false,
+      processing_mode: {
+        request_header_mode: 'SEND',
+        response_header_mode: 'SEND',
+        request_body_mode: 'BUFFERED',
+        response_body_mode: 'BUFFERED',
+        request_trailer_mode: 'SKIP',
+        response_trailer_mode: 'SKIP',
+      },
+      allow_mode_override: true,
+      message_timeout: '5s',
     },
-    allow_mode_override: true,
-    message_timeout: '5s',
-  },
-};
+  };
+}
 
 export interface OnlineBootstrapOptions {
   listenPort: number;
   appPort: number;
   extProcPort: number;
+  /** More ext-proc processes of the same identity (static bootstrap: same cluster; control plane: `replicas`). */
+  extProcReplicaPorts?: number[];
   raProxyPort?: number;
   /** Static bootstrap only: rotate the ext_proc connection (0 = never). */
   extProcMaxRequestsPerConnection?: number;
 }
 
+const NO_EXT_PROC = { 'envoy.filters.http.ext_proc': { '@type': 'type.googleapis.com/envoy.extensions.filters.http.ext_proc.v3.ExtProcPerRoute', disabled: true } };
+
+/** The online ingress listener: ext_proc (to `extProcCluster`) -> router; attestation routes skip ext_proc. */
+export function onlineIngressListener(name: string, port: number, extProcCluster = 'ext_proc'): Record<string, unknown> {
+  return httpListener(name, port, {
+    route_config: {
+      virtual_hosts: [{
+        name: 'app',
+        domains: ['*'],
+        routes: [
+          { match: { prefix: '/RaProxy' }, route: { cluster: 'ra_proxy' }, typed_per_filter_config: NO_EXT_PROC },
+          { match: { path: '/.well-known/attestation' }, route: { cluster: 'ra_proxy' }, typed_per_filter_config: NO_EXT_PROC },
+          { match: { prefix: '/' }, route: { cluster: 'app' } },
+        ],
+      }],
+    },
+    http_filters: [extProcFilter(extProcCluster), ROUTER_FILTER],
+  });
+}
+
 export function onlineStaticBootstrap(o: OnlineBootstrapOptions): Record<string, unknown> {
-  const noExtProc = { 'envoy.filters.http.ext_proc': { '@type': 'type.googleapis.com/envoy.extensions.filters.http.ext_proc.v3.ExtProcPerRoute', disabled: true } };
   return {
     node: { id: 'ext-proc-test', cluster: 'ext-proc-test' },
+    layered_runtime: layeredRuntime(),
     static_resources: {
-      listeners: [{
-        name: 'ingress',
-        address: { socket_address: { address: '127.0.0.1', port_value: o.listenPort } },
-        filter_chains: [{
-          filters: [{
-            name: 'envoy.filters.network.http_connection_manager',
-            typed_config: {
-              '@type': 'type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager',
-              stat_prefix: 'ingress',
-              route_config: {
-                virtual_hosts: [{
-                  name: 'app',
-                  domains: ['*'],
-                  routes: [
-                    { match: { prefix: '/RaProxy' }, route: { cluster: 'ra_proxy' }, typed_per_filter_config: noExtProc },
-                    { match: { path: '/.well-known/attestation' }, route: { cluster: 'ra_proxy' }, typed_per_filter_config: noExtProc },
-                    { match: { prefix: '/' }, route: { cluster: 'app' } },
-                  ],
-                }],
-              },
-              http_filters: [EXT_PROC_FILTER, ROUTER_FILTER],
-            },
-          }],
-        }],
-      }],
-      clusters: [staticCluster('app', o.appPort), staticCluster('ra_proxy', o.raProxyPort ?? o.appPort), staticCluster('ext_proc', o.extProcPort, { http2: true, maxRequestsPerConnection: o.extProcMaxRequestsPerConnection ?? EXT_PROC_MAX_REQUESTS_PER_CONNECTION })],
+      listeners: [onlineIngressListener('ingress', o.listenPort)],
+      clusters: [staticCluster('app', o.appPort), staticCluster('ra_proxy', o.raProxyPort ?? o.appPort), staticCluster('ext_proc', [o.extProcPort, ...(o.extProcReplicaPorts ?? [])], { http2: true, maxRequestsPerConnection: o.extProcMaxRequestsPerConnection ?? EXT_PROC_MAX_REQUESTS_PER_CONNECTION })],
     },
   };
 }
@@ -115,7 +115,7 @@ export function onlinePluginEntry(o: OnlineBootstrapOptions): Record<string, unk
   return {
     plugin: 'online',
     name: 'online',
-    config: { listener: ep(o.listenPort), app: ep(o.appPort), raProxy: ep(o.raProxyPort ?? o.appPort), extProc: ep(o.extProcPort) },
+    config: { listener: ep(o.listenPort), app: ep(o.appPort), raProxy: ep(o.raProxyPort ?? o.appPort), extProc: { ...ep(o.extProcPort), ...(o.extProcReplicaPorts?.length ? { replicas: o.extProcReplicaPorts.map(ep) } : {}) } },
   };
 }
 

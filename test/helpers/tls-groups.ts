@@ -3,7 +3,7 @@
 // presents a group leaf and checks the server's group URI (not a hostname).
 import { request } from 'node:https';
 import { X509Certificate } from 'node:crypto';
-import { ROUTER_FILTER, staticCluster } from './static-bootstrap.ts';
+import { downstreamMtls, httpListener, ROUTER_FILTER, staticCluster } from './static-bootstrap.ts';
 
 export interface TlsIngressOptions {
   listenPort: number;
@@ -20,37 +20,14 @@ export function mtlsIngressBootstrap(o: TlsIngressOptions): Record<string, unkno
   return {
     node: { id: 'tls-groups', cluster: 'tls-groups' },
     static_resources: {
-      listeners: [{
-        name: 'ingress',
-        address: { socket_address: { address: '127.0.0.1', port_value: o.listenPort } },
-        filter_chains: [{
-          transport_socket: {
-            name: 'envoy.transport_sockets.tls',
-            typed_config: {
-              '@type': 'type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext',
-              require_client_certificate: true,
-              common_tls_context: {
-                tls_certificates: [{ certificate_chain: { inline_string: o.certPem }, private_key: { inline_string: o.keyPem } }],
-                validation_context: {
-                  trusted_ca: { inline_string: o.caPem },
-                  match_typed_subject_alt_names: [{ san_type: 'URI', matcher: { prefix: o.sanPrefix } }],
-                },
-              },
-            },
-          },
-          filters: [{
-            name: 'envoy.filters.network.http_connection_manager',
-            typed_config: {
-              '@type': 'type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager',
-              stat_prefix: 'ingress',
-              forward_client_cert_details: 'SANITIZE_SET',
-              set_current_client_cert_details: { uri: true },
-              route_config: { virtual_hosts: [{ name: 'all', domains: ['*'], routes: [{ match: { prefix: '/' }, route: { cluster: 'app' } }] }] },
-              http_filters: [ROUTER_FILTER],
-            },
-          }],
-        }],
-      }],
+      listeners: [
+        httpListener('ingress', o.listenPort, {
+          forward_client_cert_details: 'SANITIZE_SET',
+          set_current_client_cert_details: { uri: true },
+          route_config: { virtual_hosts: [{ name: 'all', domains: ['*'], routes: [{ match: { prefix: '/' }, route: { cluster: 'app' } }] }] },
+          http_filters: [ROUTER_FILTER],
+        }, downstreamMtls(o)),
+      ],
       clusters: [staticCluster('app', o.upstreamPort)],
     },
   };

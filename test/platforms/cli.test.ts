@@ -8,16 +8,7 @@ import { main } from '../../platforms/cli.ts';
 import { startRaProxy } from '../../ra-proxy/main.ts';
 import { parseDcapQuote } from '../../platforms/dcap/quote.ts';
 import { nowWithin, pemCerts, vector } from './vectors.ts';
-
-function capture(): { out: string[]; err: string[]; restore(): void } {
-  const out: string[] = [];
-  const err: string[] = [];
-  const o = process.stdout.write.bind(process.stdout);
-  const e = process.stderr.write.bind(process.stderr);
-  process.stdout.write = ((s: string) => (out.push(String(s)), true)) as typeof process.stdout.write;
-  process.stderr.write = ((s: string) => (err.push(String(s)), true)) as typeof process.stderr.write;
-  return { out, err, restore: () => ((process.stdout.write = o), (process.stderr.write = e)) };
-}
+import { captureOutput } from '../helpers/capture-output.ts';
 
 t.test('verify CLI against a running ra-proxy (sim)', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'vcli-'));
@@ -28,12 +19,8 @@ t.test('verify CLI against a running ra-proxy (sim)', async (t) => {
   writeFileSync(keyFile, rp.simPublicKeyPem!);
   const url = `http://127.0.0.1:${rp.httpPort}`;
   const run = async (args: string[]) => {
-    const c = capture();
-    try {
-      return { rc: await main(args), out: c.out.join(''), err: c.err.join('') };
-    } finally {
-      c.restore();
-    }
+    const c = await captureOutput(() => main(args));
+    return { rc: c.value, out: c.out, err: c.err };
   };
   const ok = await run(['--url', url, '--sim-key', keyFile, '--allow-insecure', '--expect', `mr_boot=${'aa'.repeat(32)}`, '--jwks']);
   t.equal(ok.rc, 0, ok.err);

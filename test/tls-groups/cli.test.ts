@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { main } from '../../capsule-manager/tls-groups/cli.ts';
 import { issueGroupTlsAsset, deriveGroupCa } from '../../capsule-manager/tls-groups/index.ts';
 import { DATA_KEY, SIM_CLAIMS, EVIDENCE_DIGEST, p256 } from './fixtures.ts';
+import { captureOutput } from '../helpers/capture-output.ts';
 
 t.test('groups inspect prints the identity and checks the CA signature', async (t) => {
   const a = await issueGroupTlsAsset({ dataKey: DATA_KEY, scope: 'default', dataUuid: 'd', partyId: 'bob', subjectPublicKeyPem: p256().publicKeyPem, claims: SIM_CLAIMS, evidenceDigest: EVIDENCE_DIGEST });
@@ -13,24 +14,14 @@ t.test('groups inspect prints the identity and checks the CA signature', async (
   writeFileSync(join(dir, 'leaf.pem'), a.leafCertPem);
   writeFileSync(join(dir, 'ca.pem'), a.caCertPem);
   writeFileSync(join(dir, 'other.pem'), other.caCertPem);
-  const out: string[] = [];
-  const codes: number[] = [];
-  const ow = process.stdout.write.bind(process.stdout);
-  const ew = process.stderr.write.bind(process.stderr);
-  process.stdout.write = ((s: string) => (out.push(String(s)), true)) as typeof process.stdout.write;
-  process.stderr.write = (() => true) as typeof process.stderr.write;
-  try {
-    codes.push(await main(['inspect', join(dir, 'leaf.pem'), '--ca', join(dir, 'ca.pem')]));
-    const first = out.join('');
-    out.length = 0;
-    codes.push(await main(['inspect', join(dir, 'leaf.pem'), '--ca', join(dir, 'other.pem')]));
-    codes.push(await main(['nope']), await main(['--help']), await main(['inspect', join(dir, 'missing.pem')]));
-    out.unshift(first);
-  } finally {
-    process.stdout.write = ow;
-    process.stderr.write = ew;
-  }
-  t.same(codes, [0, 1, 2, 0, 1]);
-  const j = JSON.parse(out[0]!);
+  const first = await captureOutput(() => main(['inspect', join(dir, 'leaf.pem'), '--ca', join(dir, 'ca.pem')]));
+  const rest = await captureOutput(async () => [
+    await main(['inspect', join(dir, 'leaf.pem'), '--ca', join(dir, 'other.pem')]),
+    await main(['nope']),
+    await main(['--help']),
+    await main(['inspect', join(dir, 'missing.pem')]),
+  ]);
+  t.same([first.value, ...rest.value], [0, 1, 2, 0, 1]);
+  const j = JSON.parse(first.out);
   t.same([j.groupId, j.partyId, j.claims.platform, j.evidence.sha256, j.signatureValid], [a.groupId, 'bob', 'sim', EVIDENCE_DIGEST.toString('hex'), true]);
 });

@@ -14,15 +14,10 @@ import { APP_MR, startTestCapsuleManager } from '../../helpers/capsule-manager.t
 const f = await startTestCapsuleManager(t);
 const address = `127.0.0.1:${f.cm.grpcPort}`;
 const [alice, bob, app, mallory] = await Promise.all([generatePartyKeys('alice'), generatePartyKeys('bob'), generatePartyKeys('app'), generatePartyKeys('mallory')]);
-const clientFor = (p: PartyKeys) => {
-  const c = new CapsuleManagerClient({ address, signer: { privateKey: p.privateKey, certChainPem: [p.certPem] }, verify: f.verify });
-  t.teardown(() => c.close());
-  return c;
-};
-const A = clientFor(alice);
-const B = clientFor(bob);
-const APP = clientFor(app);
-const M = clientFor(mallory);
+const A = f.client(alice);
+const B = f.client(bob);
+const APP = f.client(app);
+const M = f.client(mallory);
 const k1 = randomBytes(16);
 const k2 = randomBytes(32);
 const kg = randomBytes(16);

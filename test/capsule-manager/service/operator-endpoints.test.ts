@@ -6,7 +6,6 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
-import { CapsuleManagerClient } from '../../../capsule-manager/client/index.ts';
 import { generatePartyKeys } from '../../../capsule-manager/core/party-keys.ts';
 import { RecentDecisions } from '../../../capsule-manager/audit/recent-decisions.ts';
 import type { AuditRecord } from '../../../capsule-manager/audit/audit-log.ts';
@@ -21,13 +20,8 @@ t.test('metrics and recent decisions after real requests', async (t) => {
   writeFileSync(join(dir, 'token'), `${TOKEN}\n`, { mode: 0o600 });
   const f = await startTestCapsuleManager(t, { dir, http: { auditTokenFile: join(dir, 'token') } });
   const base = `http://127.0.0.1:${f.cm.httpPort}`;
-  const client = (p: typeof alice) => {
-    const c = new CapsuleManagerClient({ address: `127.0.0.1:${f.cm.grpcPort}`, signer: { privateKey: p.privateKey, certChainPem: [p.certPem] }, verify: f.verify });
-    t.teardown(() => c.close());
-    return c;
-  };
-  const A = client(alice);
-  const APP = client(app);
+  const A = f.client(alice);
+  const APP = f.client(app);
   const k1 = randomBytes(16);
   await A.registerCert();
   await A.createDataKeys([{ resource_uri: 'd1', data_key_b64: k1.toString('base64') }, { resource_uri: 'd2', data_key_b64: randomBytes(16).toString('base64') }, { resource_uri: 'g1', data_key_b64: randomBytes(16).toString('base64') }]);
