@@ -2,6 +2,7 @@
 // `grpcurl -plaintext 127.0.0.1:<port> list|describe` works) and the mapping of
 // AppError to gRPC status.
 import { readFileSync } from 'node:fs';
+import type { Http2Server, ServerHttp2Session } from 'node:http2';
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import descriptorExt from 'protobufjs/ext/descriptor/index.js';
@@ -42,6 +43,8 @@ export interface BoundServer {
   server: grpc.Server;
   port: number;
   address: string;
+  /** Whether opts.receiveWindow took effect (false when not asked for). */
+  receiveWindowApplied: boolean;
   close(): Promise<void>;
 }
 
@@ -50,6 +53,29 @@ export interface GrpcServerOptions {
   port?: number;
   credentials?: grpc.ServerCredentials;
   options?: grpc.ServerOptions;
+  /**
+   * HTTP/2 receive windows (bytes) to advertise instead of the 64 KiB defaults of
+   * Node and grpc-js, for servers that receive large messages on many concurrent
+   * streams: with 64 KiB for the whole connection, 87 KiB ext_proc messages wait
+   * for WINDOW_UPDATEs and all streams queue behind one window.
+   */
+  receiveWindow?: { stream: number; connection: number };
+}
+
+/**
+ * grpc-js has no option for the HTTP/2 receive windows, so they are set on its
+ * http2 servers (a private field of grpc-js 1.x, checked: a grpc-js that renames
+ * it leaves the defaults, and the caller learns so from the return value).
+ */
+function applyReceiveWindow(server: grpc.Server, win: { stream: number; connection: number }): boolean {
+  const servers = (server as unknown as { http2Servers?: unknown }).http2Servers;
+  if (!(servers instanceof Map) || servers.size === 0) return false;
+  for (const h of servers.keys() as IterableIterator<Http2Server>) {
+    if (typeof h.updateSettings !== 'function') return false;
+    h.updateSettings({ initialWindowSize: win.stream });
+    h.on('session', (session: ServerHttp2Session) => session.setLocalWindowSize(win.connection));
+  }
+  return true;
 }
 
 /** Binds (default 127.0.0.1:0, insecure) and resolves with the chosen port. */
@@ -60,10 +86,12 @@ export async function bindServer(server: grpc.Server, opts: GrpcServerOptions = 
       err ? reject(err) : resolve(p),
     ),
   );
+  const receiveWindowApplied = opts.receiveWindow ? applyReceiveWindow(server, opts.receiveWindow) : false;
   return {
     server,
     port,
     address: `${host}:${port}`,
+    receiveWindowApplied,
     close: () =>
       new Promise<void>((resolve) => {
         const t = setTimeout(() => server.forceShutdown(), 2000);
