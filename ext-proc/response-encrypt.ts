@@ -8,7 +8,7 @@
 //              encrypted_key "", aad "", GCM AAD empty.
 import type { CompatMode, Decrypted } from './jwe-decrypt.ts';
 import { gcmEncrypt } from './jwe-crypto.ts';
-import { toCompact, toFlattened, toTrustflowResponse } from './jwe-envelope.ts';
+import { base64urlJson, toCompact, toFlattened, toTrustflowResponse } from './jwe-envelope.ts';
 
 export interface EncryptedResponse {
   body: Buffer;
@@ -30,15 +30,15 @@ export function encryptResponse(req: Decrypted, plaintext: Buffer, compat: Compa
   if (compat === 'trustflow' && req.sessionId === undefined) {
     const p = protectedB64({ alg: req.alg, enc: req.enc });
     const out = gcmEncrypt(req.enc, req.cek, plaintext, Buffer.alloc(0));
-    return { body: Buffer.from(JSON.stringify(toTrustflowResponse({ protectedB64: p, ...out }))), contentType: 'application/json' };
+    return { body: base64urlJson(toTrustflowResponse({ protectedB64: p, ...out })), contentType: 'application/json' };
   }
   const header: Record<string, string> = req.sessionId === undefined ? { alg: 'dir', enc: req.enc } : { alg: 'dir', enc: req.enc, kid: req.sessionId };
   if (appContentType) header.cty = appContentType;
   const p = protectedB64(header);
   const out = gcmEncrypt(req.enc, req.cek, plaintext, Buffer.from(p, 'ascii'));
-  if (req.form === 'compact') return { body: Buffer.from(toCompact({ protectedB64: p, ...out })), contentType: 'application/jose' };
+  if (req.form === 'compact') return { body: Buffer.from(toCompact({ protectedB64: p, ...out }), 'latin1'), contentType: 'application/jose' };
   return {
-    body: Buffer.from(JSON.stringify(toFlattened({ protectedB64: p, ...out }))),
+    body: base64urlJson(toFlattened({ protectedB64: p, ...out })),
     contentType: requestContentType === 'application/jose+json' ? 'application/jose+json' : 'application/json',
   };
 }
