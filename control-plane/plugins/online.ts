@@ -21,12 +21,13 @@ const EXT_PROC_FILTER = 'envoy.filters.http.ext_proc';
 const EXT_AUTHZ_FILTER = 'envoy.filters.http.ext_authz';
 const FIVE_SECONDS = { seconds: 5 };
 
-// Why the ext_proc connection is rotated: Envoy resets each finished ext_proc
-// stream, and Node 20's HTTP/2 server answers a sustained rate of more than
-// ~1000 resets on one connection by closing it (its rapid-reset mitigation, not
-// configurable in Node 20). Under load that made in-flight requests fail with
-// 500 (fail-closed, nothing leaked); opening a new connection every 500
-// requests removed those failures in the ext-proc benchmark.
+// Why the ext_proc connection is rotated: an Envoy that resets finished ext_proc
+// streams (any Envoy without the ext_proc_graceful_grpc_close runtime default of
+// envoy-bootstrap, or resets from client aborts and timeouts) meets Node 20's
+// HTTP/2 rapid-reset guard, which closes a connection after ~1000 resets at a
+// sustained rate (not configurable in Node 20). In-flight requests then fail
+// with 500 (fail-closed, nothing leaked). A new connection every 500 requests
+// keeps each connection under that burst, at a negligible cost.
 const DEFAULT_EXT_PROC_MAX_REQUESTS_PER_CONNECTION = 500;
 
 const ExtProcEndpoint = Type.Object(
@@ -34,6 +35,12 @@ const ExtProcEndpoint = Type.Object(
     ...Endpoint.properties,
     /** Requests (ext_proc streams) per upstream HTTP/2 connection before Envoy opens a new one; 0 = unlimited. */
     maxRequestsPerConnection: Type.Integer({ minimum: 0, maximum: 1_000_000, default: DEFAULT_EXT_PROC_MAX_REQUESTS_PER_CONNECTION }),
+    /**
+     * More ext-proc processes of the same app identity (e.g. one per core): Envoy
+     * spreads the side streams over all of them, round robin. Sessions work across
+     * them (session ids are tickets sealed under a key of the app identity).
+     */
+    replicas: Type.Optional(Type.Array(Endpoint, { maxItems: 64 })),
   },
   { additionalProperties: false },
 );
@@ -110,8 +117,8 @@ export const onlinePlugin = definePlugin({
     ];
     const app = edsCluster(ONLINE_CLUSTERS.app, [cfg.app]);
     const ra = edsCluster(ONLINE_CLUSTERS.raProxy, [cfg.raProxy]);
-    const { maxRequestsPerConnection = DEFAULT_EXT_PROC_MAX_REQUESTS_PER_CONNECTION, ...extProc } = cfg.extProc;
-    const ep = edsCluster(ONLINE_CLUSTERS.extProc, [extProc], { protocol: 'http2', maxRequestsPerConnection });
+    const { maxRequestsPerConnection = DEFAULT_EXT_PROC_MAX_REQUESTS_PER_CONNECTION, replicas = [], ...extProc } = cfg.extProc;
+    const ep = edsCluster(ONLINE_CLUSTERS.extProc, [extProc, ...replicas], { protocol: 'http2', maxRequestsPerConnection });
     const az = cfg.extAuthz ? edsCluster(ONLINE_CLUSTERS.extAuthz, [cfg.extAuthz], { protocol: 'http2' }) : undefined;
     const clusters = [app, ra, ep, ...(az ? [az] : [])];
     return {

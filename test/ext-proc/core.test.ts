@@ -1,11 +1,12 @@
 // The pure core without Envoy or gRPC: jose-made envelopes decrypt, our responses
 // open with jose, the session table expires/evicts/retires, detection by shape.
 import t from 'tap';
+import { randomBytes } from 'node:crypto';
 import { CompactEncrypt, FlattenedEncrypt, flattenedDecrypt } from 'jose';
 import { decryptEnvelope, type DecryptOptions } from '../../ext-proc/jwe-decrypt.ts';
-import { hasJweShape, looksCompact, parseCompact, parseJsonJwe } from '../../ext-proc/jwe-envelope.ts';
+import { base64urlJson, hasJweShape, looksCompact, parseCompact, parseJsonJwe } from '../../ext-proc/jwe-envelope.ts';
 import { encryptResponse } from '../../ext-proc/response-encrypt.ts';
-import { SessionTable, deriveSessionKey } from '../../ext-proc/session-table.ts';
+import { SessionTable, deriveSessionKey, deriveTicketKey } from '../../ext-proc/session-table.ts';
 import { EnvelopeExchange } from '../../ext-proc/envelope-exchange.ts';
 import { parseExtProcConfig } from '../../ext-proc/config.ts';
 import { KEY_ALGS, CONTENT_ENCS } from '../../ext-proc/config.ts';
@@ -34,24 +35,46 @@ t.test('jose envelopes decrypt with the app identity, for every alg x enc', asyn
   t.throws(() => decryptEnvelope(parseJsonJwe({ ...flat, header: { alg: 'x' } }), opts), { code: 'MALFORMED_ENVELOPE' }, 'duplicate header parameter');
 });
 
-t.test('session table: ttl, bounded size, max uses', async (t) => {
+t.test('session table: tickets, ttl, max uses, bounded tracking', async (t) => {
   let now = 1_000_000;
-  const table = new SessionTable({ ttlMs: 1000, maxEntries: 2, maxUses: 3, now: () => now });
+  const ticketKey = deriveTicketKey(Buffer.alloc(64, 5));
+  const table = new SessionTable({ ttlMs: 1000, maxEntries: 2, maxUses: 3, ticketKey, now: () => now });
   const a = table.create(Buffer.alloc(16, 1), 'A128GCM');
   t.equal(a.expiresAt, now + 1000);
-  t.same(table.use(a.id)!.key, deriveSessionKey(Buffer.alloc(16, 1), 'A128GCM', a.id));
-  const b = table.create(Buffer.alloc(16, 2), 'A128GCM');
-  const c = table.create(Buffer.alloc(16, 3), 'A128GCM');
-  t.equal(table.size, 2, 'bounded');
-  t.equal(table.use(a.id), undefined, 'oldest evicted');
-  t.ok(table.use(b.id) && table.use(b.id) && table.use(b.id));
+  t.match(a.id, /^[A-Za-z0-9_-]{22}\.[A-Za-z0-9_-]+$/, 'id = random part . sealed ticket');
+  t.same(table.use(a.id)!.key, deriveSessionKey(Buffer.alloc(16, 1), 'A128GCM', a.id), 'the client derives the same key from the id');
+  t.not(deriveSessionKey(Buffer.alloc(16, 1), 'A128GCM', a.id).toString('hex'), Buffer.alloc(16, 1).toString('hex'), 'session key differs from the CEK');
+
+  // Another process with the same ticket key (another replica, or after a restart) accepts it.
+  const replica = new SessionTable({ ttlMs: 1000, maxEntries: 2, maxUses: 3, ticketKey, now: () => now });
+  t.same(replica.use(a.id)!.key, deriveSessionKey(Buffer.alloc(16, 1), 'A128GCM', a.id), 'a replica opens the ticket');
+  const stranger = new SessionTable({ ttlMs: 1000, maxEntries: 2, maxUses: 3, ticketKey: deriveTicketKey(Buffer.alloc(64, 6)), now: () => now });
+  t.equal(stranger.use(a.id), undefined, 'another app identity does not');
+
+  // Forged and damaged tickets are unknown sessions.
+  const [r, sealed] = a.id.split('.') as [string, string];
+  const flip = (x: string, i: number) => x.slice(0, i) + (x[i] === 'A' ? 'B' : 'A') + x.slice(i + 1);
+  t.equal(table.use(`${flip(r, 3)}.${sealed}`), undefined, 'random part bound to the ticket (AAD)');
+  t.equal(table.use(`${r}.${flip(sealed, 20)}`), undefined, 'sealed part tampered');
+  t.equal(table.use(`${r}.${sealed.slice(0, -4)}`), undefined, 'truncated');
+  t.equal(table.use(r), undefined, 'random part alone');
+  t.equal(table.use('no-such-session'), undefined);
+
+  // Uses are counted per process; a used-up session stays refused.
+  const b = table.create(Buffer.alloc(16, 2), 'A256GCM');
+  t.equal(table.use(b.id)!.enc, 'A256GCM');
+  t.ok(table.use(b.id) && table.use(b.id));
   t.equal(table.use(b.id), undefined, 'retired after maxUses');
+  t.equal(table.use(b.id), undefined, 'and stays retired');
+  t.equal(table.size, 2, 'tracking bounded by maxEntries');
   now += 1000;
-  t.equal(table.use(c.id), undefined, 'expired');
+  t.equal(table.use(a.id), undefined, 'expired (the expiry is sealed in the ticket)');
+  t.equal(replica.use(a.id), undefined, 'expired everywhere');
   table.create(Buffer.alloc(16), 'A128GCM');
   now += 2000;
-  t.equal(table.sweep(), 1);
+  t.ok(table.sweep() >= 1);
   t.equal(table.size, 0);
+  t.throws(() => new SessionTable({ ttlMs: 1, maxEntries: 1, maxUses: 1, ticketKey: Buffer.alloc(16) }), /32 bytes/);
 });
 
 t.test('detection and exchange decisions', async (t) => {
@@ -76,4 +99,14 @@ t.test('detection and exchange decisions', async (t) => {
   strict.onRequestHeaders(h({ 'content-type': 'application/json' }), false);
   t.match(strict.onRequestBody(Buffer.from('{"not":"jwe"}')), { kind: 'reject', error: { code: 'ENCRYPTION_REQUIRED' } });
   t.throws(() => parseExtProcConfig({ compat: 'lax', nope: 1 }), /2 errors[\s\S]*nope[\s\S]*compat: must be equal to one of the allowed values/, 'config reports every error');
+});
+
+t.test('base64urlJson writes exactly what JSON.stringify writes', async (t) => {
+  const big = randomBytes(65536).toString('base64url');
+  const shapes: Record<string, string>[] = [
+    { protected: 'eyJhbGciOiJkaXIifQ', iv: 'AAAAAAAAAAAAAAAA', ciphertext: big, tag: 'q83vq83vq83vq83vq83vqw' },
+    { protected: 'eyJhbGciOiJSU0EtT0FFUC0yNTYifQ', encrypted_key: '', iv: 'AA', ciphertext: '', tag: 'AA', aad: '' },
+    {},
+  ];
+  for (const s of shapes) t.ok(base64urlJson(s).equals(Buffer.from(JSON.stringify(s))), `${Object.keys(s).join(',') || 'empty'}`);
 });
