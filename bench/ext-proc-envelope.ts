@@ -1,77 +1,60 @@
 // Benchmark: requests/s and p50/p99 through real Envoy for (a) plain proxy,
 // (b) RSA-OAEP-256 envelope, (c) X25519 ECDH-ES, (d) session `dir`, at 1 KiB and
 // 64 KiB, in one run, plus `openssl speed rsa2048` private ops/s as the ceiling.
-// Ratios against the targets (performance.md) are printed and written to
-// bench/results/ext-proc-envelope.json. Loopback only, bounded in time: ~1 min.
+// Load comes from wrk (native, so the load generator takes little of the two
+// cores): throughput at --concurrency connections, latency at one connection.
+// Baselines in the same run and the same Envoy: `envoy-only` (a listener without
+// ext_proc) and `floor` (the same four ext_proc phases answered by a no-op server
+// in Go, bench/reference-ext-proc: the best any ext_proc server can do here).
+// Ratios against the targets are printed and written to
+// bench/results/ext-proc-envelope.json. Loopback only, bounded: ~3 min.
 //
-//   node --import=tsx bench/ext-proc-envelope.ts [--seconds 3] [--rounds 3] [--concurrency 8]
-import { execFileSync } from 'node:child_process';
+//   node --import=tsx bench/ext-proc-envelope.ts [--seconds 2] [--rounds 3] [--concurrency 32]
+import { execFileSync, spawnSync } from 'node:child_process';
 import { constants, privateDecrypt, publicEncrypt } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { Agent, request } from 'node:http';
-import { tmpdir } from 'node:os';
+import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { loadOrCreateAppIdentity } from '../kernel/app-identity.ts';
 import { Supervised } from '../kernel/child-process.ts';
 import { EnvoyProcess } from '../kernel/envoy-process.ts';
+import { RUNTIME_DEFAULTS } from '../envoy-bootstrap/index.ts';
 import { freePort } from '../kernel/free-port.ts';
 import { PROJECT_ROOT } from '../kernel/toolchain.ts';
 import { openResponse, sealRequest, sealSessionRequest, sessionFromResponse, SESSION_HEADER, type Sealed } from '../ext-proc/client/envelope-client.ts';
 import { deriveSessionKey } from '../ext-proc/session-table.ts';
-import { onlineStaticBootstrap } from '../test/helpers/ext-proc.ts';
-import { plainHttpListener } from '../test/helpers/static-bootstrap.ts';
+import { onlineIngressListener, onlineStaticBootstrap } from '../test/helpers/ext-proc.ts';
+import { plainHttpListener, staticCluster } from '../test/helpers/static-bootstrap.ts';
 import type { AppIdentity } from '../kernel/app-identity.ts';
 import { CONTENT_ENCS, KEY_ALGS } from '../ext-proc/config.ts';
 import { EnvelopeExchange, type EnvelopeContext } from '../ext-proc/envelope-exchange.ts';
 import { SessionTable } from '../ext-proc/session-table.ts';
 
-interface Req { body: Buffer; headers: Record<string, string> }
-/** Non-200 outcomes by status or socket error code, over the whole run. */
+/** Non-200 outcomes by kind (wrk: status = non-2xx/3xx, or a socket error), over the whole run. */
 const statuses: Record<string, number> = {};
-interface Result { scenario: string; size: number; concurrency: number; requests: number; errors: number; rps: number; p50ms: number; p99ms: number; extProcCpuUsPerReq: number; envoyCpuUsPerReq: number }
+interface Result { scenario: string; size: number; concurrency: number; requests: number; errors: number; rps: number; p50ms: number; p99ms: number; extProcCpuUsPerReq: number; envoyCpuUsPerReq: number; appCpuUsPerReq: number; machineBusyPct: number }
 
-function pct(sorted: number[], p: number): number {
-  return sorted.length === 0 ? NaN : sorted[Math.min(sorted.length - 1, Math.floor((sorted.length * p) / 100))]!;
+const WRK_SCRIPT = join(PROJECT_ROOT, 'bench/wrk-post.lua');
+
+/** Runs wrk against `url` for `seconds` with `concurrency` connections, POSTing the bodies of `file` in turn. */
+function wrk(url: URL, file: string, contentType: string, concurrency: number, seconds: number): { n: number; errors: number; rps: number; p50ms: number; p99ms: number } {
+  const out = execFileSync('wrk', ['-t', String(Math.min(2, concurrency)), '-c', String(concurrency), '-d', `${seconds}s`, '--timeout', '10s', '-s', WRK_SCRIPT, url.href], {
+    encoding: 'utf8',
+    env: { ...process.env, WRK_BODIES: file, WRK_CTYPE: contentType },
+  });
+  const line = out.split('\n').find((l) => l.startsWith('WRK_RESULT '));
+  if (!line) throw new Error(`wrk printed no result:\n${out}`);
+  const r = JSON.parse(line.slice('WRK_RESULT '.length)) as { requests: number; durationUs: number; status: number; connect: number; read: number; write: number; timeout: number; p50Us: number; p99Us: number };
+  for (const k of ['status', 'connect', 'read', 'write', 'timeout'] as const) if (r[k]) statuses[k] = (statuses[k] ?? 0) + r[k];
+  const errors = r.status + r.connect + r.read + r.write + r.timeout;
+  return { n: r.requests, errors, rps: Math.round(r.requests / (r.durationUs / 1e6)), p50ms: r.p50Us / 1000, p99ms: r.p99Us / 1000 };
 }
 
-async function load(url: URL, reqs: Req[], concurrency: number, ms: number): Promise<{ n: number; errors: number; lat: number[]; elapsed: number }> {
-  const agent = new Agent({ keepAlive: true, maxSockets: concurrency });
-  const lat: number[] = [];
-  let n = 0;
-  let errors = 0;
-  let i = 0;
-  const start = performance.now();
-  const deadline = start + ms;
-  const one = (r: Req): Promise<number> =>
-    new Promise((resolve) => {
-      const t0 = performance.now();
-      const q = request(url, { method: 'POST', agent, headers: { ...r.headers, 'content-length': String(r.body.length) } }, (res) => {
-        res.on('data', () => undefined);
-        res.on('end', () => {
-          if (res.statusCode !== 200) statuses[String(res.statusCode)] = (statuses[String(res.statusCode)] ?? 0) + 1;
-          resolve(res.statusCode === 200 ? performance.now() - t0 : -1);
-        });
-      });
-      q.on('error', (e) => {
-        statuses[(e as NodeJS.ErrnoException).code ?? 'error'] = (statuses[(e as NodeJS.ErrnoException).code ?? 'error'] ?? 0) + 1;
-        resolve(-1);
-      });
-      q.end(r.body);
-    });
-  await Promise.all(
-    Array.from({ length: concurrency }, async () => {
-      while (performance.now() < deadline) {
-        const d = await one(reqs[i++ % reqs.length]!);
-        if (d < 0) errors++;
-        else lat.push(d);
-        n++;
-      }
-    }),
-  );
-  const elapsed = performance.now() - start;
-  agent.destroy();
-  return { n, errors, lat: lat.sort((a, b) => a - b), elapsed };
+/** Idle time of the whole machine in ms (all cores, from /proc/stat; 100 Hz ticks). */
+function machineIdleMs(): number {
+  const f = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/);
+  return (Number(f[4]) + Number(f[5])) * 10;
 }
 
 /** utime + stime of a process in ms (from /proc; clock ticks assumed 100 Hz). */
@@ -120,14 +103,28 @@ function nodeRsaDecryptPerSec(identity: AppIdentity): number {
 }
 
 /**
- * Adds a second listener on `port` routing everything to the same `app` cluster
- * with no ext_proc filter: the true "plain Envoy" baseline for target (d) and the
- * added latency (the `plain` scenario still passes the ext_proc request-headers phase).
+ * Adds two listeners to the online bootstrap, routing to the same `app` cluster:
+ * `envoy-only` on `barePort` with no ext_proc filter (the plain Envoy baseline of
+ * target (d) and of the added latency), and `floor` on `floorPort`, a copy of the
+ * ingress whose ext_proc filter talks to the no-op reference processor.
  */
-function withEnvoyOnlyListener(bootstrap: Record<string, unknown>, port: number): Record<string, unknown> {
-  const sr = bootstrap.static_resources as { listeners: Record<string, unknown>[] };
-  const bare = plainHttpListener('envoy-only', port, 'app', 'envoy_only');
-  return { ...bootstrap, static_resources: { ...sr, listeners: [...sr.listeners, bare] } };
+function withBaselines(bootstrap: Record<string, unknown>, barePort: number, floorPort: number, referencePort: number): Record<string, unknown> {
+  const sr = bootstrap.static_resources as { listeners: Record<string, unknown>[]; clusters: Record<string, unknown>[] };
+  const bare = plainHttpListener('envoy-only', barePort, 'app', 'envoy_only');
+  const floor = onlineIngressListener('floor', floorPort, 'ext_proc_floor');
+  const ref = staticCluster('ext_proc_floor', referencePort, { http2: true });
+  return { ...bootstrap, static_resources: { ...sr, listeners: [...sr.listeners, bare, floor], clusters: [...sr.clusters, ref] } };
+}
+
+/** Builds the no-op reference ext_proc server (Go, cached by the Go toolchain). */
+function buildReference(): string {
+  const bin = join(PROJECT_ROOT, '.tools/bin/reference-ext-proc');
+  try {
+    execFileSync('go', ['build', '-o', bin, '.'], { cwd: join(PROJECT_ROOT, 'bench/reference-ext-proc'), stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, GOFLAGS: '-mod=mod' } });
+  } catch (e) {
+    throw new Error(`cannot build bench/reference-ext-proc (needs Go and the Go module proxy): ${String((e as { stderr?: Buffer }).stderr ?? e)}`);
+  }
+  return bin;
 }
 
 function opensslRsaSignPerSec(seconds: number): number {
@@ -139,70 +136,106 @@ function opensslRsaSignPerSec(seconds: number): number {
 }
 
 export async function main(argv: string[]): Promise<number> {
-  const { values } = parseArgs({ args: argv, options: { 'max-requests-per-connection': { type: 'string', default: '500' }, seconds: { type: 'string', default: '3' }, rounds: { type: 'string', default: '3' }, concurrency: { type: 'string', default: '8' }, out: { type: 'string', default: join(PROJECT_ROOT, 'bench/results/ext-proc-envelope.json') }, help: { type: 'boolean' } } });
+  const { values } = parseArgs({ args: argv, options: { 'ext-proc-processes': { type: 'string', default: '1' }, 'max-requests-per-connection': { type: 'string', default: '500' }, seconds: { type: 'string', default: '2' }, rounds: { type: 'string', default: '3' }, concurrency: { type: 'string', default: '32' }, out: { type: 'string', default: join(PROJECT_ROOT, 'bench/results/ext-proc-envelope.json') }, help: { type: 'boolean' } } });
   if (values.help) {
-    process.stdout.write('usage: ext-proc-envelope [--seconds 3] [--rounds 3] [--concurrency 8] [--max-requests-per-connection 500] [--out FILE]\n  --seconds: per scenario at full concurrency, split over the rounds (half that at c=1)\n');
+    process.stdout.write('usage: ext-proc-envelope [--seconds 2] [--rounds 3] [--concurrency 32] [--ext-proc-processes 1] [--max-requests-per-connection 500] [--out FILE]\n  --seconds: per scenario, size and round at full concurrency (1 s at one connection)\n  --ext-proc-processes: ext-proc processes of the same identity behind Envoy (round robin)\n');
     return 0;
   }
-  const seconds = Number(values.seconds);
+  const seconds = Math.max(1, Math.round(Number(values.seconds)));
   const concurrency = Number(values.concurrency);
+  const rounds = Number(values.rounds);
   const work = mkdtempSync(join(tmpdir(), 'bench-ext-proc-'));
   const idDir = join(work, 'identity');
   const identity = await loadOrCreateAppIdentity(idDir, 'bench');
+  const referenceBin = buildReference();
   const procs: Supervised[] = [];
   let envoy: EnvoyProcess | undefined;
   try {
     const appPort = await freePort();
     const app = new Supervised({ name: 'app', bin: process.execPath, args: ['--import=tsx', join(PROJECT_ROOT, 'examples/online/app.ts'), '--port', String(appPort)], cwd: PROJECT_ROOT });
     procs.push(app);
-    const epPort = await freePort();
-    const ep = new Supervised({ name: 'ext-proc', bin: process.execPath, args: [...(process.env.EXT_PROC_NODE_ARGS ?? '').split(' ').filter(Boolean), '--import=tsx', join(PROJECT_ROOT, 'ext-proc/cli.ts'), '--port', String(epPort), '--identity-dir', idDir], cwd: PROJECT_ROOT, env: { ...process.env, LOG_LEVEL: 'warn' } });
-    procs.push(ep);
+    const extProcs: { port: number; proc: Supervised }[] = [];
+    for (let i = 0; i < Number(values['ext-proc-processes']); i++) {
+      const port = await freePort();
+      const proc = new Supervised({ name: `ext-proc-${i}`, bin: process.execPath, args: [...(process.env.EXT_PROC_NODE_ARGS ?? '').split(' ').filter(Boolean), '--import=tsx', join(PROJECT_ROOT, 'ext-proc/cli.ts'), '--port', String(port), '--identity-dir', idDir], cwd: PROJECT_ROOT, env: { ...process.env, LOG_LEVEL: 'warn' } });
+      procs.push(proc);
+      extProcs.push({ port, proc });
+    }
+    if (extProcs.length === 0) throw new Error('--ext-proc-processes must be at least 1');
+    const refPort = await freePort();
+    const ref = new Supervised({ name: 'reference-ext-proc', bin: referenceBin, args: ['--port', String(refPort)], cwd: PROJECT_ROOT });
+    procs.push(ref);
     await app.waitFor(async () => /listening/.test(app.outputTail()), 'listening');
-    await ep.waitFor(async () => /gRPC on/.test(ep.outputTail()), 'listening');
-    const listenPort = await freePort();
-    const bareListenPort = await freePort();
-    envoy = await EnvoyProcess.start({ name: 'bench-ext-proc', bootstrap: withEnvoyOnlyListener(onlineStaticBootstrap({ listenPort, appPort, extProcPort: epPort, extProcMaxRequestsPerConnection: Number(values['max-requests-per-connection']) }), bareListenPort) });
+    for (const { proc } of extProcs) await proc.waitFor(async () => /gRPC on/.test(proc.outputTail()), 'listening');
+    await ref.waitFor(async () => /gRPC on/.test(ref.outputTail()), 'listening');
+    const [listenPort, barePort, floorPort] = [await freePort(), await freePort(), await freePort()];
+    envoy = await EnvoyProcess.start({ name: 'bench-ext-proc', bootstrap: withBaselines(onlineStaticBootstrap({ listenPort, appPort, extProcPort: extProcs[0]!.port, extProcReplicaPorts: extProcs.slice(1).map((e) => e.port), extProcMaxRequestsPerConnection: Number(values['max-requests-per-connection']) }), barePort, floorPort, refPort) });
     const url = new URL(`http://127.0.0.1:${listenPort}/bench`);
-    const bareUrl = new URL(`http://127.0.0.1:${bareListenPort}/bench`);
+    const bareUrl = new URL(`http://127.0.0.1:${barePort}/bench`);
+    const floorUrl = new URL(`http://127.0.0.1:${floorPort}/bench`);
 
     const rsaBefore = opensslRsaSignPerSec(3);
     const POOL = 128;
     // Scenarios are interleaved in `rounds` (each round runs every scenario and size
     // once) and each figure is the median over rounds, so that the varying load of a
     // shared machine hits every scenario alike.
-    type Scenario = { name: string; size: number; reqs: Req[]; url?: URL };
+    type Scenario = { name: string; size: number; file: string; contentType: string; url: URL };
     const scenarios: Scenario[] = [];
+    const bodiesFile = (name: string, size: number, bodies: Array<string | Buffer>): string => {
+      const file = join(work, `${name}-${size}.txt`);
+      // JWE JSON and compact forms are single-line; the payload is ASCII 'a's.
+      writeFileSync(file, `${bodies.map((b) => b.toString()).join('\n')}\n`);
+      return file;
+    };
     for (const size of [1024, 64 * 1024]) {
       const payload = Buffer.alloc(size, 'a');
-      const asReq = (s: Sealed): Req => ({ body: Buffer.from(s.body), headers: { 'content-type': s.contentType } });
-      // Establish one session through Envoy for (d).
-      const first = sealRequest('session', { jwk: identity.keys.x25519.publicJwk });
-      const r = await fetch(url, { method: 'POST', body: first.body, headers: { 'content-type': first.contentType, [SESSION_HEADER]: 'new' } });
-      const reply = await r.text();
-      if (openResponse(reply, first).toString() !== 'I got your message: session') throw new Error('session setup failed');
-      const session = sessionFromResponse(r.headers, first);
+      // Each envelope kind is checked end to end once before it is loaded.
+      const roundTrip = async (s: Sealed, extra: Record<string, string> = {}): Promise<Response> => {
+        const r = await fetch(url, { method: 'POST', body: s.body, headers: { 'content-type': s.contentType, ...extra } });
+        const text = await r.text();
+        if (r.status !== 200 || !openResponse(text, s).equals(Buffer.concat([Buffer.from('I got your message: '), payload]))) throw new Error(`envelope check failed (${r.status})`);
+        return r;
+      };
+      const first = sealRequest(payload, { jwk: identity.keys.x25519.publicJwk });
+      const session = sessionFromResponse((await roundTrip(first, { [SESSION_HEADER]: 'new' })).headers, first);
+      const rsa = Array.from({ length: POOL }, () => sealRequest(payload, { jwk: identity.keys.rsa.publicJwk }));
+      const ecdh = Array.from({ length: POOL }, () => sealRequest(payload, { jwk: identity.keys.x25519.publicJwk }));
+      const dir = Array.from({ length: POOL }, () => sealSessionRequest(payload, session));
+      for (const s of [rsa[0]!, ecdh[0]!, dir[0]!]) await roundTrip(s);
+      const plain = bodiesFile('plain', size, [payload]);
+      const dirFile = bodiesFile('dir', size, dir.map((s) => s.body));
+      const jose = 'application/jose+json';
       scenarios.push(
-        { name: 'envoy-only', size, reqs: [{ body: payload, headers: { 'content-type': 'application/octet-stream' } }], url: bareUrl },
-        { name: 'plain', size, reqs: [{ body: payload, headers: { 'content-type': 'application/octet-stream' } }] },
-        { name: 'rsa-oaep-256', size, reqs: Array.from({ length: POOL }, () => asReq(sealRequest(payload, { jwk: identity.keys.rsa.publicJwk }))) },
-        { name: 'ecdh-es-x25519', size, reqs: Array.from({ length: POOL }, () => asReq(sealRequest(payload, { jwk: identity.keys.x25519.publicJwk }))) },
-        { name: 'session-dir', size, reqs: Array.from({ length: POOL }, () => asReq(sealSessionRequest(payload, session))) },
+        { name: 'envoy-only', size, file: plain, contentType: 'application/octet-stream', url: bareUrl },
+        { name: 'plain', size, file: plain, contentType: 'application/octet-stream', url },
+        { name: 'rsa-oaep-256', size, file: bodiesFile('rsa', size, rsa.map((s) => s.body)), contentType: jose, url },
+        { name: 'ecdh-es-x25519', size, file: bodiesFile('ecdh', size, ecdh.map((s) => s.body)), contentType: jose, url },
+        { name: 'session-dir', size, file: dirFile, contentType: jose, url },
+        // The same session bodies through the no-op processor: all four phases, no work.
+        { name: 'floor', size, file: dirFile, contentType: jose, url: floorUrl },
       );
     }
-    const rounds = Number(values.rounds);
     const samples = new Map<string, Result[]>();
-    for (const sc of scenarios) await load(sc.url ?? url, sc.reqs, concurrency, 300); // warm up
+    for (const sc of scenarios) wrk(sc.url, sc.file, sc.contentType, concurrency, 1); // warm up
+    for (const k of Object.keys(statuses)) delete statuses[k];
     for (let round = 0; round < rounds; round++) {
       for (const sc of scenarios) {
         for (const c of [concurrency, 1]) {
-          const [ep0, en0] = [cpuMs(ep.pid), cpuMs(envoy.proc.pid)];
-          const m = await load(sc.url ?? url, sc.reqs, c, ((c === 1 ? 0.5 : 1) * seconds * 1000) / rounds);
-          const [ep1, en1] = [cpuMs(ep.pid), cpuMs(envoy.proc.pid)];
+          const extProcCpuMs = () => extProcs.reduce((a, e) => a + cpuMs(e.proc.pid), 0);
+          const pids = [envoy.proc.pid, app.pid];
+          const before = [extProcCpuMs(), ...pids.map(cpuMs)];
+          const idle0 = machineIdleMs();
+          const t0 = performance.now();
+          const m = wrk(sc.url, sc.file, sc.contentType, c, c === 1 ? Math.max(1, Math.round(seconds / 2)) : seconds);
+          const wall = performance.now() - t0;
+          const idle1 = machineIdleMs();
+          const [dEp, dEnvoy, dApp] = [extProcCpuMs(), ...pids.map(cpuMs)].map((v, i) => v - before[i]!);
+          const perReq = (ms: number) => Math.round((ms * 1000) / Math.max(1, m.n));
           const res: Result = {
-            scenario: sc.name, size: sc.size, concurrency: c, requests: m.n, errors: m.errors, rps: Math.round((m.n / m.elapsed) * 1000), p50ms: +pct(m.lat, 50).toFixed(3), p99ms: +pct(m.lat, 99).toFixed(3),
+            scenario: sc.name, size: sc.size, concurrency: c, requests: m.n, errors: m.errors, rps: m.rps, p50ms: +m.p50ms.toFixed(3), p99ms: +m.p99ms.toFixed(3),
             // CPU per request: less sensitive than req/s to what else runs on the machine.
-            extProcCpuUsPerReq: Math.round(((ep1 - ep0) * 1000) / m.n), envoyCpuUsPerReq: Math.round(((en1 - en0) * 1000) / m.n),
+            extProcCpuUsPerReq: sc.name === 'floor' ? 0 : perReq(dEp!), envoyCpuUsPerReq: perReq(dEnvoy!), appCpuUsPerReq: perReq(dApp!),
+            machineBusyPct: Math.round(100 * (1 - (idle1 - idle0) / (wall * cpus().length))),
           };
           const k = `${sc.name}/${sc.size}/${c}`;
           samples.set(k, [...(samples.get(k) ?? []), res]);
@@ -220,15 +253,17 @@ export async function main(argv: string[]): Promise<number> {
       p99ms: median(rs.map((r) => r.p99ms)),
       extProcCpuUsPerReq: median(rs.map((r) => r.extProcCpuUsPerReq)),
       envoyCpuUsPerReq: median(rs.map((r) => r.envoyCpuUsPerReq)),
+      appCpuUsPerReq: median(rs.map((r) => r.appCpuUsPerReq)),
+      machineBusyPct: median(rs.map((r) => r.machineBusyPct)),
     }));
     for (const res of results) {
-      process.stdout.write(`${res.scenario.padEnd(16)} ${String(res.size).padStart(6)} B  c=${String(res.concurrency).padEnd(2)} ${String(res.rps).padStart(6)} req/s  p50 ${res.p50ms.toFixed(2)} ms  p99 ${res.p99ms.toFixed(2)} ms  errors ${res.errors}  cpu/req ext-proc ${res.extProcCpuUsPerReq} us envoy ${res.envoyCpuUsPerReq} us\n`);
+      process.stdout.write(`${res.scenario.padEnd(16)} ${String(res.size).padStart(6)} B  c=${String(res.concurrency).padEnd(2)} ${String(res.rps).padStart(6)} req/s  p50 ${res.p50ms.toFixed(2)} ms  p99 ${res.p99ms.toFixed(2)} ms  errors ${res.errors}  cpu/req ext-proc ${res.extProcCpuUsPerReq} us envoy ${res.envoyCpuUsPerReq} us app ${res.appCpuUsPerReq} us  machine ${res.machineBusyPct}% busy\n`);
     }
     process.stdout.write('openssl speed -seconds 3 rsa2048 ...\n');
-    // Measured after the load (and once more before it, see below) so that both see
-    // the same machine; the higher value is the ceiling (conservative for the target).
+    // Measured after the load (and once more before it) so that both see the same
+    // machine; the higher value is the ceiling (conservative for the target).
     const rsaCeiling = Math.max(rsaBefore, opensslRsaSignPerSec(3));
-    const coreSessions = new SessionTable({ ttlMs: 3600_000, maxEntries: 4, maxUses: 1 << 30 });
+    const coreSessions = new SessionTable({ ttlMs: 3600_000, maxEntries: 4, maxUses: 1 << 30, ticketKey: Buffer.alloc(32, 7) });
     const coreSession = coreSessions.create(Buffer.alloc(16, 9), 'A128GCM');
     const kb = Buffer.alloc(1024, 'a');
     // Adjacent in time, so the load of the machine is about the same for both.
@@ -241,27 +276,32 @@ export async function main(argv: string[]): Promise<number> {
     process.stdout.write(`node:crypto RSA-OAEP-256 privateDecrypt alone: ${nodeRsa} ops/s\n`);
     process.stdout.write(`envelope core alone (1 KiB, decrypt + encrypt, no gRPC): ${JSON.stringify(core)} ops/s\n`);
     const get = (s: string, size: number, c: number) => results.find((r) => r.scenario === s && r.size === size && r.concurrency === c)!;
+    const ratio = (a: number, b: number) => +(a / b).toFixed(3);
+    const lowP50 = (s: string) => +(get(s, 1024, 1).p50ms - get('envoy-only', 1024, 1).p50ms).toFixed(3);
     const ratios = {
       rsaCeilingOpsPerSec: rsaCeiling,
       coreOpsPerSec1k: core,
-      rsaCoreVsCeiling1k: +(core['rsa-oaep-256'] / rsaCeiling).toFixed(3),
+      rsaCoreVsCeiling1k: ratio(core['rsa-oaep-256'], rsaCeiling),
       nodeRsaDecryptOpsPerSec: nodeRsa,
       /** JOSE parsing + AES-GCM both ways on top of the RSA op (1 = free). */
-      rsaCoreVsNodeRsa1k: +(core['rsa-oaep-256'] / nodeRsa).toFixed(3),
-      rsaVsCeiling1k: +(get('rsa-oaep-256', 1024, concurrency).rps / rsaCeiling).toFixed(3),
+      rsaCoreVsNodeRsa1k: ratio(core['rsa-oaep-256'], nodeRsa),
+      rsaVsCeiling1k: ratio(get('rsa-oaep-256', 1024, concurrency).rps, rsaCeiling),
       // (d) and the added latency are against `envoy-only` (the same Envoy and app,
-      // a listener without the ext_proc filter); `plain` (a plain request through the
-      // ext_proc request-headers phase) is kept as an extra reference.
-      sessionVsEnvoyOnly1k: +(get('session-dir', 1024, concurrency).rps / get('envoy-only', 1024, concurrency).rps).toFixed(3),
-      sessionVsEnvoyOnly64k: +(get('session-dir', 65536, concurrency).rps / get('envoy-only', 65536, concurrency).rps).toFixed(3),
-      ecdhVsEnvoyOnly1k: +(get('ecdh-es-x25519', 1024, concurrency).rps / get('envoy-only', 1024, concurrency).rps).toFixed(3),
-      plainVsEnvoyOnly1k: +(get('plain', 1024, concurrency).rps / get('envoy-only', 1024, concurrency).rps).toFixed(3),
-      sessionVsPlain1k: +(get('session-dir', 1024, concurrency).rps / get('plain', 1024, concurrency).rps).toFixed(3),
-      sessionVsPlain64k: +(get('session-dir', 65536, concurrency).rps / get('plain', 65536, concurrency).rps).toFixed(3),
-      // Capacity of one ext-proc core from its CPU time per request (load-independent).
-      rsaCpuCapacityVsCeiling1k: +(1e6 / get('rsa-oaep-256', 1024, concurrency).extProcCpuUsPerReq / rsaCeiling).toFixed(3),
-      addedP50MsLowLoad1k: Object.fromEntries(['plain', 'rsa-oaep-256', 'ecdh-es-x25519', 'session-dir'].map((s) => [s, +(get(s, 1024, 1).p50ms - get('envoy-only', 1024, 1).p50ms).toFixed(3)])),
-      addedP50MsOverPlainLowLoad1k: Object.fromEntries(['rsa-oaep-256', 'ecdh-es-x25519', 'session-dir'].map((s) => [s, +(get(s, 1024, 1).p50ms - get('plain', 1024, 1).p50ms).toFixed(3)])),
+      // a listener without the ext_proc filter).
+      sessionVsEnvoyOnly1k: ratio(get('session-dir', 1024, concurrency).rps, get('envoy-only', 1024, concurrency).rps),
+      sessionVsEnvoyOnly64k: ratio(get('session-dir', 65536, concurrency).rps, get('envoy-only', 65536, concurrency).rps),
+      ecdhVsEnvoyOnly1k: ratio(get('ecdh-es-x25519', 1024, concurrency).rps, get('envoy-only', 1024, concurrency).rps),
+      plainVsEnvoyOnly1k: ratio(get('plain', 1024, concurrency).rps, get('envoy-only', 1024, concurrency).rps),
+      // The floor: Envoy's four-phase side stream with a server that does nothing.
+      floorVsEnvoyOnly1k: ratio(get('floor', 1024, concurrency).rps, get('envoy-only', 1024, concurrency).rps),
+      floorVsEnvoyOnly64k: ratio(get('floor', 65536, concurrency).rps, get('envoy-only', 65536, concurrency).rps),
+      sessionVsFloor1k: ratio(get('session-dir', 1024, concurrency).rps, get('floor', 1024, concurrency).rps),
+      rsaVsFloor1k: ratio(get('rsa-oaep-256', 1024, concurrency).rps, get('floor', 1024, concurrency).rps),
+      // An upper bound for (b) from the floor: the machine's CPU per floor request
+      // (all processes, at full utilisation) plus one RSA op at the ceiling's speed.
+      rsaBoundFromFloor1k: ratio((cpus().length * 1e6) / ((cpus().length * 1e6 * (get('floor', 1024, concurrency).machineBusyPct / 100)) / get('floor', 1024, concurrency).rps + 1e6 / rsaCeiling), rsaCeiling),
+      addedP50MsLowLoad1k: Object.fromEntries(['plain', 'rsa-oaep-256', 'ecdh-es-x25519', 'session-dir', 'floor'].map((s) => [s, lowP50(s)])),
+      addedP50MsOverFloorLowLoad1k: Object.fromEntries(['rsa-oaep-256', 'ecdh-es-x25519', 'session-dir'].map((s) => [s, +(get(s, 1024, 1).p50ms - get('floor', 1024, 1).p50ms).toFixed(3)])),
     };
     const targets = {
       'rsa >= 60% of RSA-2048 ceiling': ratios.rsaVsCeiling1k >= 0.6,
@@ -269,20 +309,25 @@ export async function main(argv: string[]): Promise<number> {
       'added p50 <= 1 ms at low load (session dir, 1 KiB)': ratios.addedP50MsLowLoad1k['session-dir']! <= 1,
       'added p50 <= 1 ms at low load (rsa, 1 KiB)': ratios.addedP50MsLowLoad1k['rsa-oaep-256']! <= 1,
     };
+    const floorAllows = {
+      'rsa >= 60% of RSA-2048 ceiling': ratios.rsaBoundFromFloor1k >= 0.6,
+      'session dir >= 40% of envoy-only (1 KiB)': ratios.floorVsEnvoyOnly1k >= 0.4,
+      'added p50 <= 1 ms at low load (1 KiB)': ratios.addedP50MsLowLoad1k.floor! <= 1,
+    };
+    const pct = (x: number) => `${(x * 100).toFixed(1)}%`;
     process.stdout.write(`\nRSA-2048 private ops/s (openssl, 1 thread): ${rsaCeiling}\n`);
-    process.stdout.write(`(b) RSA envelope / ceiling: ${(ratios.rsaVsCeiling1k * 100).toFixed(1)}% (target >= 60%)\n`);
-    process.stdout.write(`(b') RSA envelope capacity from ext-proc CPU/request (1 core) / ceiling: ${(ratios.rsaCpuCapacityVsCeiling1k * 100).toFixed(1)}%\n`);
-    process.stdout.write(`(b'') RSA envelope core alone (no gRPC/Envoy) / ceiling: ${(ratios.rsaCoreVsCeiling1k * 100).toFixed(1)}%\n`);
-    process.stdout.write(`    core / bare node:crypto RSA decrypt (adjacent): ${(ratios.rsaCoreVsNodeRsa1k * 100).toFixed(1)}%\n`);
-    process.stdout.write(`(d) session dir / envoy-only: 1 KiB ${(ratios.sessionVsEnvoyOnly1k * 100).toFixed(1)}%, 64 KiB ${(ratios.sessionVsEnvoyOnly64k * 100).toFixed(1)}% (target >= 40%)\n`);
-    process.stdout.write(`    session dir / plain (through the ext_proc headers phase): 1 KiB ${(ratios.sessionVsPlain1k * 100).toFixed(1)}%, 64 KiB ${(ratios.sessionVsPlain64k * 100).toFixed(1)}%; plain / envoy-only 1 KiB ${(ratios.plainVsEnvoyOnly1k * 100).toFixed(1)}%\n`);
+    process.stdout.write(`(b) RSA envelope / ceiling: ${pct(ratios.rsaVsCeiling1k)} (target >= 60%); RSA envelope core alone (no gRPC/Envoy) / ceiling: ${pct(ratios.rsaCoreVsCeiling1k)}\n`);
+    process.stdout.write(`    bound from the floor (its machine CPU per request + one RSA op at the ceiling, all cores busy): ${pct(ratios.rsaBoundFromFloor1k)}\n`);
+    process.stdout.write(`(d) session dir / envoy-only: 1 KiB ${pct(ratios.sessionVsEnvoyOnly1k)}, 64 KiB ${pct(ratios.sessionVsEnvoyOnly64k)} (target >= 40%)\n`);
+    process.stdout.write(`    floor (no-op ext_proc, same phases) / envoy-only: 1 KiB ${pct(ratios.floorVsEnvoyOnly1k)}, 64 KiB ${pct(ratios.floorVsEnvoyOnly64k)}; session dir / floor 1 KiB ${pct(ratios.sessionVsFloor1k)}, rsa / floor ${pct(ratios.rsaVsFloor1k)}\n`);
     process.stdout.write(`added p50 over envoy-only at c=1, 1 KiB: ${JSON.stringify(ratios.addedP50MsLowLoad1k)} ms (target <= 1 ms)\n`);
-    process.stdout.write(`    added p50 over plain at c=1, 1 KiB: ${JSON.stringify(ratios.addedP50MsOverPlainLowLoad1k)} ms\n`);
+    process.stdout.write(`    added p50 over the floor at c=1, 1 KiB: ${JSON.stringify(ratios.addedP50MsOverFloorLowLoad1k)} ms\n`);
     for (const [k, ok] of Object.entries(targets)) process.stdout.write(`${ok ? 'MET    ' : 'NOT MET'} ${k}\n`);
+    for (const [k, ok] of Object.entries(floorAllows)) process.stdout.write(`floor ${ok ? 'allows ' : 'rules out'} ${k} on this machine\n`);
     process.stdout.write(`non-200 outcomes: ${JSON.stringify(statuses)}\n`);
     const extProcStats = Object.fromEntries([...(await envoy.stats('ext_proc')).entries()].filter(([, v]) => v !== 0));
     process.stdout.write(`envoy ext_proc stats: ${JSON.stringify(extProcStats)}\n`);
-    const out = { date: new Date().toISOString(), machine: { cpus: (await import('node:os')).cpus().length, node: process.version, envoy: EnvoyProcess.version() }, settings: { seconds, rounds: Number(values.rounds), concurrency, envoyConcurrency: 1, extProcMaxRequestsPerConnection: Number(values['max-requests-per-connection']) }, results, ratios, targets, nonOkOutcomes: statuses, envoyExtProcStats: extProcStats, loadAverage: (await import('node:os')).loadavg() };
+    const out = { date: new Date().toISOString(), machine: { cpus: cpus().length, node: process.version, envoy: EnvoyProcess.version(), loadGenerator: spawnSync('wrk', ['-v'], { encoding: 'utf8' }).stdout.split('\n')[0]!.trim() }, settings: { seconds, rounds, concurrency, envoyConcurrency: 1, extProcProcesses: extProcs.length, extProcMaxRequestsPerConnection: Number(values['max-requests-per-connection']), runtime: RUNTIME_DEFAULTS }, results, ratios, targets, floorAllows, nonOkOutcomes: statuses, envoyExtProcStats: extProcStats, loadAverage: loadavg() };
     mkdirSync(join(values.out!, '..'), { recursive: true });
     writeFileSync(values.out!, `${JSON.stringify(out, null, 2)}\n`);
     process.stdout.write(`wrote ${values.out}\n`);
