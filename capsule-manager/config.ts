@@ -1,5 +1,6 @@
 // Capsule manager configuration: TypeBox schema with defaults, additionalProperties false.
 import { Type, type Static } from '@sinclair/typebox';
+import { natsSecurityProperties } from '../kernel/nats-connection.ts';
 
 const PlatformName = Type.Union([Type.Literal('sim'), Type.Literal('tdx'), Type.Literal('sgx'), Type.Literal('sev-snp'), Type.Literal('csv'), Type.Literal('tpm')]);
 
@@ -25,7 +26,7 @@ export const CapsuleManagerConfigSchema = Type.Object(
       {
         kind: Type.Union([Type.Literal('file'), Type.Literal('nats')], { default: 'file' }),
         dir: Type.Optional(Type.String({ minLength: 1 })),
-        nats: Type.Optional(Type.Object({ servers: Type.Union([Type.String(), Type.Array(Type.String(), { minItems: 1 })]), bucket: Type.String({ default: 'aenv_capsule_manager' }), replicas: Type.Integer({ minimum: 1, maximum: 5, default: 1 }) }, { additionalProperties: false })),
+        nats: Type.Optional(Type.Object({ servers: Type.Union([Type.String(), Type.Array(Type.String(), { minItems: 1 })]), bucket: Type.String({ default: 'aenv_capsule_manager' }), replicas: Type.Integer({ minimum: 1, maximum: 5, default: 1 }), ...natsSecurityProperties }, { additionalProperties: false })),
         compactEvery: Type.Integer({ minimum: 1, default: 1000 }),
       },
       { additionalProperties: false, default: {} },

@@ -69,7 +69,7 @@ function passphraseOf(cfg: CapsuleManagerConfig): string {
 async function openStore(cfg: CapsuleManagerConfig): Promise<Store> {
   if (cfg.storage.kind === 'nats') {
     if (!cfg.storage.nats) throw new CmError('INVALID_REQUEST', 'storage.nats is required for kind "nats"');
-    return NatsStore.open({ servers: cfg.storage.nats.servers, bucket: cfg.storage.nats.bucket, replicas: cfg.storage.nats.replicas });
+    return NatsStore.open(cfg.storage.nats);
   }
   if (!cfg.storage.dir) throw new CmError('INVALID_REQUEST', 'storage.dir is required for kind "file"');
   return FileStore.open({ dir: cfg.storage.dir, compactEvery: cfg.storage.compactEvery });

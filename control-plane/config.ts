@@ -2,6 +2,7 @@
 // app config it translates.
 import { Type, type Static } from '@sinclair/typebox';
 import { listenSchema } from '../kernel/config-schemas.ts';
+import { natsSecurityProperties } from '../kernel/nats-connection.ts';
 
 export const ControlPlaneConfig = Type.Object(
   {
@@ -38,6 +39,7 @@ export const ControlPlaneConfig = Type.Object(
            * nats-server stalls for 8-10 s; the read applies newer revisions meanwhile.
            */
           reconcileSeconds: Type.Number({ minimum: 0, maximum: 3600, default: 2, description: 'period of the reconciliation read of the routing key; 0 = off' }),
+          ...natsSecurityProperties,
         },
         { additionalProperties: false },
       ),

@@ -89,7 +89,7 @@ export async function startControlPlane(input: unknown, opts: { logger?: Logger 
   const unwire = wireXdsMetrics(metrics, core.status);
   const sync: RoutingSync = config.nats
     ? await NatsRoutingSync.start(core, {
-          servers: config.nats.servers,
+          ...config.nats,
           bucket: config.nats.bucket ?? 'aenv_routing',
           key: config.nats.key ?? 'routing',
           replicas: config.nats.replicas ?? 1,

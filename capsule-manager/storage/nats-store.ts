@@ -2,10 +2,11 @@
 // share one state. Every update is a compare-and-set on the key's revision
 // (KV update with the expected sequence), creates fail if the key exists.
 import { connect, type JetStreamManager, type KV, type NatsConnection } from 'nats';
+import { natsSecurityOptions, type NatsSecurity } from '../../kernel/nats-connection.ts';
 import { CmError } from '../errors.ts';
 import { checkKey, type KvEntry, type Store } from './store.ts';
 
-export interface NatsStoreOptions {
+export interface NatsStoreOptions extends NatsSecurity {
   servers: string | string[];
   bucket?: string;
   /** Replicas of the KV stream (1 for a single nats-server). */
@@ -28,9 +29,10 @@ export class NatsStore implements Store {
   ) {}
 
   static async open(opts: NatsStoreOptions): Promise<NatsStore> {
+    const security = natsSecurityOptions(opts, 'storage.nats');
     let nc: NatsConnection;
     try {
-      nc = await connect({ servers: opts.servers, timeout: opts.timeoutMs ?? 5000, name: 'aenv-capsule-manager' });
+      nc = await connect({ servers: opts.servers, timeout: opts.timeoutMs ?? 5000, name: 'aenv-capsule-manager', ...security });
     } catch (cause) {
       throw new CmError('STORE_UNAVAILABLE', `cannot connect to NATS at ${String(opts.servers)}`, { cause });
     }

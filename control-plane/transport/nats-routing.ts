@@ -8,13 +8,14 @@
 import { connect, type KV, type KvEntry, type NatsConnection } from 'nats';
 import type { Logger } from 'pino';
 import { validateConfig } from '../../kernel/config.ts';
+import { natsSecurityOptions, type NatsSecurity } from '../../kernel/nats-connection.ts';
 import { RoutingState, EMPTY_ROUTING } from '../app-config.ts';
 import type { ControlPlaneCore } from '../control-plane.ts';
 import { ControlPlaneError } from '../errors.ts';
 import { applyRoutingChange, type RoutingChange } from '../routing.ts';
 import type { ReplicationInfo, RoutingSync } from '../routing-sync.ts';
 
-export interface NatsRoutingOptions {
+export interface NatsRoutingOptions extends NatsSecurity {
   servers: string[];
   bucket: string;
   key: string;
@@ -45,9 +46,10 @@ export class NatsRoutingSync implements RoutingSync {
   ) {}
 
   static async start(core: ControlPlaneCore, opts: NatsRoutingOptions, logger: Logger): Promise<NatsRoutingSync> {
+    const security = natsSecurityOptions(opts, 'nats');
     let nc: NatsConnection;
     try {
-      nc = await connect({ servers: opts.servers, name: 'aenv-control-plane', maxReconnectAttempts: -1, reconnectTimeWait: 250 });
+      nc = await connect({ servers: opts.servers, name: 'aenv-control-plane', maxReconnectAttempts: -1, reconnectTimeWait: 250, ...security });
     } catch (cause) {
       throw new ControlPlaneError('UNAVAILABLE', `cannot connect to NATS at ${opts.servers.join(', ')}`, { cause });
     }
