@@ -47,16 +47,6 @@ async function until<T>(what: string, fn: () => Promise<T | undefined | false>, 
   throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? ` (last error: ${(last as Error).message})` : ''}`);
 }
 
-/**
- * Creates a KV bucket with the given replicas unless it exists. The control
- * plane opens its routing bucket with one replica; a bucket that exists is
- * used as it is, so the deployment creates it with three first.
- */
-async function ensureKvBucket(nc: NatsConnection, bucket: string, replicas: number, history: number): Promise<number> {
-  const kv = await nc.jetstream().views.kv(bucket, { replicas, history });
-  return (await kv.status()).replicas;
-}
-
 async function streamLeader(nc: NatsConnection, stream: string): Promise<string> {
   const info = await (await nc.jetstreamManager()).streams.info(stream);
   if (!info.cluster?.leader) throw new Error(`stream ${stream} has no leader`);
@@ -148,9 +138,8 @@ t.test('multi-replica deployment keeps serving and loses nothing when a nats-ser
       )
     ).value;
 
-  // --- control planes from the example files; the routing bucket made R3 first
+  // --- control planes from the example files; the first creates the routing bucket R3
   const cpExample = example('cp-1.yaml');
-  t.equal(await ensureKvBucket(admin, cpExample.nats.bucket, 3, 10), 3, 'routing bucket created with 3 replicas');
   const [upA, upB] = await Promise.all([
     startUpstream(t, (_req, _b, res) => res.end('upstream-a')),
     startUpstream(t, (_req, _b, res) => res.end('upstream-b')),
@@ -173,6 +162,8 @@ t.test('multi-replica deployment keeps serving and loses nothing when a nats-ser
   const cp2 = await startControlPlane(cpConfig('cp-2.yaml'), { logger: silentLogger });
   t.teardown(() => cp2.close());
   t.equal((await api(cp2.apiUrl, 'GET', '/v1/status')).json.replication.mode, 'nats');
+  const routingStream = await (await admin.jetstreamManager()).streams.info(`KV_${cpExample.nats.bucket}`);
+  t.equal(routingStream.config.num_replicas, 3, 'routing bucket created with 3 replicas');
 
   await startEnvoy(t, {
     bootstrap: generateBootstrap({ nodeId: 'app-1', cluster: 'app', xdsAddress: '127.0.0.1', xdsPort: cp1.xdsPort, mode: 'delta', adminPort: await freePort() }),
