@@ -3,12 +3,13 @@
 // `aenv bootstrap` generates and its ports are the sidecars' container ports,
 // and every sidecar config is accepted by its component's own schema.
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import t from 'tap';
 import { parse, parseAllDocuments } from 'yaml';
+import { nkeys } from 'nats';
 import { validateConfig } from '../../kernel/config.ts';
 import { silentLogger } from '../../kernel/logger.ts';
 import { natsServerBin } from '../../kernel/toolchain.ts';
@@ -19,6 +20,7 @@ import { parseExtProcConfig } from '../../ext-proc/config.ts';
 import { ExtAuthzConfigSchema } from '../../ext-authz/config.ts';
 import { RaProxyConfigSchema } from '../../ra-proxy/config.ts';
 import { CapsuleManagerConfigSchema } from '../../capsule-manager/config.ts';
+import { createTestCa, issueTestLeaf } from '../helpers/test-pki.ts';
 import { checkManifests, find, namedPort, workloads, type Manifest, type Workload } from './k8s-check.ts';
 
 const dir = join(dirname(fileURLToPath(import.meta.url)), '../../examples/deploy/k8s');
@@ -143,6 +145,14 @@ t.test('capsule manager: 3 replicas on the NATS StatefulSet, R3 bucket, shared K
   t.ok(find(docs, 'Secret', 'aenv-cm-kek')!.stringData.passphrase);
   t.equal(cfg.identityDir, pathOf('identity'));
   t.same([...Object.keys(find(docs, 'Secret', 'aenv-cm-identity')!.stringData)].sort(), ['cert.pem', 'p256.key.pem', 'rsa.key.pem', 'x25519.key.pem'], 'identity files as kernel/app-identity.ts names them');
+  // NATS: TLS with a client certificate and an nkey user, every file from the aenv-cm-nats Secret
+  const n = cfg.storage.nats!;
+  const natsSecret = find(docs, 'Secret', 'aenv-cm-nats')!;
+  for (const [field, file] of [['tls.caFile', n.tls?.caFile], ['tls.certFile', n.tls?.certFile], ['tls.keyFile', n.tls?.keyFile], ['nkeySeedFile', n.nkeySeedFile]] as const) {
+    t.ok(file?.startsWith(`${pathOf('nats')}/`), `storage.nats.${field} lies in the nats Secret mount`);
+    t.ok(file && file.slice(pathOf('nats').length + 1) in natsSecret.stringData, `storage.nats.${field}: the Secret holds ${file}`);
+  }
+  t.equal(w.pod.volumes.find((v: any) => v.name === 'nats').secret.secretName, 'aenv-cm-nats');
   for (const v of w.pod.volumes.filter((x: any) => x.secret)) t.equal(v.secret.defaultMode, 0o400, `${v.name}: secret files 0400`);
 });
 
@@ -155,8 +165,34 @@ t.test('nats.conf: routes name every pod, ports match, nats-server accepts it', 
   t.match(conf, `listen: 0.0.0.0:${namedPort(w, 'nats', 'client')}`);
   t.match(conf, `listen: 0.0.0.0:${clusterPort}`);
   t.match(conf, `http: 0.0.0.0:${namedPort(w, 'nats', 'monitor')}`);
-  const file = join(mkdtempSync(join(tmpdir(), 'k8s-nats-')), 'nats.conf');
-  writeFileSync(file, conf);
-  const r = spawnSync(natsServerBin(), ['-t', '-c', file], { encoding: 'utf8', env: { ...process.env, POD_NAME: 'aenv-nats-0' } });
+  // clients and routes: TLS that verifies the peer's certificate; clients are nkey users
+  const tlsMount = container(w, 'nats').volumeMounts.find((m: any) => m.name === 'tls').mountPath;
+  t.equal(w.pod.volumes.find((v: any) => v.name === 'tls').secret.secretName, 'aenv-nats-tls');
+  const tlsBlocks = [...conf.matchAll(/tls \{([^}]*)\}/g)].map((m) => m[1]!);
+  t.equal(tlsBlocks.length, 2, 'a tls block for clients and one for routes');
+  for (const b of tlsBlocks) {
+    t.match(b, /verify: true/, 'peers must present a certificate');
+    for (const k of ['ca.crt', 'tls.crt', 'tls.key']) {
+      t.match(b, `"${tlsMount}/${k}"`, `${k} from the TLS Secret mount`);
+      t.ok(k in find(docs, 'Secret', 'aenv-nats-tls')!.stringData, `aenv-nats-tls holds ${k}`);
+    }
+  }
+  const nkeyVar = /\{ nkey: \$(\w+) \}/.exec(conf)?.[1];
+  const env = container(w, 'nats').env.find((e: any) => e.name === nkeyVar);
+  t.same(env?.valueFrom?.secretKeyRef, { name: 'aenv-nats-users', key: 'capsule-manager.pub' }, 'the CM nkey user comes from the aenv-nats-users Secret');
+  t.ok('capsule-manager.pub' in find(docs, 'Secret', 'aenv-nats-users')!.stringData);
+
+  // nats-server accepts the file, with real certificates where the Secret is mounted
+  const dir = mkdtempSync(join(tmpdir(), 'k8s-nats-'));
+  const ca = await createTestCa(dir, 'nats-ca');
+  const leaf = await issueTestLeaf(ca, dir, 'aenv-nats', 'server');
+  copyFileSync(ca.certFile, join(dir, 'ca.crt'));
+  copyFileSync(leaf.certFile, join(dir, 'tls.crt'));
+  copyFileSync(leaf.keyFile, join(dir, 'tls.key'));
+  const file = join(dir, 'nats.conf');
+  writeFileSync(file, conf.replaceAll(`"${tlsMount}/`, `"${dir}/`));
+  const r = spawnSync(natsServerBin(), ['-t', '-c', file], { encoding: 'utf8', env: { ...process.env, POD_NAME: 'aenv-nats-0', [nkeyVar!]: nkeys.createUser().getPublicKey() } });
   t.equal(r.status, 0, `nats-server -t: ${r.stderr.trim()}`);
+  const bad = spawnSync(natsServerBin(), ['-t', '-c', join(dir, 'nats.conf')], { encoding: 'utf8', env: { ...process.env, POD_NAME: 'aenv-nats-0', [nkeyVar!]: 'not-an-nkey' } });
+  t.not(bad.status, 0, 'nats-server -t refuses a malformed nkey (so the check above can fail)');
 });
