@@ -123,8 +123,10 @@ export function tcpListener(
   cluster: string,
   tls?: DeepPartial<DownstreamTlsContext>,
   before: DeepPartial<Filter>[] = [],
+  /** Close each downstream connection this long after it was accepted (0 or absent: never). */
+  maxConnectionSeconds = 0,
 ): DeepPartial<Listener> {
-  const tcp = TcpProxy.fromPartial({ statPrefix: name, cluster });
+  const tcp = TcpProxy.fromPartial({ statPrefix: name, cluster, ...(maxConnectionSeconds > 0 ? { maxDownstreamConnectionDuration: { seconds: maxConnectionSeconds } } : {}) });
   return {
     name,
     address: { socketAddress: { address: listen.address, portValue: listen.port } },

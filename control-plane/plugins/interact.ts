@@ -7,6 +7,11 @@
 // network ext_authz filter (peer certificate included), so a party revoked at
 // ext-authz is refused on its next connection even though its certificate is
 // still valid. Fail closed: failure_mode_allow false.
+// ext_authz checks a connection once, when it opens, and TLS checks the
+// certificate once, in the handshake; so the ingress closes every connection
+// `maxConnectionSeconds` after it opened (default 3600, the default leaf
+// lifetime): a revoked party or an expired leaf keeps no connection longer, and
+// a peer that is still allowed simply reconnects.
 import { Type } from '@sinclair/typebox';
 import { ApiVersion } from '../../proto/gen/envoy/config/core/v3/config_source.ts';
 import { ExtAuthz } from '../../proto/gen/envoy/extensions/filters/network/ext_authz/v3/ext_authz.ts';
@@ -31,6 +36,12 @@ export const InteractConfig = Type.Object(
           extAuthz: Type.Optional(
             Type.Object(Endpoint.properties, { additionalProperties: false, description: 'ext-authz gRPC service checking every new connection (network ext_authz filter before tcp_proxy)' }),
           ),
+          maxConnectionSeconds: Type.Integer({
+            minimum: 0,
+            maximum: 604_800,
+            default: 3600,
+            description: 'close each ingress connection this long after it opened, so revocation and leaf expiry reach open connections; 0 = never',
+          }),
         },
         { additionalProperties: false },
       ),
@@ -92,6 +103,7 @@ export const interactPlugin = definePlugin({
                 },
               ]
             : [],
+          cfg.ingress.maxConnectionSeconds ?? 3600,
         ),
       );
     }

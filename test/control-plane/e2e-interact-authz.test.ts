@@ -3,7 +3,8 @@
 // certificates issued by capsule-manager/tls-groups: every new connection is
 // checked; a party revoked through ext-authz's admin API (or listed in its
 // config `revoked.parties`) is refused on its next connection while a member
-// still passes.
+// still passes; a connection opened before the revocation is closed when
+// maxConnectionSeconds runs out.
 import t from 'tap';
 import { createHash, generateKeyPairSync } from 'node:crypto';
 import * as tls from 'node:tls';
@@ -56,6 +57,21 @@ function exchange(port: number, m: { certPem: string; keyPem: string }): Promise
   });
 }
 
+/** A kept-open TLS connection: one request answered, then `closedAfterMs` resolves when the connection closes. */
+async function heldConnection(port: number, m: { certPem: string; keyPem: string }): Promise<{ first: string; closedAfterMs: Promise<number> }> {
+  const opened = Date.now();
+  const s = tls.connect({ host: '127.0.0.1', port, rejectUnauthorized: false, cert: m.certPem, key: m.keyPem }, () =>
+    s.write('POST /held HTTP/1.1\r\nhost: x\r\ncontent-length: 2\r\n\r\nhi'),
+  );
+  const closedAfterMs = new Promise<number>((resolve) => s.on('close', () => resolve(Date.now() - opened)));
+  s.on('error', () => undefined);
+  const first = await new Promise<string>((resolve) => {
+    s.once('data', (d: Buffer) => resolve(d.toString()));
+    s.once('close', () => resolve('closed without data'));
+  });
+  return { first, closedAfterMs };
+}
+
 t.test('interact ingress + network ext_authz: revoked party refused on its next connection, member passes', async (t) => {
   const g = await deriveGroupCa(GROUP);
   const [server, bob, dave, eve] = await Promise.all([member('carol'), member('bob'), member('dave'), member('eve')]);
@@ -72,7 +88,9 @@ t.test('interact ingress + network ext_authz: revoked party refused on its next 
   cp.secrets.set('group-cert', { certificateChain: server.certPem, privateKey: server.keyPem });
   cp.secrets.set('group-ca', { trustedCa: g.caCertPem });
   const sample = interactSample({ ingress: ingressPort!, app: app.port, egress: egressPort!, peer: ingressPort!, extAuthz: authz.grpcPort });
-  cp.setAppConfig({ plugins: [{ ...sample, config: { ingress: sample.config.ingress, egress: [] } }] });
+  // below the upstream's 5 s keep-alive timeout, so the close measured below is Envoy's
+  const MAX_CONNECTION_SECONDS = 3;
+  cp.setAppConfig({ plugins: [{ ...sample, config: { ingress: { ...sample.config.ingress, maxConnectionSeconds: MAX_CONNECTION_SECONDS }, egress: [] } }] });
 
   await startEnvoy(t, { name: 'interact-authz', bootstrap: generateBootstrap({ nodeId: 'interact-authz', cluster: 'ia', xdsAddress: cp.address, xdsPort: cp.xdsPort, mode: 'delta', adminPort: 0 }) });
   await until('all types ACKed', async () => {
@@ -88,6 +106,8 @@ t.test('interact ingress + network ext_authz: revoked party refused on its next 
   t.match(bobFirst, /"body":"hi"/, 'bob (member, in policy) reaches the app');
   t.match(await exchange(ingressPort!, dave), /HTTP\/1.1 200/, 'dave reaches the app before revocation');
   t.notMatch(await exchange(ingressPort!, eve), /HTTP\/1.1 200/, 'eve (revoked in ext-authz config) is refused');
+  const held = await heldConnection(ingressPort!, dave);
+  t.match(held.first, /HTTP\/1.1 200/, 'dave holds an open connection');
   const before = app.requests.length;
 
   const res = await fetch(`http://127.0.0.1:${authz.httpPort}/v1/revocations`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ parties: ['dave'] }) });
@@ -95,4 +115,9 @@ t.test('interact ingress + network ext_authz: revoked party refused on its next 
   t.notMatch(await exchange(ingressPort!, dave), /HTTP\/1.1 200/, 'dave refused on the next connection');
   t.match(await exchange(ingressPort!, bob), /HTTP\/1.1 200[\s\S]*"body":"hi"/, 'bob still passes');
   t.equal(app.requests.length, before + 1, 'the refused connection never reached the app');
+  // The connection dave opened before his revocation does not outlive maxConnectionSeconds.
+  const heldFor = await Promise.race([held.closedAfterMs, new Promise<number>((r) => setTimeout(() => r(-1), (MAX_CONNECTION_SECONDS + 5) * 1000))]);
+  t.ok(heldFor >= MAX_CONNECTION_SECONDS * 1000 - 250 && heldFor <= MAX_CONNECTION_SECONDS * 1000 + 1500, `Envoy closed dave's open connection ${heldFor} ms after it opened (maxConnectionSeconds ${MAX_CONNECTION_SECONDS})`);
+  t.notMatch(await exchange(ingressPort!, dave), /HTTP\/1.1 200/, 'and his reconnection is refused');
+  t.match(await exchange(ingressPort!, bob), /HTTP\/1.1 200/, 'bob, still allowed, reconnects');
 });
