@@ -18,6 +18,10 @@ export const DcpConfigSchema = Type.Object(
         region: Type.String({ default: 'us-east-1' }),
         /** When non-empty, s3_config.endpoint must be one of these (exact match). */
         allowedEndpoints: Type.Array(Type.String(), { default: [] }),
+        /** Results larger than this are uploaded in parts (multipart upload), beyond a single PUT's 5 GiB. */
+        multipartThresholdMiB: Type.Integer({ minimum: 5, maximum: 5120, default: 64, description: 'results larger than this go up as a multipart upload' }),
+        /** Part size of multipart uploads; raised where needed to stay within S3's 10,000 parts. Two parts are buffered per upload. */
+        partSizeMiB: Type.Integer({ minimum: 5, maximum: 5120, default: 16, description: 'part size of multipart uploads (two in memory per upload)' }),
       },
       { additionalProperties: false, default: {} },
     ),

@@ -46,6 +46,8 @@ export function createS3Opener(cfg: DcpConfig['s3']): (s3: S3Config) => S3Store 
       secretAccessKey: s3.accessKeySecret,
       sessionToken: s3.stsToken,
       region: cfg.region,
+      multipartThresholdBytes: cfg.multipartThresholdMiB * 1024 * 1024,
+      partSizeBytes: cfg.partSizeMiB * 1024 * 1024,
     });
   };
 }

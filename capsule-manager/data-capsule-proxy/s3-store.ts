@@ -1,6 +1,10 @@
 // DataStore over S3-compatible object storage (AWS S3, MinIO, OSS's S3 API,
 // moto in tests) with @aws-sdk/client-s3: path-style addressing, streaming
-// GET/PUT bodies (nothing is buffered), paginated listing.
+// GET/PUT bodies (nothing is buffered), paginated listing. Objects above the
+// multipart threshold are uploaded in parts (@aws-sdk/lib-storage), so results
+// are not capped at the 5 GiB of a single PUT; a failed multipart upload is
+// aborted, so no parts are left behind and no object appears.
+import { Upload } from '@aws-sdk/lib-storage';
 import { DeleteObjectCommand, GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client, S3ServiceException } from '@aws-sdk/client-s3';
 import { Readable } from 'node:stream';
 import type { DataStore, Listing, StoredObject } from './data-store.ts';
@@ -13,6 +17,22 @@ export interface S3StoreOptions {
   secretAccessKey: string;
   sessionToken?: string;
   region?: string;
+  /** Objects larger than this go up in parts (default 64 MiB; at least 5 MiB). */
+  multipartThresholdBytes?: number;
+  /** Part size of multipart uploads (default 16 MiB, at least 5 MiB; raised to fit S3's 10,000 parts). */
+  partSizeBytes?: number;
+}
+
+const MIB = 1024 * 1024;
+/** S3's smallest part (but the last) and largest part count. */
+const MIN_PART = 5 * MIB;
+const MAX_PARTS = 10_000;
+/** Parts in flight per upload: each is buffered in memory. */
+const PART_QUEUE = 2;
+
+/** The part size for an object of `size` bytes: at least `preferred`, few enough parts for S3. */
+export function partSizeFor(size: number, preferred = 16 * MIB): number {
+  return Math.max(MIN_PART, preferred, Math.ceil(size / MAX_PARTS));
 }
 
 /** Object storage errors carry no secrets, but we keep only their name/status for the client. */
@@ -29,11 +49,15 @@ export class S3Store implements DataStore {
   readonly kind = 's3' as const;
   readonly #client: S3Client;
   readonly #bucket: string;
+  readonly #multipartThreshold: number;
+  readonly #partSize: number;
 
   constructor(opts: S3StoreOptions) {
     if (!opts.endpoint || !opts.bucket) throw new DcpError('INVALID_REQUEST', 's3_config needs endpoint and bucket');
     const endpoint = /^https?:\/\//.test(opts.endpoint) ? opts.endpoint : `https://${opts.endpoint}`;
     this.#bucket = opts.bucket;
+    this.#multipartThreshold = Math.max(MIN_PART, opts.multipartThresholdBytes ?? 64 * MIB);
+    this.#partSize = Math.max(MIN_PART, opts.partSizeBytes ?? 16 * MIB);
     this.#client = new S3Client({
       endpoint,
       region: opts.region ?? 'us-east-1',
@@ -88,13 +112,33 @@ export class S3Store implements DataStore {
     }
   }
 
-  /** One PUT with a known Content-Length (S3 stores the object whole or not at all). */
+  /**
+   * Up to the multipart threshold, one PUT with a known Content-Length; above
+   * it, a multipart upload. Either way S3 stores the object whole or not at all.
+   */
   async write(key: string, body: Readable, size: number): Promise<void> {
+    if (size > this.#multipartThreshold) return this.#writeParts(key, body, size);
     try {
       await this.#client.send(new PutObjectCommand({ Bucket: this.#bucket, Key: key, Body: body, ContentLength: size }));
     } catch (e) {
       body.destroy();
       throw storageError(`s3 put ${key}`, e);
+    }
+  }
+
+  async #writeParts(key: string, body: Readable, size: number): Promise<void> {
+    const upload = new Upload({
+      client: this.#client,
+      params: { Bucket: this.#bucket, Key: key, Body: body },
+      partSize: partSizeFor(size, this.#partSize),
+      queueSize: PART_QUEUE,
+      leavePartsOnError: false, // abort the multipart upload on any failure
+    });
+    try {
+      await upload.done();
+    } catch (e) {
+      body.destroy();
+      throw storageError(`s3 multipart put ${key}`, e);
     }
   }
 

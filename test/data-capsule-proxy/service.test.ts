@@ -4,7 +4,7 @@ import { randomBytes, createHash } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
+import { GetObjectCommand, HeadObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { silentLogger } from '../../kernel/logger.ts';
 import {
   DataCapsuleProxyService,
@@ -205,7 +205,8 @@ t.test('S3-compatible storage (moto_server on loopback)', async (t) => {
   const s3 = await startS3Server(t);
   await s3.createBucket('inputs');
   const root = mkdtempSync(join(tmpdir(), 'dcp-s3-'));
-  const dcp = await startDataCapsuleProxy({ localRoots: [root], logLevel: 'silent', s3: { allowedEndpoints: [s3.endpoint] } }, { logger: silentLogger });
+  // the smallest multipart settings S3 allows, so a 12 MiB result goes up in three parts
+  const dcp = await startDataCapsuleProxy({ localRoots: [root], logLevel: 'silent', s3: { allowedEndpoints: [s3.endpoint], multipartThresholdMiB: 5, partSizeMiB: 5 } }, { logger: silentLogger });
   t.teardown(() => dcp.close());
   const client = grpcClient(dcp.grpcPort!);
   t.teardown(() => client.close());
@@ -239,5 +240,15 @@ t.test('S3-compatible storage (moto_server on loopback)', async (t) => {
   const obj = await s3.client.send(new GetObjectCommand({ Bucket: 'inputs', Key: 'results/result.csv.enc' }));
   const plain = await streamToBuffer((obj.Body as Readable).pipe(decryptStream(key)));
   t.equal(plain.toString(), 'bob\n', 'uploaded result decrypts');
+  const single = await s3.client.send(new HeadObjectCommand({ Bucket: 'inputs', Key: 'results/result.csv.enc' }));
+  t.notMatch(single.ETag ?? '', /-\d+"?$/, 'a small result is one PUT (plain ETag)');
+
+  const big = randomBytes(12 * 1024 * 1024 + 123);
+  writeFileSync(join(root, 'big.bin'), big);
+  await client.putResultData({ dataKeyB64: key.toString('base64'), sourceConfig: { path: join(root, 'big.bin') }, s3Config: s3cfg('results/big.bin.enc') });
+  const bigHead = await s3.client.send(new HeadObjectCommand({ Bucket: 'inputs', Key: 'results/big.bin.enc' }));
+  t.match(bigHead.ETag ?? '', /-3"?$/, `a 12 MiB result went up as a 3-part multipart upload (ETag ${bigHead.ETag})`);
+  const bigObj = await s3.client.send(new GetObjectCommand({ Bucket: 'inputs', Key: 'results/big.bin.enc' }));
+  t.equal(sha(await streamToBuffer((bigObj.Body as Readable).pipe(decryptStream(key)))), sha(big), 'the multipart result decrypts to the source');
   t.same(readdirSync(join(root, 'dl')).filter((f) => f.startsWith('.')), [], 'no staging leftovers');
 });
