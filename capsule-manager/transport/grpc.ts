@@ -5,7 +5,7 @@ import * as grpc from '@grpc/grpc-js';
 import { addReflection, bindServer, toGrpcError, type BoundServer } from '../../kernel/grpc-server.ts';
 import type { Logger } from '../../kernel/logger.ts';
 import { Status } from '../../proto/gen/secretflowapis/v2/status.ts';
-import { Jwe } from '../../proto/gen/secretflowapis/v2/sdc/capsule_manager/jwt.ts';
+import { Jwe } from '../../proto/gen/secretflowapis/v2/sdc/jwt.ts';
 import {
   CapsuleManagerService as CapsuleManagerDefinition,
   EncryptedRequest,

@@ -11,7 +11,7 @@ import type { Logger } from '../../kernel/logger.ts';
 import type { Registry } from 'prom-client';
 import { EncryptedRequest, EncryptedResponse, GetRaCertResponse } from '../../proto/gen/secretflowapis/v2/sdc/capsule_manager/capsule_manager.ts';
 import { Status } from '../../proto/gen/secretflowapis/v2/status.ts';
-import { Jwe } from '../../proto/gen/secretflowapis/v2/sdc/capsule_manager/jwt.ts';
+import { Jwe } from '../../proto/gen/secretflowapis/v2/sdc/jwt.ts';
 import { ENCRYPTED_RPCS, type CapsuleManagerService } from '../service/capsule-manager-service.ts';
 import type { RecentDecisions } from '../audit/recent-decisions.ts';
 import { CmError } from '../errors.ts';
