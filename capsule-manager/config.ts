@@ -40,6 +40,12 @@ export const CapsuleManagerConfigSchema = Type.Object(
         /** Only for tests and demos: the passphrase inline. */
         passphrase: Type.Optional(Type.String({ minLength: 8 })),
         scryptCost: Type.Integer({ minimum: 1024, default: 32768 }),
+        /**
+         * Instead of a passphrase: a file holding the TEE's sealing key (16..64 raw
+         * bytes), e.g. Gramine's /dev/attestation/keys/_sgx_mrenclave. The KEK is
+         * then this enclave's on this machine only (docs/capsule-manager.md).
+         */
+        sealingKeyFile: Type.Optional(Type.String({ minLength: 1, description: "file with the TEE's sealing key (16..64 raw bytes), instead of a passphrase" })),
       },
       { additionalProperties: false, default: {} },
     ),

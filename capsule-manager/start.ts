@@ -19,7 +19,7 @@ import { CmError } from './errors.ts';
 import { CapsuleManagerService } from './service/capsule-manager-service.ts';
 import { Repository } from './service/repository.ts';
 import { FileStore } from './storage/file-store.ts';
-import { openKek } from './storage/kek.ts';
+import { openKek, type KekSecret } from './storage/kek.ts';
 import { NatsStore } from './storage/nats-store.ts';
 import type { Store } from './storage/store.ts';
 import { startGrpc } from './transport/grpc.ts';
@@ -58,7 +58,15 @@ function readAuditToken(path: string): string {
   return text;
 }
 
-function passphraseOf(cfg: CapsuleManagerConfig): string {
+function kekSecretOf(cfg: CapsuleManagerConfig): KekSecret {
+  if (cfg.kek.sealingKeyFile) {
+    if (cfg.kek.passphrase || cfg.kek.passphraseFile) throw new CmError('INVALID_REQUEST', 'kek.sealingKeyFile excludes kek.passphrase and kek.passphraseFile');
+    try {
+      return { sealingKey: readFileSync(cfg.kek.sealingKeyFile) };
+    } catch (cause) {
+      throw new CmError('INVALID_REQUEST', `kek.sealingKeyFile ${cfg.kek.sealingKeyFile} cannot be read (is this the TEE the file belongs to?)`, { cause });
+    }
+  }
   if (cfg.kek.passphrase) return cfg.kek.passphrase;
   if (cfg.kek.passphraseFile) return readFileSync(cfg.kek.passphraseFile, 'utf8').replace(/\r?\n$/, '');
   const env = process.env[cfg.kek.passphraseEnv];
@@ -84,11 +92,13 @@ export async function startCapsuleManager(config: unknown, deps: { logger?: Logg
     throw new CmError('INSECURE_CONFIG', `http.host ${cfg.http.host} is not loopback: set http.auditTokenFile (the token for GET /api/v1/audit/recent)`);
   }
   const auditToken = cfg.http.auditTokenFile ? readAuditToken(cfg.http.auditTokenFile) : undefined;
-  const passphrase = passphraseOf(cfg);
+  const kekSecret = kekSecretOf(cfg);
   const store = await openStore(cfg);
   const cleanup: Array<() => Promise<void> | void> = [() => store.close()];
   try {
-    const kek = await openKek(store, passphrase, { cost: cfg.kek.scryptCost });
+    const kek = await openKek(store, kekSecret, { cost: cfg.kek.scryptCost }).finally(() => {
+      if (typeof kekSecret !== 'string') kekSecret.sealingKey.fill(0); // the derived KEK is all that stays
+    });
     const identity = cfg.identityDir ? await loadOrCreateAppIdentity(cfg.identityDir, 'aenv-capsule-manager') : await createEphemeralAppIdentity('aenv-capsule-manager');
     const rsa = identity.keys.rsa;
     let attester: (Attester & { simPublicKeyPem?: string }) | undefined;

@@ -1,9 +1,14 @@
 // Data keys at rest are wrapped (AES-256-GCM, AAD = the record's name) under a
-// key-encryption key that is never stored: it is derived with scrypt from an
-// operator passphrase and a random salt kept in the store, so a copy of the
-// store (file or NATS) alone reveals no data key. A check value detects a wrong
-// passphrase before anything is written.
-import { createCipheriv, createDecipheriv, randomBytes, scryptSync, timingSafeEqual } from 'node:crypto';
+// key-encryption key that is never stored. It is derived from one of:
+// - an operator passphrase, with scrypt and a random salt kept in the store;
+// - a TEE sealing key the runtime exposes as a file (Gramine's
+//   /dev/attestation/keys/_sgx_mrenclave, an SEV-SNP derived key fetched at boot),
+//   with HKDF and the same stored salt: only that enclave on that machine
+//   derives it, so not even the operator can unwrap a copy of the store.
+// A copy of the store (file or NATS) alone reveals no data key. A check value
+// detects a wrong passphrase or sealing key, or the other source, before
+// anything is written.
+import { createCipheriv, createDecipheriv, hkdfSync, randomBytes, scryptSync, timingSafeEqual } from 'node:crypto';
 import { CmError } from '../errors.ts';
 import type { Store } from './store.ts';
 
@@ -46,28 +51,72 @@ function derive(passphrase: string, salt: Buffer, cost: number): Buffer {
   return scryptSync(passphrase.normalize('NFC'), salt, 32, { N: cost, r: 8, p: 1, maxmem: 256 * cost * 8 + 1024 * 1024 });
 }
 
+const SEALED_INFO = Buffer.from('aenv-capsule-manager kek v1 sealed');
+
+function deriveSealed(sealingKey: Buffer, salt: Buffer): Buffer {
+  return Buffer.from(hkdfSync('sha256', sealingKey, salt, SEALED_INFO, 32));
+}
+
+/** Where the KEK comes from: an operator passphrase, or a TEE sealing key. */
+export type KekSecret = string | { sealingKey: Buffer };
+
+interface KekMeta {
+  /** Absent in stores created before sealed KEKs: passphrase. */
+  source?: 'passphrase' | 'sealed';
+  salt: string;
+  cost?: number;
+  check: { iv: string; ct: string; tag: string };
+}
+
+function sourceOf(secret: KekSecret): 'passphrase' | 'sealed' {
+  return typeof secret === 'string' ? 'passphrase' : 'sealed';
+}
+
+function checkSecret(secret: KekSecret): void {
+  if (typeof secret === 'string') {
+    if (secret.length < 8) throw new CmError('INVALID_REQUEST', 'the KEK passphrase must have at least 8 characters');
+  } else if (!Buffer.isBuffer(secret.sealingKey) || secret.sealingKey.length < 16 || secret.sealingKey.length > 64) {
+    throw new CmError('INVALID_REQUEST', 'a sealing key has 16 to 64 bytes');
+  }
+}
+
+function keyFor(secret: KekSecret, salt: Buffer, cost: number): Buffer {
+  return typeof secret === 'string' ? derive(secret, salt, cost) : deriveSealed(secret.sealingKey, salt);
+}
+
 /** Derives the KEK for this store, creating salt + check value on first use. */
-export async function openKek(store: Store, passphrase: string, params: KekParams = {}): Promise<Kek> {
-  if (typeof passphrase !== 'string' || passphrase.length < 8) throw new CmError('INVALID_REQUEST', 'the KEK passphrase must have at least 8 characters');
+export async function openKek(store: Store, secret: KekSecret, params: KekParams = {}): Promise<Kek> {
+  checkSecret(secret);
+  const source = sourceOf(secret);
   for (let attempt = 0; attempt < 3; attempt++) {
     const meta = await store.get(META_KEY);
     if (meta) {
-      const m = JSON.parse(meta.value.toString('utf8')) as { salt: string; cost: number; check: { iv: string; ct: string; tag: string } };
-      const kek = makeKek(derive(passphrase, Buffer.from(m.salt, 'base64'), m.cost));
+      const m = JSON.parse(meta.value.toString('utf8')) as KekMeta;
+      const stored = m.source ?? 'passphrase';
+      if (stored !== source) throw new CmError('KEK_MISMATCH', `this store's KEK comes from ${stored === 'sealed' ? 'a TEE sealing key' : 'a passphrase'}, not from ${source === 'sealed' ? 'a sealing key' : 'a passphrase'}`);
+      const kek = makeKek(keyFor(secret, Buffer.from(m.salt, 'base64'), m.cost ?? 0));
       let ok = false;
       try {
         ok = timingSafeEqual(kek.unwrap(m.check, META_KEY), CHECK);
       } catch {
         ok = false;
       }
-      if (!ok) throw new CmError('KEK_MISMATCH', 'the KEK passphrase does not match this store');
+      if (!ok) {
+        throw new CmError(
+          'KEK_MISMATCH',
+          source === 'sealed'
+            ? "the sealing key does not match this store (another enclave or machine: a sealed KEK is one enclave's on one machine)"
+            : 'the KEK passphrase does not match this store',
+        );
+      }
       return kek;
     }
     const cost = params.cost ?? 2 ** 15;
     const salt = randomBytes(16);
-    const kek = makeKek(derive(passphrase, salt, cost));
+    const kek = makeKek(keyFor(secret, salt, cost));
+    const record: KekMeta = source === 'sealed' ? { source, salt: salt.toString('base64'), check: kek.wrap(CHECK, META_KEY) } : { salt: salt.toString('base64'), cost, check: kek.wrap(CHECK, META_KEY) };
     try {
-      await store.create(META_KEY, Buffer.from(JSON.stringify({ salt: salt.toString('base64'), cost, check: kek.wrap(CHECK, META_KEY) })));
+      await store.create(META_KEY, Buffer.from(JSON.stringify(record)));
       return kek;
     } catch (e) {
       if (!CmError.is(e, 'ALREADY_EXISTS')) throw e; // another replica won: use its salt

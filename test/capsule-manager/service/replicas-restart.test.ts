@@ -1,6 +1,8 @@
 // Two CM replicas share state through a real nats-server, and a restarted CM
 // keeps every key (and refuses a wrong KEK passphrase).
 import { randomBytes } from 'node:crypto';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
 import { CapsuleManagerClient } from '../../../capsule-manager/client/index.ts';
@@ -56,6 +58,37 @@ t.test('restart keeps acknowledged state; a wrong passphrase is refused', async 
   const c2 = new CapsuleManagerClient({ address: `127.0.0.1:${again.cm.grpcPort}`, signer, verify: again.verify });
   t.teardown(() => c2.close());
   t.same((await c2.listDataPolicy()).map((p) => p.data_uuid), ['p1']);
+});
+
+t.test('sealed KEK: the same sealing key restarts with every key; another key, a passphrase or both sources cannot start', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'cm-sealed-'));
+  const sealingKeyFile = join(dir, 'sealing.key');
+  writeFileSync(sealingKeyFile, randomBytes(16), { mode: 0o600 }); // what Gramine's _sgx_mrenclave file holds
+  const f = await startTestCapsuleManager(t, { audit: false, dir, kek: { sealingKeyFile } });
+  const c = f.client(alice);
+  await c.registerCert();
+  const k = randomBytes(16);
+  await c.createDataKeys([{ resource_uri: 's1', data_key_b64: k.toString('base64') }]);
+  await c.createDataPolicy({ data_uuid: 's1', rules: [{ rule_id: 'self', grantee_party_ids: [alice.partyId], columns: ['*'], op_constraints: [{ op_name: 'PSI', constraints: [] }], global_constraints: [] }] });
+  const stored = (await f.cm.store.list('datakey'))[0]!.value.toString();
+  t.notOk(stored.includes(k.toString('base64')), 'the data key is stored wrapped');
+  await f.cm.close();
+
+  const start = (kek: Record<string, unknown>) =>
+    startCapsuleManager({ grpc: { port: 0 }, http: { enabled: false }, identityDir: join(dir, 'identity'), storage: { kind: 'file', dir: join(dir, 'store') }, kek, attestation: { self: 'none' }, logLevel: 'silent' });
+  const otherKeyFile = join(dir, 'other.key');
+  writeFileSync(otherKeyFile, randomBytes(16), { mode: 0o600 });
+  await t.rejects(start({ sealingKeyFile: otherKeyFile }), { code: 'KEK_MISMATCH', message: /another enclave or machine/ }, 'another sealing key (another enclave or machine)');
+  await t.rejects(start({ passphrase: 'the operator guesses', scryptCost: 1024 }), { code: 'KEK_MISMATCH', message: /comes from a TEE sealing key/ }, 'not even the operator with a passphrase');
+  await t.rejects(start({ sealingKeyFile, passphrase: 'both at once please' }), { code: 'INVALID_REQUEST', message: /excludes/ }, 'a sealing key and a passphrase together');
+  await t.rejects(start({ sealingKeyFile: join(dir, 'absent') }), { code: 'INVALID_REQUEST', message: /cannot be read/ }, 'a missing sealing key file');
+
+  const again = await startTestCapsuleManager(t, { audit: false, dir, kek: { sealingKeyFile } });
+  const released = await again.client(alice).getDataKeys(
+    { initiator_party_id: alice.partyId, scope: '', op_name: 'PSI', resources: [{ resource_uri: 's1', columns: [], attrs: '' }], env: '', global_attrs: '' },
+    again.appAttester,
+  );
+  t.same(released, [{ resource_uri: 's1', data_key_b64: k.toString('base64') }], 'restarted with the same sealing key, the CM unwraps and releases the key');
 });
 
 t.test('config errors are reported at once', async (t) => {

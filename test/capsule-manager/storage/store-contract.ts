@@ -66,5 +66,23 @@ export function storeContract(t: Test, name: string, open: () => Promise<Store>)
     t.same(again.unwrap(JSON.parse((await s.get('datakey.x'))!.value.toString()), 'datakey.x'), secret);
     t.throws(() => again.unwrap(w, 'datakey.other'), { code: 'STORE_CORRUPT' }, 'bound to its name');
     await t.rejects(openKek(s, 'wrong passphrase!'), { code: 'KEK_MISMATCH' });
+    await t.rejects(openKek(s, { sealingKey: Buffer.alloc(32, 1) }), { code: 'KEK_MISMATCH', message: /comes from a passphrase/ }, 'a sealing key cannot open a passphrase store');
+  });
+
+  t.test(`${name}: sealed KEK (TEE sealing key): same key reopens, another key or a passphrase is refused`, async (t) => {
+    const s = await open();
+    t.teardown(() => s.close());
+    const sealingKey = Buffer.from('a1'.repeat(16), 'hex');
+    const kek = await openKek(s, { sealingKey });
+    const secret = Buffer.from('ffeeddccbbaa99887766554433221100', 'hex');
+    await s.create('datakey.s', Buffer.from(JSON.stringify(kek.wrap(secret, 'datakey.s'))));
+    const meta = (await s.get('meta.kek'))!.value.toString();
+    t.notMatch(meta, sealingKey.toString('base64'), 'the sealing key is not stored');
+    t.match(JSON.parse(meta), { source: 'sealed' });
+    const again = await openKek(s, { sealingKey: Buffer.from(sealingKey) });
+    t.same(again.unwrap(JSON.parse((await s.get('datakey.s'))!.value.toString()), 'datakey.s'), secret, 'the same sealing key unwraps');
+    await t.rejects(openKek(s, { sealingKey: Buffer.from('b2'.repeat(16), 'hex') }), { code: 'KEK_MISMATCH', message: /another enclave or machine/ }, 'another sealing key is refused');
+    await t.rejects(openKek(s, 'a passphrase instead'), { code: 'KEK_MISMATCH', message: /comes from a TEE sealing key/ }, 'a passphrase is refused');
+    await t.rejects(openKek(s, { sealingKey: Buffer.alloc(8) }), { code: 'INVALID_REQUEST' }, 'a too-short sealing key is refused');
   });
 }
