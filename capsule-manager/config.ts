@@ -67,7 +67,27 @@ export const CapsuleManagerConfigSchema = Type.Object(
       },
       { additionalProperties: false, default: {} },
     ),
-    audit: Type.Object({ path: Type.Optional(Type.String({ minLength: 1 })) }, { additionalProperties: false, default: {} }),
+    audit: Type.Object(
+      {
+        path: Type.Optional(Type.String({ minLength: 1 })),
+        /** This replica's name in the audit stream (default: the host name, e.g. the pod name, made a subject token). */
+        replica: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9_-]{1,64}$', description: "this replica's name in the audit stream; default the host name" })),
+        /**
+         * With the NATS store: every replica publishes its audit records to one JetStream
+         * stream and follows it, so GET /api/v1/audit/recent shows every replica's decisions.
+         */
+        stream: Type.Object(
+          {
+            enabled: Type.Boolean({ default: true, description: 'publish to and follow the audit stream (NATS store only)' }),
+            name: Type.String({ default: 'aenv_cm_audit', pattern: '^[A-Za-z0-9_-]{1,64}$' }),
+            subjectPrefix: Type.String({ default: 'aenv.cm.audit', pattern: '^[A-Za-z0-9_-]+(\\.[A-Za-z0-9_-]+)*$' }),
+            maxAgeDays: Type.Integer({ minimum: 1, maximum: 3650, default: 90 }),
+          },
+          { additionalProperties: false, default: {} },
+        ),
+      },
+      { additionalProperties: false, default: {} },
+    ),
     logLevel: Type.String({ default: 'info' }),
   },
   { additionalProperties: false },

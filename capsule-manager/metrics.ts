@@ -15,6 +15,8 @@ const DURATION_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.
 export interface CmMetrics {
   registry: Registry;
   observer: ServiceObserver;
+  /** An audit record the replicated audit stream did not take (the local log has it). */
+  auditPublishFailed(): void;
 }
 
 export function createCmMetrics(opts: { certPem: string; now?: () => Date; defaultMetrics?: boolean }): CmMetrics {
@@ -26,6 +28,7 @@ export function createCmMetrics(opts: { certPem: string; now?: () => Date; defau
   const denials = m.counter('denials_total', 'Requests refused for lack of permission, by RPC', ['rpc']);
   const tls = m.counter('tls_assets_issued_total', 'Group TLS assets issued by GetTlsAsset, by kind (leaf = the app key certified, shared = Trustflow shared asset)', ['kind']);
   const failures = m.counter('verification_failures_total', 'Envelope and attestation failures by error code', ['code']);
+  const auditPublish = m.counter('audit_stream_publish_failures_total', 'Audit records not published to the replicated audit stream (each is in the local audit log)', []);
   const notAfter = Date.parse(new X509Certificate(opts.certPem).validTo);
   const now = opts.now ?? (() => new Date());
   // Computed at scrape time so it counts down without a timer.
@@ -39,6 +42,7 @@ export function createCmMetrics(opts: { certPem: string; now?: () => Date; defau
   });
   return {
     registry: m.registry,
+    auditPublishFailed: () => auditPublish.inc(),
     observer: {
       request(rpc, outcome, seconds) {
         requests.inc({ rpc, outcome });

@@ -4,14 +4,16 @@
 import { createPublicKey } from 'node:crypto';
 import type { Registry } from 'prom-client';
 import { readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { validateConfig } from '../kernel/config.ts';
 import { createLogger, type Logger } from '../kernel/logger.ts';
 import { createEphemeralAppIdentity, loadOrCreateAppIdentity } from '../kernel/app-identity.ts';
 import { createAttester, createEvidenceVerifier } from '../platforms/index.ts';
 import type { AppraisalPolicy, Attester } from '../platforms/types.ts';
-import { memoryAuditLog, openAuditLog, type AuditLog } from './audit/audit-log.ts';
-import { RecentDecisions } from './audit/recent-decisions.ts';
+import { memoryAuditLog, openAuditLog, type AuditLog, type AuditRecord } from './audit/audit-log.ts';
+import { AuditStream, replicaToken } from './audit/audit-stream.ts';
+import { RECENT_DECISIONS_CAPACITY, RecentDecisions } from './audit/recent-decisions.ts';
 import { createCmMetrics } from './metrics.ts';
 import { CapsuleManagerConfigSchema, type CapsuleManagerConfig } from './config.ts';
 import { partyIdOfKey } from './core/party-id.ts';
@@ -117,12 +119,28 @@ export async function startCapsuleManager(config: unknown, deps: { logger?: Logg
       ...(cfg.attestation.platforms ? { platforms: cfg.attestation.platforms } : {}),
       ...(cfg.attestation.measurements ? { measurements: cfg.attestation.measurements } : {}),
     };
+    const metrics = createCmMetrics({ certPem: identity.certPem });
     const recent = new RecentDecisions();
-    const onRecord = (r: Parameters<RecentDecisions['add']>[0]) => recent.add(r);
+    const replica = cfg.audit.replica ?? replicaToken(hostname());
+    const stream =
+      store instanceof NatsStore && cfg.audit.stream.enabled
+        ? await AuditStream.open(store.nc, { stream: cfg.audit.stream.name, subjectPrefix: cfg.audit.stream.subjectPrefix, replica, replicas: cfg.storage.nats?.replicas ?? 1, maxAgeDays: cfg.audit.stream.maxAgeDays }, log, metrics.auditPublishFailed)
+        : undefined;
+    // Own records go to the ring at once (and to the stream); the other replicas' come from the stream.
+    const onRecord = (r: AuditRecord) => {
+      recent.add(r, stream ? replica : undefined);
+      stream?.publish(r);
+    };
+    // cleanup runs in reverse: the audit log closes (its last records published) before the stream
+    if (stream) cleanup.push(() => stream.close());
     const audit = cfg.audit.path ? openAuditLog(cfg.audit.path, { onRecord }) : memoryAuditLog({ onRecord });
     cleanup.push(() => audit.close());
+    if (stream) {
+      await stream.follow((r) => {
+        if (r.replica !== replica) recent.add(r.record, r.replica);
+      }, RECENT_DECISIONS_CAPACITY * 4);
+    }
     const partyId = partyIdOfKey(createPublicKey(rsa.privateKey));
-    const metrics = createCmMetrics({ certPem: identity.certPem });
     const service = new CapsuleManagerService({
       repo: new Repository(store, kek),
       identity: { privateKey: rsa.privateKey, certPem: identity.certPem, partyId },

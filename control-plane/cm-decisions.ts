@@ -16,6 +16,8 @@ export const CmDecisionRecord = Type.Object({
   resource_uri: Type.Optional(Type.String()),
   decision: Type.Union([Type.Literal('allow'), Type.Literal('deny')]),
   reason: Type.Optional(Type.String()),
+  /** The CM replica that decided (CMs with the replicated audit stream). */
+  replica: Type.Optional(Type.String()),
 });
 export type CmDecisionRecord = Static<typeof CmDecisionRecord>;
 
@@ -51,6 +53,7 @@ export function parseCmDecisions(body: unknown, limit: number): CmDecisionRecord
       ...(r.resource_uri !== undefined ? { resource_uri: clip(r.resource_uri) } : {}),
       decision: r.decision,
       ...(r.reason !== undefined ? { reason: clip(r.reason) } : {}),
+      ...(r.replica !== undefined ? { replica: clip(r.replica) } : {}),
     };
   });
 }

@@ -15,10 +15,12 @@ export interface DecisionRecord {
   resource_uri?: string;
   decision: 'allow' | 'deny';
   reason?: string;
+  /** The CM replica that decided (with the replicated audit stream). */
+  replica?: string;
 }
 
 /** allow/deny records become decisions; owner changes ("ok") and failures ("error") are not decisions. */
-export function decisionOf(rec: AuditRecord): DecisionRecord | undefined {
+export function decisionOf(rec: AuditRecord, replica?: string): DecisionRecord | undefined {
   if (rec.decision !== 'allow' && rec.decision !== 'deny') return undefined;
   const reason = rec.reasons?.length ? rec.reasons.join('; ') : undefined;
   return {
@@ -29,6 +31,7 @@ export function decisionOf(rec: AuditRecord): DecisionRecord | undefined {
     ...(rec.target ? { resource_uri: rec.target } : {}),
     decision: rec.decision,
     ...(reason ? { reason: reason.length > MAX_REASON ? `${reason.slice(0, MAX_REASON)}…` : reason } : {}),
+    ...(replica ? { replica } : {}),
   };
 }
 
@@ -37,9 +40,9 @@ export class RecentDecisions {
   private next = 0;
   constructor(readonly capacity = RECENT_DECISIONS_CAPACITY) {}
 
-  /** Feeds an audit record; non-decisions are ignored. */
-  add(rec: AuditRecord): void {
-    const d = decisionOf(rec);
+  /** Feeds an audit record (of `replica`, when known); non-decisions are ignored. */
+  add(rec: AuditRecord, replica?: string): void {
+    const d = decisionOf(rec, replica);
     if (!d) return;
     if (this.ring.length < this.capacity) this.ring.push(d);
     else this.ring[this.next] = d;

@@ -22,7 +22,8 @@ function isSeqMismatch(e: unknown): boolean {
 export class NatsStore implements Store {
   readonly kind = 'nats' as const;
   private constructor(
-    private readonly nc: NatsConnection,
+    /** The store's NATS connection (the audit stream shares it). */
+    readonly nc: NatsConnection,
     private readonly kv: KV,
     private readonly jsm: JetStreamManager,
     readonly bucket: string,

@@ -54,6 +54,7 @@ const decisionSchema = {
     resource_uri: { type: 'string', description: 'the resource, or a comma-joined list for multi-resource requests' },
     decision: { type: 'string', enum: ['allow', 'deny'] },
     reason: { type: 'string' },
+    replica: { type: 'string', description: 'the CM replica that decided (with the replicated audit stream of the NATS store)' },
   },
 } as const;
 

@@ -101,7 +101,7 @@ async function refresh() {
       cs.className = cm.error ? 'bad' : 'muted';
       fill('cm-decisions', cm.records.map((d) => {
         const tr = document.createElement('tr'); tr.className = 'decision';
-        cell(tr, d.time); cell(tr, d.action);
+        const when = cell(tr, d.time); if (d.replica) when.title = 'decided by CM replica ' + d.replica; cell(tr, d.action);
         cell(tr, shortParty(d.initiator_party_id)).title = d.initiator_party_id;
         cell(tr, d.resource_uri); cell(tr, d.decision, d.decision === 'deny' ? 'bad' : 'ok'); cell(tr, d.reason);
         return tr;

@@ -27,6 +27,7 @@ t.test('capsule-manager replicas: NATS store, R3, shared identity and KEK, own a
   t.equal(a!.identityDir, b!.identityDir, 'one CM identity');
   t.equal(a!.kek.passphraseFile, b!.kek.passphraseFile, 'one KEK passphrase');
   t.not(a!.audit.path, b!.audit.path, 'an audit log per replica');
+  t.not(a!.audit.replica, b!.audit.replica, 'distinct replica names in the audit stream (one host: the host name would collide)');
 });
 
 t.test('control-plane replicas: NATS routing sync on one R3 bucket/key', async (t) => {

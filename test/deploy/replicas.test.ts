@@ -89,7 +89,7 @@ t.test('multi-replica deployment keeps serving and loses nothing when a nats-ser
       storage: { ...c.storage, nats: { ...c.storage.nats, servers: cluster.servers } },
       kek: { passphraseFile: passFile, scryptCost: 1024 },
       attestation: { ...c.attestation, self: 'sim', allowInsecure: true, trustedSimKeys: [app.simPublicKeyPem!] },
-      audit: { path: join(dir, `${file}.audit.log`) },
+      audit: { ...c.audit, path: join(dir, `${file}.audit.log`) },
       logLevel: 'silent',
     };
   };

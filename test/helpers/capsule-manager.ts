@@ -23,7 +23,7 @@ export interface CmFixture {
   client(party: PartyKeys): CapsuleManagerClient;
 }
 
-export async function startTestCapsuleManager(t: Test, over: { storage?: Record<string, unknown>; dir?: string; audit?: boolean; http?: Record<string, unknown>; kek?: Record<string, unknown> } = {}): Promise<CmFixture> {
+export async function startTestCapsuleManager(t: Test, over: { storage?: Record<string, unknown>; dir?: string; audit?: boolean; http?: Record<string, unknown>; kek?: Record<string, unknown>; auditReplica?: string } = {}): Promise<CmFixture> {
   const dir = over.dir ?? mkdtempSync(join(tmpdir(), 'cm-test-'));
   const appAttester = await createAttester('sim', { simKeyDir: join(dir, 'app-sim'), simMeasurements: { mr_ta: APP_MR } });
   const cm = await startCapsuleManager(
@@ -34,7 +34,7 @@ export async function startTestCapsuleManager(t: Test, over: { storage?: Record<
       storage: over.storage ?? { kind: 'file', dir: join(dir, 'store') },
       kek: over.kek ?? { passphrase: 'test passphrase 123', scryptCost: 1024 },
       attestation: { self: 'sim', simKeyDir: join(dir, 'cm-sim'), require: true, allowInsecure: true, trustedSimKeys: [appAttester.simPublicKeyPem!] },
-      audit: over.audit === false ? {} : { path: join(dir, 'audit.log') },
+      audit: { ...(over.audit === false ? {} : { path: join(dir, 'audit.log') }), ...(over.auditReplica ? { replica: over.auditReplica } : {}) },
       logLevel: 'silent',
     },
   );

@@ -1,0 +1,132 @@
+// The replicated view of the audit: with the NATS store, each CM replica also
+// publishes every durable audit record to one JetStream stream (subject
+// `<prefix>.<replica>`) and follows that stream, so each replica's recent
+// decisions (GET /api/v1/audit/recent, the control plane's status page) hold
+// the decisions of every replica, and operators read one stream instead of a
+// file per replica. Each replica's hash-chained file stays its record of truth:
+// a record that fails to publish is counted and logged, never a failed request.
+import type { JetStreamClient, NatsConnection } from 'nats';
+import { DeliverPolicy, RetentionPolicy, StorageType, nanos } from 'nats';
+import type { Logger } from 'pino';
+import { CmError } from '../errors.ts';
+import type { AuditRecord } from './audit-log.ts';
+
+export interface AuditStreamOptions {
+  /** JetStream stream name. */
+  stream: string;
+  /** Subjects are `<subjectPrefix>.<replica>`. */
+  subjectPrefix: string;
+  /** This replica's name (a subject token). */
+  replica: string;
+  /** JetStream replicas of the stream when created. */
+  replicas: number;
+  /** Records older than this are dropped by the stream. */
+  maxAgeDays: number;
+}
+
+/** What the stream carries: the record as the replica's file holds it, and who wrote it. */
+export interface ReplicaAuditRecord {
+  replica: string;
+  record: AuditRecord;
+}
+
+/** A subject token from a host name or pod name: `.`, `*`, `>` and spaces are not allowed. */
+export function replicaToken(name: string): string {
+  const t = name.replace(/[^A-Za-z0-9_-]/g, '_').slice(0, 64);
+  return t || 'cm';
+}
+
+export class AuditStream {
+  private readonly pending = new Set<Promise<void>>();
+  private stopFollow?: () => void;
+  private following?: Promise<void>;
+  private failures = 0;
+
+  private constructor(
+    private readonly js: JetStreamClient,
+    private readonly nc: NatsConnection,
+    readonly options: AuditStreamOptions,
+    private readonly log: Logger,
+    private readonly onFailure: () => void,
+  ) {}
+
+  /** Creates the stream unless it exists (an existing one is used as it is). */
+  static async open(nc: NatsConnection, options: AuditStreamOptions, log: Logger, onFailure: () => void = () => undefined): Promise<AuditStream> {
+    if (replicaToken(options.replica) !== options.replica) throw new CmError('INVALID_REQUEST', `audit replica name ${JSON.stringify(options.replica)} is not a subject token ([A-Za-z0-9_-])`);
+    try {
+      const jsm = await nc.jetstreamManager();
+      const exists = await jsm.streams.info(options.stream).then(
+        () => true,
+        (e: { code?: string }) => {
+          if (e.code === '404') return false;
+          throw e;
+        },
+      );
+      if (!exists) {
+        await jsm.streams.add({
+          name: options.stream,
+          subjects: [`${options.subjectPrefix}.*`],
+          retention: RetentionPolicy.Limits,
+          storage: StorageType.File,
+          num_replicas: options.replicas,
+          max_age: nanos(options.maxAgeDays * 24 * 3600 * 1000),
+        });
+      }
+    } catch (cause) {
+      throw new CmError('STORE_UNAVAILABLE', `cannot open the audit stream ${options.stream}`, { cause });
+    }
+    return new AuditStream(nc.jetstream(), nc, options, log.child({ auditStream: options.stream }), onFailure);
+  }
+
+  get publishFailures(): number {
+    return this.failures;
+  }
+
+  /** Publishes a durable record; never throws (a failure is counted and logged). */
+  publish(record: AuditRecord): void {
+    const body: ReplicaAuditRecord = { replica: this.options.replica, record };
+    const p = this.js
+      .publish(`${this.options.subjectPrefix}.${this.options.replica}`, JSON.stringify(body), { msgID: `${this.options.replica}-${record.hash}` })
+      .then(
+        () => undefined,
+        (e: Error) => {
+          this.failures++;
+          this.onFailure();
+          this.log.warn({ seq: record.seq, err: e.message }, 'audit record not published to the stream (the local audit log has it)');
+        },
+      )
+      .finally(() => this.pending.delete(p));
+    this.pending.add(p);
+  }
+
+  /**
+   * Calls `onRecord` for the last `backlog` records of the stream and then for
+   * every new one, in stream order, until close(). Records that do not parse
+   * are skipped.
+   */
+  async follow(onRecord: (r: ReplicaAuditRecord) => void, backlog: number): Promise<void> {
+    const jsm = await this.nc.jetstreamManager();
+    const last = (await jsm.streams.info(this.options.stream)).state.last_seq;
+    const start = Math.max(1, last - backlog + 1);
+    const consumer = await this.js.consumers.get(this.options.stream, { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: start });
+    const messages = await consumer.consume();
+    this.stopFollow = () => void messages.stop();
+    this.following = (async () => {
+      for await (const m of messages) {
+        try {
+          const r = m.json<ReplicaAuditRecord>();
+          if (typeof r?.replica === 'string' && r.record && typeof r.record.action === 'string') onRecord(r);
+        } catch {
+          this.log.warn({ seq: m.seq }, 'audit stream message is not an audit record; skipped');
+        }
+      }
+    })().catch((e: Error) => this.log.warn({ err: e.message }, 'audit stream follower stopped'));
+  }
+
+  /** Waits for publishes in flight, stops following. */
+  async close(): Promise<void> {
+    await Promise.allSettled([...this.pending]);
+    this.stopFollow?.();
+    await this.following;
+  }
+}
