@@ -46,6 +46,8 @@ t.test('parseCmDecisions: contract checked, limit applied, long strings clipped,
   t.equal(out.length, 2);
   t.same(out[1], { time: rec(1).time, action: 'GetDataKeys', initiator_party_id: rec(1).initiator_party_id, resource_uri: 'data-1', decision: 'deny', reason: 'policy: party not allowed' });
   t.equal(parseCmDecisions({ records: [rec(0, { reason: 'x'.repeat(2000) })] }, 5)[0]!.reason!.length, 513, 'clipped to 512 + ellipsis');
+  t.equal(parseCmDecisions({ records: [rec(0, { replica: 'cm-b' })] }, 5)[0]!.replica, 'cm-b', 'the deciding replica is kept');
+  t.notOk('replica' in parseCmDecisions({ records: [rec(0)] }, 5)[0]!, 'absent when the CM does not say');
   t.throws(() => parseCmDecisions({ records: [rec(0, { decision: 'maybe' })] }, 5), { code: 'BAD_UPSTREAM_RESPONSE', message: /\/records\/0\/decision/ });
   t.throws(() => parseCmDecisions({ nope: [] }, 5), { code: 'BAD_UPSTREAM_RESPONSE' });
   t.throws(() => parseCmDecisions({ records: [rec(0, { time: 'yesterday' })] }, 5), { code: 'BAD_UPSTREAM_RESPONSE', message: /ISO-8601/ });
