@@ -136,8 +136,9 @@ export async function startCapsuleManager(config: unknown, deps: { logger?: Logg
     const audit = cfg.audit.path ? openAuditLog(cfg.audit.path, { onRecord }) : memoryAuditLog({ onRecord });
     cleanup.push(() => audit.close());
     if (stream) {
-      await stream.follow((r) => {
-        if (r.replica !== replica) recent.add(r.record, r.replica);
+      // Before this start: every replica's records, this one's too. Since: the others' only.
+      await stream.follow((r, past) => {
+        if (past || r.replica !== replica) recent.add(r.record, r.replica);
       }, RECENT_DECISIONS_CAPACITY * 4);
     }
     const partyId = partyIdOfKey(createPublicKey(rsa.privateKey));

@@ -100,11 +100,11 @@ export class AuditStream {
   }
 
   /**
-   * Calls `onRecord` for the last `backlog` records of the stream and then for
-   * every new one, in stream order, until close(). Records that do not parse
-   * are skipped.
+   * Calls `onRecord` for the last `backlog` records of the stream (`past`: true)
+   * and then for every new one, in stream order, until close(). Records that do
+   * not parse are skipped.
    */
-  async follow(onRecord: (r: ReplicaAuditRecord) => void, backlog: number): Promise<void> {
+  async follow(onRecord: (r: ReplicaAuditRecord, past: boolean) => void, backlog: number): Promise<void> {
     const jsm = await this.nc.jetstreamManager();
     const last = (await jsm.streams.info(this.options.stream)).state.last_seq;
     const start = Math.max(1, last - backlog + 1);
@@ -115,7 +115,7 @@ export class AuditStream {
       for await (const m of messages) {
         try {
           const r = m.json<ReplicaAuditRecord>();
-          if (typeof r?.replica === 'string' && r.record && typeof r.record.action === 'string') onRecord(r);
+          if (typeof r?.replica === 'string' && r.record && typeof r.record.action === 'string') onRecord(r, m.seq <= last);
         } catch {
           this.log.warn({ seq: m.seq }, 'audit stream message is not an audit record; skipped');
         }

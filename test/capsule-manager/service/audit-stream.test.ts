@@ -57,6 +57,11 @@ t.test('two replicas: one audit stream, each replica shows both replicas\' decis
     t.ok(file.length >= 1, `${replica} wrote ${file.length} records`);
     t.same(bySubject[replica], file, `${replica}: the stream has its file's records, in order`);
   }
+
+  // a restarted replica shows the decisions from before its start, its own included
+  const again = await startTestCapsuleManager(t, { storage, auditReplica: 'cm-a', dir: a.dir });
+  const past = (await recent(again.cm.httpPort)).filter((d) => d.action === 'GetDataKeys' && d.decision === 'deny');
+  t.same(past.map((d) => [d.resource_uri, d.replica]).sort(), [['only-on-a', 'cm-a'], ['only-on-b', 'cm-b']], 'after a restart: both replicas\' earlier denials, from the stream');
 });
 
 t.test('replica names become subject tokens', async (t) => {
