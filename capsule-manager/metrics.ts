@@ -6,6 +6,7 @@ import { Gauge } from 'prom-client';
 import { createMetrics } from '../kernel/metrics.ts';
 import type { Registry } from 'prom-client';
 import type { ServiceObserver } from './service/observer.ts';
+import type { AuditStreamHooks } from './audit/audit-stream.ts';
 
 export const CM_METRICS_PREFIX = 'aenv_capsule_manager_';
 
@@ -15,8 +16,8 @@ const DURATION_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.
 export interface CmMetrics {
   registry: Registry;
   observer: ServiceObserver;
-  /** An audit record the replicated audit stream did not take (the local log has it). */
-  auditPublishFailed(): void;
+  /** Hooks of the replicated audit stream. */
+  auditStream: AuditStreamHooks;
 }
 
 export function createCmMetrics(opts: { certPem: string; now?: () => Date; defaultMetrics?: boolean }): CmMetrics {
@@ -29,6 +30,12 @@ export function createCmMetrics(opts: { certPem: string; now?: () => Date; defau
   const tls = m.counter('tls_assets_issued_total', 'Group TLS assets issued by GetTlsAsset, by kind (leaf = the app key certified, shared = Trustflow shared asset)', ['kind']);
   const failures = m.counter('verification_failures_total', 'Envelope and attestation failures by error code', ['code']);
   const auditPublish = m.counter('audit_stream_publish_failures_total', 'Audit records not published to the replicated audit stream (each is in the local audit log)', []);
+  const auditClash = new Gauge({
+    name: `${CM_METRICS_PREFIX}audit_replica_name_clash`,
+    help: '1 once another process published audit records under this replica name (set audit.replica on each CM)',
+    registers: [m.registry],
+  });
+  auditClash.set(0);
   const notAfter = Date.parse(new X509Certificate(opts.certPem).validTo);
   const now = opts.now ?? (() => new Date());
   // Computed at scrape time so it counts down without a timer.
@@ -42,7 +49,7 @@ export function createCmMetrics(opts: { certPem: string; now?: () => Date; defau
   });
   return {
     registry: m.registry,
-    auditPublishFailed: () => auditPublish.inc(),
+    auditStream: { publishFailed: () => auditPublish.inc(), replicaClash: () => auditClash.set(1) },
     observer: {
       request(rpc, outcome, seconds) {
         requests.inc({ rpc, outcome });

@@ -124,7 +124,7 @@ export async function startCapsuleManager(config: unknown, deps: { logger?: Logg
     const replica = cfg.audit.replica ?? replicaToken(hostname());
     const stream =
       store instanceof NatsStore && cfg.audit.stream.enabled
-        ? await AuditStream.open(store.nc, { stream: cfg.audit.stream.name, subjectPrefix: cfg.audit.stream.subjectPrefix, replica, replicas: cfg.storage.nats?.replicas ?? 1, maxAgeDays: cfg.audit.stream.maxAgeDays }, log, metrics.auditPublishFailed)
+        ? await AuditStream.open(store.nc, { stream: cfg.audit.stream.name, subjectPrefix: cfg.audit.stream.subjectPrefix, replica, replicas: cfg.storage.nats?.replicas ?? 1, maxAgeDays: cfg.audit.stream.maxAgeDays }, log, metrics.auditStream)
         : undefined;
     // Own records go to the ring at once (and to the stream); the other replicas' come from the stream.
     const onRecord = (r: AuditRecord) => {

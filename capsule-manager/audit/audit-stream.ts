@@ -5,6 +5,7 @@
 // the decisions of every replica, and operators read one stream instead of a
 // file per replica. Each replica's hash-chained file stays its record of truth:
 // a record that fails to publish is counted and logged, never a failed request.
+import { randomUUID } from 'node:crypto';
 import type { JetStreamClient, NatsConnection } from 'nats';
 import { DeliverPolicy, RetentionPolicy, StorageType, nanos } from 'nats';
 import type { Logger } from 'pino';
@@ -27,6 +28,8 @@ export interface AuditStreamOptions {
 /** What the stream carries: the record as the replica's file holds it, and who wrote it. */
 export interface ReplicaAuditRecord {
   replica: string;
+  /** The publishing process (random per start): tells two CMs that share a replica name apart. */
+  instance?: string;
   record: AuditRecord;
 }
 
@@ -36,22 +39,35 @@ export function replicaToken(name: string): string {
   return t || 'cm';
 }
 
+/** Where the stream reports trouble (metrics). */
+export interface AuditStreamHooks {
+  /** A record was not published (the local log has it). */
+  publishFailed(): void;
+  /** Another process publishes under this replica name. */
+  replicaClash(): void;
+}
+
+const NO_HOOKS: AuditStreamHooks = { publishFailed: () => undefined, replicaClash: () => undefined };
+
 export class AuditStream {
   private readonly pending = new Set<Promise<void>>();
   private stopFollow?: () => void;
   private following?: Promise<void>;
   private failures = 0;
+  private clashWarned = false;
+  /** This process among the publishers of `replica`. */
+  readonly instance = randomUUID();
 
   private constructor(
     private readonly js: JetStreamClient,
     private readonly nc: NatsConnection,
     readonly options: AuditStreamOptions,
     private readonly log: Logger,
-    private readonly onFailure: () => void,
+    private readonly hooks: AuditStreamHooks,
   ) {}
 
   /** Creates the stream unless it exists (an existing one is used as it is). */
-  static async open(nc: NatsConnection, options: AuditStreamOptions, log: Logger, onFailure: () => void = () => undefined): Promise<AuditStream> {
+  static async open(nc: NatsConnection, options: AuditStreamOptions, log: Logger, hooks: AuditStreamHooks = NO_HOOKS): Promise<AuditStream> {
     if (replicaToken(options.replica) !== options.replica) throw new CmError('INVALID_REQUEST', `audit replica name ${JSON.stringify(options.replica)} is not a subject token ([A-Za-z0-9_-])`);
     try {
       const jsm = await nc.jetstreamManager();
@@ -75,7 +91,7 @@ export class AuditStream {
     } catch (cause) {
       throw new CmError('STORE_UNAVAILABLE', `cannot open the audit stream ${options.stream}`, { cause });
     }
-    return new AuditStream(nc.jetstream(), nc, options, log.child({ auditStream: options.stream }), onFailure);
+    return new AuditStream(nc.jetstream(), nc, options, log.child({ auditStream: options.stream }), hooks);
   }
 
   get publishFailures(): number {
@@ -84,14 +100,14 @@ export class AuditStream {
 
   /** Publishes a durable record; never throws (a failure is counted and logged). */
   publish(record: AuditRecord): void {
-    const body: ReplicaAuditRecord = { replica: this.options.replica, record };
+    const body: ReplicaAuditRecord = { replica: this.options.replica, instance: this.instance, record };
     const p = this.js
       .publish(`${this.options.subjectPrefix}.${this.options.replica}`, JSON.stringify(body), { msgID: `${this.options.replica}-${record.hash}` })
       .then(
         () => undefined,
         (e: Error) => {
           this.failures++;
-          this.onFailure();
+          this.hooks.publishFailed();
           this.log.warn({ seq: record.seq, err: e.message }, 'audit record not published to the stream (the local audit log has it)');
         },
       )
@@ -115,7 +131,14 @@ export class AuditStream {
       for await (const m of messages) {
         try {
           const r = m.json<ReplicaAuditRecord>();
-          if (typeof r?.replica === 'string' && r.record && typeof r.record.action === 'string') onRecord(r, m.seq <= last);
+          if (!(typeof r?.replica === 'string' && r.record && typeof r.record.action === 'string')) throw new Error('not an audit record');
+          const past = m.seq <= last;
+          if (!past && r.replica === this.options.replica && r.instance !== undefined && r.instance !== this.instance && !this.clashWarned) {
+            this.clashWarned = true;
+            this.hooks.replicaClash();
+            this.log.error({ replica: r.replica }, 'another capsule manager publishes audit records under this replica name: set audit.replica on each so the recent decisions show both');
+          }
+          onRecord(r, past);
         } catch {
           this.log.warn({ seq: m.seq }, 'audit stream message is not an audit record; skipped');
         }

@@ -64,6 +64,19 @@ t.test('two replicas: one audit stream, each replica shows both replicas\' decis
   t.same(past.map((d) => [d.resource_uri, d.replica]).sort(), [['only-on-a', 'cm-a'], ['only-on-b', 'cm-b']], 'after a restart: both replicas\' earlier denials, from the stream');
 });
 
+t.test('two CMs under one replica name: detected, reported in /metrics', async (t) => {
+  const nats = await startNats(t);
+  const storage = { kind: 'nats', nats: { servers: nats.url, bucket: 'cm_audit_clash' } };
+  const a = await startTestCapsuleManager(t, { storage, auditReplica: 'same' });
+  const b = await startTestCapsuleManager(t, { storage, auditReplica: 'same' });
+  const clash = async (f: typeof a) => /^aenv_capsule_manager_audit_replica_name_clash 1$/m.test(await (await fetch(`http://127.0.0.1:${f.cm.httpPort}/metrics`)).text());
+  t.notOk(await clash(b), 'no clash reported before anything is published');
+  const ask = { initiator_party_id: alice.partyId, scope: '', op_name: 'PSI', resources: [{ resource_uri: 'x', columns: [], attrs: '' }], env: '', global_attrs: '' };
+  await t.rejects(a.client(app).getDataKeys(ask, a.appAttester), { code: 'POLICY_DENIED' });
+  await until('b sees the clash', async () => (await clash(b)) || undefined);
+  t.pass('the CM that follows records of its own name from another process reports the clash');
+});
+
 t.test('replica names become subject tokens', async (t) => {
   t.equal(replicaToken('aenv-capsule-manager-0'), 'aenv-capsule-manager-0');
   t.equal(replicaToken('host.example.com'), 'host_example_com');
