@@ -53,7 +53,6 @@ export class AuditStream {
   private readonly pending = new Set<Promise<void>>();
   private stopFollow?: () => void;
   private following?: Promise<void>;
-  private failures = 0;
   private clashWarned = false;
   /** This process among the publishers of `replica`. */
   readonly instance = randomUUID();
@@ -94,10 +93,6 @@ export class AuditStream {
     return new AuditStream(nc.jetstream(), nc, options, log.child({ auditStream: options.stream }), hooks);
   }
 
-  get publishFailures(): number {
-    return this.failures;
-  }
-
   /** Publishes a durable record; never throws (a failure is counted and logged). */
   publish(record: AuditRecord): void {
     const body: ReplicaAuditRecord = { replica: this.options.replica, instance: this.instance, record };
@@ -106,7 +101,6 @@ export class AuditStream {
       .then(
         () => undefined,
         (e: Error) => {
-          this.failures++;
           this.hooks.publishFailed();
           this.log.warn({ seq: record.seq, err: e.message }, 'audit record not published to the stream (the local audit log has it)');
         },
@@ -129,19 +123,23 @@ export class AuditStream {
     this.stopFollow = () => void messages.stop();
     this.following = (async () => {
       for await (const m of messages) {
+        let r: ReplicaAuditRecord | undefined;
         try {
-          const r = m.json<ReplicaAuditRecord>();
-          if (!(typeof r?.replica === 'string' && r.record && typeof r.record.action === 'string')) throw new Error('not an audit record');
-          const past = m.seq <= last;
-          if (!past && r.replica === this.options.replica && r.instance !== undefined && r.instance !== this.instance && !this.clashWarned) {
-            this.clashWarned = true;
-            this.hooks.replicaClash();
-            this.log.error({ replica: r.replica }, 'another capsule manager publishes audit records under this replica name: set audit.replica on each so the recent decisions show both');
-          }
-          onRecord(r, past);
+          r = m.json<ReplicaAuditRecord>();
         } catch {
-          this.log.warn({ seq: m.seq }, 'audit stream message is not an audit record; skipped');
+          r = undefined;
         }
+        if (!(typeof r?.replica === 'string' && r.record && typeof r.record.action === 'string')) {
+          this.log.warn({ seq: m.seq }, 'audit stream message is not an audit record; skipped');
+          continue;
+        }
+        const past = m.seq <= last;
+        if (!past && r.replica === this.options.replica && r.instance !== undefined && r.instance !== this.instance && !this.clashWarned) {
+          this.clashWarned = true;
+          this.hooks.replicaClash();
+          this.log.error({ replica: r.replica }, 'another capsule manager publishes audit records under this replica name: set audit.replica on each so the recent decisions show both');
+        }
+        onRecord(r, past);
       }
     })().catch((e: Error) => this.log.warn({ err: e.message }, 'audit stream follower stopped'));
   }
