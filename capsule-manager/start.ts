@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { validateConfig } from '../kernel/config.ts';
+import { readSecretFile } from '../kernel/secret-file.ts';
 import { createLogger, type Logger } from '../kernel/logger.ts';
 import { createEphemeralAppIdentity, loadOrCreateAppIdentity } from '../kernel/app-identity.ts';
 import { createAttester, createEvidenceVerifier } from '../platforms/index.ts';
@@ -50,14 +51,7 @@ export interface RunningCapsuleManager {
 const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost']);
 
 function readAuditToken(path: string): string {
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8').trim();
-  } catch (cause) {
-    throw new CmError('INSECURE_CONFIG', `http.auditTokenFile ${path} cannot be read`, { cause });
-  }
-  if (text.length < 16) throw new CmError('INSECURE_CONFIG', 'http.auditTokenFile must hold a token of at least 16 characters');
-  return text;
+  return readSecretFile(path, 'http.auditTokenFile', (_, message, cause) => new CmError('INSECURE_CONFIG', message, { cause }), 16);
 }
 
 function kekSecretOf(cfg: CapsuleManagerConfig): KekSecret {

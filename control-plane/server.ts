@@ -1,11 +1,11 @@
 // startControlPlane: the one call that wires config, logger, core, xDS gRPC
 // server, HTTP API and (optionally) NATS replication, and returns the ports.
-import { readFileSync } from 'node:fs';
 import type { Logger } from 'pino';
 import { ControlPlaneError } from './errors.ts';
 import { validateConfig } from '../kernel/config.ts';
 import { createLogger } from '../kernel/logger.ts';
 import { createMetrics } from '../kernel/metrics.ts';
+import { readSecretFile } from '../kernel/secret-file.ts';
 import { bindServer } from '../kernel/grpc-server.ts';
 import { createHttpService, listenHttp } from '../kernel/http-server.ts';
 import { ControlPlaneConfig } from './config.ts';
@@ -51,14 +51,7 @@ export interface ControlPlaneHandle {
 }
 
 function readToken(path: string, field = 'api.tokenFile'): string {
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8').trim();
-  } catch (cause) {
-    throw new ControlPlaneError('INSECURE_CONFIG', `${field} ${path} cannot be read`, { cause });
-  }
-  if (text.length < 16) throw new ControlPlaneError('INSECURE_CONFIG', `${field} must hold a token of at least 16 characters`);
-  return text;
+  return readSecretFile(path, field, (_, message, cause) => new ControlPlaneError('INSECURE_CONFIG', message, { cause }), 16);
 }
 
 export async function startControlPlane(input: unknown, opts: { logger?: Logger } = {}): Promise<ControlPlaneHandle> {

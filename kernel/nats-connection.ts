@@ -8,6 +8,7 @@ import { readFileSync } from 'node:fs';
 import { Type, type Static } from '@sinclair/typebox';
 import { nkeyAuthenticator, tokenAuthenticator, usernamePasswordAuthenticator, type ConnectionOptions } from 'nats';
 import { ConfigError } from './config.ts';
+import { readSecretFile } from './secret-file.ts';
 
 export const NatsTls = Type.Object(
   {
@@ -43,14 +44,7 @@ const NatsSecurity = Type.Object(natsSecurityProperties);
 export type NatsSecurity = Static<typeof NatsSecurity>;
 
 function readSecret(path: string, field: string): string {
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8').trim();
-  } catch (cause) {
-    throw new ConfigError('CONFIG_UNREADABLE', `${field} ${path} cannot be read`, { cause });
-  }
-  if (!text) throw new ConfigError('CONFIG_INVALID', `${field} ${path} is empty`);
-  return text;
+  return readSecretFile(path, field, (problem, message, cause) => new ConfigError(problem === 'unreadable' ? 'CONFIG_UNREADABLE' : 'CONFIG_INVALID', message, { cause }));
 }
 
 function checkReadable(path: string, field: string): void {
