@@ -81,13 +81,7 @@ export async function startControlPlane(input: unknown, opts: { logger?: Logger 
   const metrics = createMetrics('control_plane');
   const unwire = wireXdsMetrics(metrics, core.status);
   const sync: RoutingSync = config.nats
-    ? await NatsRoutingSync.start(core, {
-          ...config.nats,
-          bucket: config.nats.bucket ?? 'aenv_routing',
-          key: config.nats.key ?? 'routing',
-          replicas: config.nats.replicas ?? 1,
-          reconcileSeconds: config.nats.reconcileSeconds ?? 2,
-        }, logger)
+    ? await NatsRoutingSync.start(core, config.nats, logger) // schema defaults applied
     : new LocalRoutingSync(core);
 
   const grpcServer = createXdsGrpcServer({ cache: core.cache, status: core.status, logger: logger.child({ svc: 'xds' }), controlPlaneId: config.id });

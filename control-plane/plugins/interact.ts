@@ -20,6 +20,9 @@ import { definePlugin } from './plugin.ts';
 import { Endpoint, ListenAddress, ResourceName, edsCluster, sdsTlsContext, tcpListener } from './envoy-builders.ts';
 import type { SnapshotInput } from '../xds/snapshot.ts';
 
+/** The default group leaf lifetime: no connection outlives the certificate it began with. */
+const DEFAULT_MAX_CONNECTION_SECONDS = 3600;
+
 const Tls = {
   certSecret: Type.String({ minLength: 1, maxLength: 128, description: 'SDS secret holding this side\'s certificate and key' }),
   caSecret: Type.String({ minLength: 1, maxLength: 128, description: 'SDS secret holding the trusted CA (the group CA)' }),
@@ -39,7 +42,7 @@ export const InteractConfig = Type.Object(
           maxConnectionSeconds: Type.Integer({
             minimum: 0,
             maximum: 604_800,
-            default: 3600,
+            default: DEFAULT_MAX_CONNECTION_SECONDS,
             description: 'close each ingress connection this long after it opened, so revocation and leaf expiry reach open connections; 0 = never',
           }),
         },
@@ -103,7 +106,7 @@ export const interactPlugin = definePlugin({
                 },
               ]
             : [],
-          cfg.ingress.maxConnectionSeconds ?? 3600,
+          cfg.ingress.maxConnectionSeconds ?? DEFAULT_MAX_CONNECTION_SECONDS,
         ),
       );
     }
