@@ -90,8 +90,8 @@ export class SessionTable {
   use(id: string): SessionEntry | undefined {
     const t = this.open(id);
     if (!t) return undefined;
+    const { r } = t;
     const now = this.now();
-    const r = randomPart(id);
     if (now >= t.expiresAt) {
       this.uses.delete(r);
       return undefined;
@@ -104,16 +104,18 @@ export class SessionTable {
     return { key: t.key, enc: t.enc, expiresAt: t.expiresAt, uses: seen.uses };
   }
 
-  private open(id: string): { key: Buffer; enc: ContentEnc; expiresAt: number } | undefined {
+  /** The ticket's contents and its random part `r`; undefined when forged or damaged. */
+  private open(id: string): { r: string; key: Buffer; enc: ContentEnc; expiresAt: number } | undefined {
     const dot = id.indexOf('.');
     if (dot !== 22) return undefined;
+    const r = id.slice(0, dot);
     const sealed = Buffer.from(id.slice(dot + 1), 'base64url');
     if (sealed.length < 12 + 10 + 16 + 16 || sealed.length > 12 + 10 + 32 + 16) return undefined;
     try {
-      const body = gcmDecrypt('A256GCM', this.opts.ticketKey, sealed.subarray(0, 12), sealed.subarray(12, sealed.length - 16), sealed.subarray(sealed.length - 16), Buffer.from(id.slice(0, dot), 'ascii'));
+      const body = gcmDecrypt('A256GCM', this.opts.ticketKey, sealed.subarray(0, 12), sealed.subarray(12, sealed.length - 16), sealed.subarray(sealed.length - 16), Buffer.from(r, 'ascii'));
       const enc = CONTENT_ENCS[body[1]!];
       if (body[0] !== TICKET_VERSION || !enc || body.length !== 10 + ENC_KEY_BYTES[enc]) return undefined;
-      return { enc, expiresAt: Number(body.readBigUInt64BE(2)), key: Buffer.from(body.subarray(10)) };
+      return { r, enc, expiresAt: Number(body.readBigUInt64BE(2)), key: Buffer.from(body.subarray(10)) };
     } catch {
       return undefined; // forged or damaged: the same answer as an unknown session
     }
