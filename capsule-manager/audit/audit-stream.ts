@@ -6,7 +6,7 @@
 // file per replica. Each replica's hash-chained file stays its record of truth:
 // a record that fails to publish is counted and logged, never a failed request.
 import { randomUUID } from 'node:crypto';
-import type { JetStreamClient, NatsConnection } from 'nats';
+import type { JetStreamClient, JetStreamManager, NatsConnection } from 'nats';
 import { DeliverPolicy, RetentionPolicy, StorageType, nanos } from 'nats';
 import type { Logger } from 'pino';
 import { CmError } from '../errors.ts';
@@ -59,7 +59,7 @@ export class AuditStream {
 
   private constructor(
     private readonly js: JetStreamClient,
-    private readonly nc: NatsConnection,
+    private readonly jsm: JetStreamManager,
     readonly options: AuditStreamOptions,
     private readonly log: Logger,
     private readonly hooks: AuditStreamHooks,
@@ -68,8 +68,9 @@ export class AuditStream {
   /** Creates the stream unless it exists (an existing one is used as it is). */
   static async open(nc: NatsConnection, options: AuditStreamOptions, log: Logger, hooks: AuditStreamHooks = NO_HOOKS): Promise<AuditStream> {
     if (replicaToken(options.replica) !== options.replica) throw new CmError('INVALID_REQUEST', `audit replica name ${JSON.stringify(options.replica)} is not a subject token ([A-Za-z0-9_-])`);
+    let jsm: JetStreamManager;
     try {
-      const jsm = await nc.jetstreamManager();
+      jsm = await nc.jetstreamManager();
       const exists = await jsm.streams.info(options.stream).then(
         () => true,
         (e: { code?: string }) => {
@@ -90,7 +91,7 @@ export class AuditStream {
     } catch (cause) {
       throw new CmError('STORE_UNAVAILABLE', `cannot open the audit stream ${options.stream}`, { cause });
     }
-    return new AuditStream(nc.jetstream(), nc, options, log.child({ auditStream: options.stream }), hooks);
+    return new AuditStream(nc.jetstream(), jsm, options, log.child({ auditStream: options.stream }), hooks);
   }
 
   /** Publishes a durable record; never throws (a failure is counted and logged). */
@@ -115,8 +116,7 @@ export class AuditStream {
    * not parse are skipped.
    */
   async follow(onRecord: (r: ReplicaAuditRecord, past: boolean) => void, backlog: number): Promise<void> {
-    const jsm = await this.nc.jetstreamManager();
-    const last = (await jsm.streams.info(this.options.stream)).state.last_seq;
+    const last = (await this.jsm.streams.info(this.options.stream)).state.last_seq;
     const start = Math.max(1, last - backlog + 1);
     const consumer = await this.js.consumers.get(this.options.stream, { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: start });
     const messages = await consumer.consume();
