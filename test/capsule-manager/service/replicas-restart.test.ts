@@ -14,6 +14,10 @@ import { startTestCapsuleManager } from '../../helpers/capsule-manager.ts';
 const alice = await generatePartyKeys('alice');
 const signer = { privateKey: alice.privateKey, certChainPem: [alice.certPem] };
 
+/** A bare CM (no HTTP, no attester) on the file store and identity of a fixture's `dir`, with `kek`. */
+const startOnStore = (dir: string, kek: Record<string, unknown>) =>
+  startCapsuleManager({ grpc: { port: 0 }, http: { enabled: false }, identityDir: join(dir, 'identity'), storage: { kind: 'file', dir: join(dir, 'store') }, kek, attestation: { self: 'none' }, logLevel: 'silent' });
+
 t.test('two CM replicas on NATS JetStream KV share keys and policies', async (t) => {
   const nats = await startNats(t);
   const storage = { kind: 'nats', nats: { servers: nats.url, bucket: 'cm_replicas' } };
@@ -50,7 +54,7 @@ t.test('restart keeps acknowledged state; a wrong passphrase is refused', async 
   c.close();
   await f.cm.close();
   await t.rejects(
-    startCapsuleManager({ grpc: { port: 0 }, http: { enabled: false }, identityDir: join(f.dir, 'identity'), storage: { kind: 'file', dir: join(f.dir, 'store') }, kek: { passphrase: 'not the right one', scryptCost: 1024 }, attestation: { self: 'none' }, logLevel: 'silent' }),
+    startOnStore(f.dir, { passphrase: 'not the right one', scryptCost: 1024 }),
     { code: 'KEK_MISMATCH' },
   );
   const again = await startTestCapsuleManager(t, { audit: false, dir: f.dir });
@@ -74,14 +78,12 @@ t.test('sealed KEK: the same sealing key restarts with every key; another key, a
   t.notOk(stored.includes(k.toString('base64')), 'the data key is stored wrapped');
   await f.cm.close();
 
-  const start = (kek: Record<string, unknown>) =>
-    startCapsuleManager({ grpc: { port: 0 }, http: { enabled: false }, identityDir: join(dir, 'identity'), storage: { kind: 'file', dir: join(dir, 'store') }, kek, attestation: { self: 'none' }, logLevel: 'silent' });
   const otherKeyFile = join(dir, 'other.key');
   writeFileSync(otherKeyFile, randomBytes(16), { mode: 0o600 });
-  await t.rejects(start({ sealingKeyFile: otherKeyFile }), { code: 'KEK_MISMATCH', message: /another enclave or machine/ }, 'another sealing key (another enclave or machine)');
-  await t.rejects(start({ passphrase: 'the operator guesses', scryptCost: 1024 }), { code: 'KEK_MISMATCH', message: /comes from a TEE sealing key/ }, 'not even the operator with a passphrase');
-  await t.rejects(start({ sealingKeyFile, passphrase: 'both at once please' }), { code: 'INVALID_REQUEST', message: /excludes/ }, 'a sealing key and a passphrase together');
-  await t.rejects(start({ sealingKeyFile: join(dir, 'absent') }), { code: 'INVALID_REQUEST', message: /cannot be read/ }, 'a missing sealing key file');
+  await t.rejects(startOnStore(dir, { sealingKeyFile: otherKeyFile }), { code: 'KEK_MISMATCH', message: /another enclave or machine/ }, 'another sealing key (another enclave or machine)');
+  await t.rejects(startOnStore(dir, { passphrase: 'the operator guesses', scryptCost: 1024 }), { code: 'KEK_MISMATCH', message: /comes from a TEE sealing key/ }, 'not even the operator with a passphrase');
+  await t.rejects(startOnStore(dir, { sealingKeyFile, passphrase: 'both at once please' }), { code: 'INVALID_REQUEST', message: /excludes/ }, 'a sealing key and a passphrase together');
+  await t.rejects(startOnStore(dir, { sealingKeyFile: join(dir, 'absent') }), { code: 'INVALID_REQUEST', message: /cannot be read/ }, 'a missing sealing key file');
 
   const again = await startTestCapsuleManager(t, { audit: false, dir, kek: { sealingKeyFile } });
   const released = await again.client(alice).getDataKeys(
