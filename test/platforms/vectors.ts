@@ -1,11 +1,11 @@
-// Helpers for the real attestation vectors in ../shared/testdata/attestation
-// (read in place, never copied), resolved relative to the repo root.
+// Helpers for the real attestation vectors in test/fixtures/attestation (public
+// evidence from real TEE hardware; sources and licences in its PROVENANCE.md).
 import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { PROJECT_ROOT } from '../../kernel/toolchain.ts';
 
-export const VECTORS = join(PROJECT_ROOT, '..', 'shared', 'testdata', 'attestation');
+export const VECTORS = join(PROJECT_ROOT, 'test', 'fixtures', 'attestation');
 
 export function vector(name: string): Buffer {
   return readFileSync(join(VECTORS, name));
