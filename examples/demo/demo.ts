@@ -37,6 +37,8 @@ export interface DemoOptions {
   say: (line: string) => void;
   logger?: Logger;
   xdsMode?: 'sotw' | 'delta';
+  /** Aborting it during start-up stops what has started and rejects. */
+  signal?: AbortSignal;
 }
 
 export interface RunningDemo {
@@ -76,7 +78,13 @@ export async function startDemo(o: DemoOptions): Promise<RunningDemo> {
   const close = async () => {
     for (const c of closers.reverse()) await c().catch(() => undefined);
   };
+  // Each component, once started, is registered to stop; an abort then ends the start-up.
+  const started = (stopIt: () => Promise<unknown>) => {
+    closers.push(stopIt);
+    o.signal?.throwIfAborted();
+  };
   try {
+    o.signal?.throwIfAborted();
     // The app's identity and TEE (sim): shared by ra-proxy (binds the keys into
     // evidence), ext-proc (decrypts) and the app's calls to the capsule manager.
     const identity: AppIdentity = await loadOrCreateAppIdentity(dir('app/identity'), 'aenv-demo-app');
@@ -98,18 +106,18 @@ export async function startDemo(o: DemoOptions): Promise<RunningDemo> {
       },
       { logger: log.child({ svc: 'capsule-manager' }) },
     );
-    closers.push(() => cm.close());
+    started(() => cm.close());
     say(`capsule manager    grpc 127.0.0.1:${cm.grpcPort}, http 127.0.0.1:${cm.httpPort} (file store, KEK from a passphrase, sim-attested)`);
 
     const ra = await startRaProxy(
       { platform: 'sim', http: { port: ports.raProxyHttp }, grpc: { port: ports.raProxyGrpc }, sim: { keyDir: dir('app/sim'), measurements: { app: DEMO_APP_MEASUREMENT } }, logLevel: 'warn' },
       { identity, attester: appAttester, logger: log.child({ svc: 'ra-proxy' }) },
     );
-    closers.push(() => ra.close());
+    started(() => ra.close());
     say(`ra-proxy           http 127.0.0.1:${ra.httpPort}, grpc 127.0.0.1:${ra.grpcPort} (platform ${ra.platform})`);
 
     const ep = await startExtProc({ grpc: { port: ports.extProc }, http: { port: ports.extProcHttp }, logLevel: 'warn' }, { identity, logger: log.child({ svc: 'ext-proc' }) });
-    closers.push(() => ep.close());
+    started(() => ep.close());
     say(`ext-proc           grpc 127.0.0.1:${ep.port} (JWE envelope: RSA-OAEP-256, ECDH-ES X25519/P-256, session dir)`);
 
     const authz = await startExtAuthz(
@@ -127,11 +135,11 @@ export async function startDemo(o: DemoOptions): Promise<RunningDemo> {
       },
       { logger: log.child({ svc: 'ext-authz' }) },
     );
-    closers.push(() => authz.close());
+    started(() => authz.close());
     say(`ext-authz          grpc 127.0.0.1:${authz.grpcPort} (policy: attestation public, app GET/POST, everything else denied)`);
 
     const app = await startApp(ports.app);
-    closers.push(() => app.close());
+    started(() => app.close());
     say(`sample app         http 127.0.0.1:${app.port} (replies "I got your message: <body>"; it never sees ciphertext)`);
 
     const cp = await startControlPlane(
@@ -145,7 +153,7 @@ export async function startDemo(o: DemoOptions): Promise<RunningDemo> {
       },
       { logger: log.child({ svc: 'control-plane' }) },
     );
-    closers.push(() => cp.close());
+    started(() => cp.close());
     const appConfig = {
       revision: 'demo-1',
       plugins: [
@@ -167,7 +175,7 @@ export async function startDemo(o: DemoOptions): Promise<RunningDemo> {
 
     const bootstrap = generateBootstrap({ nodeId: 'demo-app-envoy', cluster: 'demo', xdsAddress: '127.0.0.1', xdsPort: cp.xdsPort, mode: o.xdsMode ?? 'delta', adminPort: ports.envoyAdmin });
     const envoy = await EnvoyProcess.start({ name: 'demo', bootstrap, workDir: dir('envoy'), adminPort: ports.envoyAdmin });
-    closers.push(() => envoy.stop());
+    started(() => envoy.stop());
     await envoy.waitForStat('listener_manager.total_listeners_active', (v) => (v ?? 0) >= 1, 20_000);
     for (const c of ['app', 'ra_proxy', 'ext_proc', 'ext_authz']) await envoy.waitForStat(`cluster.${c}.membership_total`, (v) => (v ?? 0) >= 1, 20_000);
     say(`envoy ${EnvoyProcess.version().padEnd(12)} ingress 127.0.0.1:${ports.envoy}, admin ${envoy.adminUrl} (configured only by ADS from the control plane)`);

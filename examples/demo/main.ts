@@ -3,6 +3,7 @@
 import { mkdirSync, mkdtempSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { shutdownSignal } from '../../kernel/shutdown-signal.ts';
 import { PROJECT_ROOT } from '../../kernel/toolchain.ts';
 import { startDemo, runDemoScenario } from './demo.ts';
 import { DEFAULT_PORTS, autoPorts } from './ports.ts';
@@ -44,34 +45,43 @@ export async function main(argv: string[]): Promise<number> {
   mkdirSync(join(PROJECT_ROOT, 'run'), { recursive: true, mode: 0o700 });
   const dir = values.dir ?? mkdtempSync(join(PROJECT_ROOT, 'run', 'demo-'));
   const say = (line: string) => process.stdout.write(`${line}\n`);
-  say('aenv demo: starting every component on 127.0.0.1 (sim platform: development only, no hardware root of trust)\n');
-  const demo = await startDemo({ ports, dir, say, xdsMode: values.xds });
-  let stopping = false;
-  const stop = async () => {
-    if (stopping) return;
-    stopping = true;
-    say('\nstopping...');
-    await demo.close();
-    say('stopped cleanly.');
-  };
+  // Installed before anything starts: a signal (or npm going away) during start-up
+  // stops what has started, instead of killing the process and orphaning Envoy.
+  const shutdown = shutdownSignal();
   try {
-    say('\nthe online scenario, once:');
-    await runDemoScenario(demo, say);
-  } catch (e) {
-    await stop();
-    throw e;
-  }
-  if (values.once) {
-    await stop();
+    say('aenv demo: starting every component on 127.0.0.1 (sim platform: development only, no hardware root of trust)\n');
+    let demo: Awaited<ReturnType<typeof startDemo>>;
+    try {
+      demo = await startDemo({ ports, dir, say, xdsMode: values.xds, signal: shutdown.signal });
+    } catch (e) {
+      if (shutdown.signal.aborted) {
+        say(`\nstopped during start-up (${String(shutdown.signal.reason)}); everything that had started is stopped.`);
+        return 130;
+      }
+      throw e;
+    }
+    const stop = async (why: string) => {
+      say(`\nstopping (${why})...`);
+      await demo.close();
+      say('stopped cleanly.');
+    };
+    try {
+      say('\nthe online scenario, once:');
+      await runDemoScenario(demo, say);
+    } catch (e) {
+      await stop(shutdown.signal.aborted ? String(shutdown.signal.reason) : 'the scenario failed');
+      throw e;
+    }
+    if (values.once || shutdown.signal.aborted) {
+      await stop(shutdown.signal.aborted ? String(shutdown.signal.reason) : '--once');
+      return 0;
+    }
+    say(`\nrunning (state in ${dir}). Try:`);
+    for (const l of demo.tryNext) say(`  ${l}`);
+    say('\nCtrl-C stops everything.');
+    await stop(await shutdown.stopped);
     return 0;
+  } finally {
+    shutdown.dispose();
   }
-  say(`\nrunning (state in ${dir}). Try:`);
-  for (const l of demo.tryNext) say(`  ${l}`);
-  say('\nCtrl-C stops everything.');
-  await new Promise<void>((resolve) => {
-    process.once('SIGINT', resolve);
-    process.once('SIGTERM', resolve);
-  });
-  await stop();
-  return 0;
 }
