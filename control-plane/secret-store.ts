@@ -12,9 +12,33 @@ export interface SecretInfo {
   name: string;
   kind: 'tls_certificate' | 'validation_context';
   subject: string;
+  notBefore: string;
   notAfter: string;
   /** Seconds until the (first) certificate expires; negative once expired. */
   expiresInSeconds: number;
+  /**
+   * `expiring` once less than a third of the certificate's lifetime is left (a
+   * renewing source replaces it at two thirds), capped at 7 days for long-lived
+   * certificates: a fresh 1-hour leaf is `valid`, a 90-day one turns at 7 days.
+   */
+  state: SecretState;
+}
+
+export type SecretState = 'valid' | 'expiring' | 'expired';
+
+const NEAR_EXPIRY_CAP_SECONDS = 7 * 86_400;
+
+/** The state of a certificate valid from `notBefore` to `notAfter`, at `now`. */
+export function secretState(notBefore: Date, notAfter: Date, now = Date.now()): SecretState {
+  const left = (notAfter.getTime() - now) / 1000;
+  if (left <= 0) return 'expired';
+  const lifetime = Math.max(0, (notAfter.getTime() - notBefore.getTime()) / 1000);
+  return left < Math.min(NEAR_EXPIRY_CAP_SECONDS, lifetime / 3) ? 'expiring' : 'valid';
+}
+
+function withTimes(info: Omit<SecretInfo, 'expiresInSeconds' | 'state'>, now = Date.now()): SecretInfo {
+  const nb = new Date(info.notBefore), na = new Date(info.notAfter);
+  return { ...info, expiresInSeconds: Math.round((na.getTime() - now) / 1000), state: secretState(nb, na, now) };
 }
 
 const NAME = /^[A-Za-z0-9_.:-]{1,128}$/;
@@ -51,8 +75,7 @@ export class SecretStore {
     } else {
       throw new ControlPlaneError('INVALID_SECRET', `secret "${name}" needs {certificateChain, privateKey} or {trustedCa}`);
     }
-    const notAfter = new Date(cert.validTo);
-    return { name, kind, subject: cert.subject, notAfter: notAfter.toISOString(), expiresInSeconds: Math.round((notAfter.getTime() - Date.now()) / 1000) };
+    return withTimes({ name, kind, subject: cert.subject, notBefore: new Date(cert.validFrom).toISOString(), notAfter: new Date(cert.validTo).toISOString() });
   }
 
   /** A copy with one secret set or removed (the caller commits it only if the snapshot builds). */
@@ -65,7 +88,8 @@ export class SecretStore {
   }
 
   list(): SecretInfo[] {
-    return [...this.items.values()].map(({ info }) => ({ ...info, expiresInSeconds: Math.round((Date.parse(info.notAfter) - Date.now()) / 1000) }));
+    const now = Date.now();
+    return [...this.items.values()].map(({ info }) => withTimes(info, now));
   }
 
   toEnvoy(): DeepPartial<Secret>[] {

@@ -1,6 +1,9 @@
 // A self-contained status page (no external assets): it fetches /v1/status
-// every two seconds and renders nodes, ACKed versions, NACKs, secrets with
-// their expiry and the capsule manager's recent decisions. Every value is put
+// every two seconds and renders nodes (one block per node; a node without an
+// open stream, i.e. a disconnected or crashed Envoy, is an alarm), ACKed
+// versions, NACKs, secrets with their expiry state (computed by the control
+// plane relative to each certificate's lifetime) and the capsule manager's
+// recent decisions. Every value is put
 // in the DOM with textContent (never innerHTML): records from other services
 // cannot inject markup.
 export const STATUS_PAGE = `<!doctype html>
@@ -16,10 +19,15 @@ export const STATUS_PAGE = `<!doctype html>
   table { border-collapse: collapse; width: 100%; }
   th, td { text-align: left; padding: .3rem .5rem; border-bottom: 1px solid #ddd; vertical-align: top; }
   th { background: #f4f4f4; }
+  #nodes td[rowspan] { white-space: nowrap; } #nodes td.alarm[title] { white-space: normal; min-width: 12rem; }
   code { font-size: 12px; }
   .ok { color: #136c2e; } .bad { color: #b00020; font-weight: 600; } .muted { color: #777; }
   .warn { color: #8a5300; font-weight: 600; }
   tr.expired td { background: #fde7ea; } tr.expiring td { background: #fff4d6; }
+  tr.alarm td { background: #fde7ea; } td.alarm { color: #b00020; font-weight: 700; }
+  tbody.node { border-top: 2px solid #bbb; }
+  #alarms { background: #b00020; color: #fff; font-weight: 600; padding: .4rem .6rem; margin: .5rem 0; border-radius: .3rem; }
+  #alarms:empty { display: none; }
   .pill { display: inline-block; padding: 0 .4rem; border-radius: .6rem; font-size: 12px; }
   .pill.expired { background: #b00020; color: #fff; } .pill.expiring { background: #f0b400; color: #222; } .pill.valid { background: #d7f0dd; color: #136c2e; }
   #error { color: #b00020; }
@@ -29,8 +37,9 @@ export const STATUS_PAGE = `<!doctype html>
 <h1>aenv control plane <span id="cpid" class="muted"></span></h1>
 <div id="summary" class="muted">loading…</div>
 <div id="error" role="alert"></div>
+<div id="alarms" role="alert"></div>
 <h2>Nodes</h2>
-<table id="nodes"><thead><tr><th>node</th><th>cluster</th><th>streams</th><th>connected since</th><th>last ACK at</th><th>type</th><th>ACKed version</th><th>sent version</th><th>last NACK</th></tr></thead><tbody></tbody></table>
+<table id="nodes"><thead><tr><th>node</th><th>cluster</th><th>streams</th><th>connected since</th><th>last ACK at</th><th>type</th><th>ACKed version</th><th>sent version</th><th>last NACK</th></tr></thead></table>
 <h2>Secrets</h2>
 <div id="secrets-summary" class="muted"></div>
 <table id="secrets"><thead><tr><th>name</th><th>kind</th><th>subject</th><th>expires at</th><th>expires in</th><th>state</th></tr></thead><tbody></tbody></table>
@@ -42,16 +51,16 @@ export const STATUS_PAGE = `<!doctype html>
 <script>
 const short = (t) => String(t).split('.').pop();
 function cell(tr, text, cls) { const td = document.createElement('td'); td.textContent = text == null ? '' : String(text); if (cls) td.className = cls; tr.appendChild(td); return td; }
-// A secret expiring within this many seconds is highlighted.
-const NEAR_EXPIRY = 7 * 86400;
 function duration(sec) {
   const a = Math.abs(sec); const d = Math.floor(a / 86400), h = Math.floor((a % 86400) / 3600), m = Math.floor((a % 3600) / 60);
   const txt = d ? d + ' d ' + h + ' h' : h ? h + ' h ' + m + ' min' : m ? m + ' min' : a + ' s';
   return sec < 0 ? 'expired ' + txt + ' ago' : 'in ' + txt;
 }
-function secretState(x) { return x.expiresInSeconds <= 0 ? 'expired' : x.expiresInSeconds < NEAR_EXPIRY ? 'expiring' : 'valid'; }
 // Party ids are long (hashes, key digests): show the ends, keep the whole in the tooltip.
 function shortParty(p) { p = String(p == null ? '' : p); return p.length > 20 ? p.slice(0, 10) + '…' + p.slice(-6) : p; }
+// Times compact on the page (seconds, UTC), the exact ISO value in the tooltip.
+function when(iso) { return iso ? String(iso).replace('T', ' ').replace(/\\.\\d+Z$/, 'Z') : iso; }
+function timeCell(tr, iso, cls, prefix) { const td = cell(tr, iso ? (prefix || '') + when(iso) + (prefix ? ')' : '') : iso, cls); if (iso) td.title = iso; return td; }
 function fill(id, rows) { const tb = document.querySelector('#' + id + ' tbody'); tb.replaceChildren(...rows); }
 async function refresh() {
   try {
@@ -61,32 +70,43 @@ async function refresh() {
     document.getElementById('error').textContent = '';
     document.getElementById('cpid').textContent = s.controlPlaneId;
     document.getElementById('summary').textContent = s.connectedNodes + ' connected node(s); snapshot ' + (s.snapshot ? s.snapshot.label : 'none') + '; routing revision ' + s.routing.revision + ' (' + s.replication.mode + ')';
-    const nodeRows = [];
+    // One tbody per node: node, cluster, streams and times once (rowspan), then a row per type.
+    const blocks = [];
+    const down = [];
     for (const n of s.nodes) {
       const types = Object.entries(n.types);
       if (!types.length) types.push(['', {}]);
-      for (const [t, st] of types) {
+      const gone = n.streams === 0;
+      if (gone) down.push(n.nodeId);
+      const tb = document.createElement('tbody'); tb.className = 'node'; tb.dataset.node = n.nodeId;
+      types.forEach(([t, st], i) => {
         const tr = document.createElement('tr');
-        tr.dataset.node = n.nodeId;
-        cell(tr, n.nodeId); cell(tr, n.cluster); cell(tr, n.streams, n.streams > 0 ? 'ok' : 'muted');
-        cell(tr, n.connectedSince || (n.streams > 0 ? '' : 'disconnected (last seen ' + n.lastSeen + ')'), n.connectedSince ? '' : 'muted');
-        cell(tr, n.lastAckAt || 'never', n.lastAckAt ? '' : 'muted');
+        if (gone) tr.className = 'alarm';
+        if (i === 0) {
+          const span = (td) => { td.rowSpan = types.length; return td; };
+          span(cell(tr, n.nodeId)); span(cell(tr, n.cluster)); span(cell(tr, n.streams, gone ? 'alarm' : 'ok'));
+          span(gone ? timeCell(tr, n.lastSeen, 'alarm', 'DISCONNECTED (last seen ') : timeCell(tr, n.connectedSince));
+          span(n.lastAckAt ? timeCell(tr, n.lastAckAt) : cell(tr, 'never', 'muted'));
+        }
         cell(tr, short(t));
         cell(tr, st.ackedVersion, st.ackedVersion && st.ackedVersion === st.sentVersion ? 'ok' : '');
         cell(tr, st.sentVersion);
         cell(tr, st.lastNack ? st.lastNack.version + ': ' + st.lastNack.message + ' (' + st.lastNack.at + ')' : '', st.lastNack ? 'bad nack' : '');
-        nodeRows.push(tr);
-      }
+        tb.appendChild(tr);
+      });
+      blocks.push(tb);
     }
-    fill('nodes', nodeRows);
-    const states = s.secrets.map(secretState);
+    const table = document.getElementById('nodes');
+    table.replaceChildren(table.tHead, ...blocks);
+    document.getElementById('alarms').textContent = down.length ? 'ALARM: ' + down.length + ' Envoy node(s) disconnected (crashed, stopped or cut off): ' + down.join(', ') : '';
+    const states = s.secrets.map((x) => x.state);
     const nExpired = states.filter((x) => x === 'expired').length, nExpiring = states.filter((x) => x === 'expiring').length;
     const ss = document.getElementById('secrets-summary');
-    ss.textContent = s.secrets.length + ' secret(s)' + (nExpired ? '; ' + nExpired + ' EXPIRED' : '') + (nExpiring ? '; ' + nExpiring + ' expiring within 7 days' : '');
+    ss.textContent = s.secrets.length + ' secret(s)' + (nExpired ? '; ' + nExpired + ' EXPIRED' : '') + (nExpiring ? '; ' + nExpiring + ' expiring (under a third of its lifetime left)' : '');
     ss.className = nExpired ? 'bad' : nExpiring ? 'warn' : 'muted';
     // Soonest expiry first: what needs attention is on top.
     fill('secrets', [...s.secrets].sort((a, b) => a.expiresInSeconds - b.expiresInSeconds).map((x) => {
-      const st = secretState(x);
+      const st = x.state;
       const tr = document.createElement('tr'); tr.className = st === 'valid' ? '' : st; tr.dataset.secret = x.name;
       cell(tr, x.name); cell(tr, x.kind); cell(tr, x.subject); cell(tr, x.notAfter);
       cell(tr, duration(x.expiresInSeconds), st === 'expired' ? 'bad' : st === 'expiring' ? 'warn' : '');
