@@ -17,6 +17,7 @@ import { definePlugin } from './plugin.ts';
 import { Endpoint, ListenAddress, edsCluster, hcmListener, routerFilter } from './envoy-builders.ts';
 
 export const ONLINE_CLUSTERS = { app: 'app', raProxy: 'ra_proxy', extProc: 'ext_proc', extAuthz: 'ext_authz' } as const;
+type ClusterNames = Record<keyof typeof ONLINE_CLUSTERS, string>;
 const EXT_PROC_FILTER = 'envoy.filters.http.ext_proc';
 const EXT_AUTHZ_FILTER = 'envoy.filters.http.ext_authz';
 const FIVE_SECONDS = { seconds: 5 };
@@ -52,13 +53,20 @@ export const OnlineConfig = Type.Object(
     raProxy: Endpoint,
     extProc: ExtProcEndpoint,
     extAuthz: Type.Optional(Endpoint),
+    /**
+     * Prefix of this instance's cluster names (`<prefix>app`, `<prefix>ext_proc`, ...),
+     * so a second online ingress (e.g. one whose ext-proc speaks Trustflow's
+     * envelope form) can run beside the first on the same Envoy. Empty: the
+     * fixed names app, ra_proxy, ext_proc, ext_authz.
+     */
+    clusterPrefix: Type.Optional(Type.String({ pattern: '^[a-z][a-z0-9_]{0,31}_$' })),
   },
   { additionalProperties: false },
 );
 
 // HTTP filters, in order. ext_authz decides before anything is decrypted;
 // ext_proc then unwraps the JWE; the router goes last.
-function httpFilters(withAuthz: boolean): DeepPartial<HttpFilter>[] {
+function httpFilters(withAuthz: boolean, names: ClusterNames): DeepPartial<HttpFilter>[] {
   const filters: DeepPartial<HttpFilter>[] = [];
   if (withAuthz) {
     filters.push({
@@ -66,7 +74,7 @@ function httpFilters(withAuthz: boolean): DeepPartial<HttpFilter>[] {
       typedConfig: pack(
         'type.googleapis.com/envoy.extensions.filters.http.ext_authz.v3.ExtAuthz',
         ExtAuthz.fromPartial({
-          grpcService: { envoyGrpc: { clusterName: ONLINE_CLUSTERS.extAuthz }, timeout: FIVE_SECONDS },
+          grpcService: { envoyGrpc: { clusterName: names.extAuthz }, timeout: FIVE_SECONDS },
           transportApiVersion: ApiVersion.V3,
           failureModeAllow: false,
           includePeerCertificate: true,
@@ -79,7 +87,7 @@ function httpFilters(withAuthz: boolean): DeepPartial<HttpFilter>[] {
     typedConfig: pack(
       'type.googleapis.com/envoy.extensions.filters.http.ext_proc.v3.ExternalProcessor',
       ExternalProcessor.fromPartial({
-        grpcService: { envoyGrpc: { clusterName: ONLINE_CLUSTERS.extProc }, timeout: FIVE_SECONDS },
+        grpcService: { envoyGrpc: { clusterName: names.extProc }, timeout: FIVE_SECONDS },
         failureModeAllow: false,
         processingMode: {
           requestHeaderMode: ProcessingMode_HeaderSendMode.SEND,
@@ -109,20 +117,22 @@ export const onlinePlugin = definePlugin({
   schema: OnlineConfig,
   translate(cfg, instance) {
     const routeName = `${instance}_routes`;
+    const prefix = cfg.clusterPrefix ?? '';
+    const names = Object.fromEntries(Object.entries(ONLINE_CLUSTERS).map(([k, v]) => [k, `${prefix}${v}`])) as ClusterNames;
     const routes: DeepPartial<Route>[] = [
       // Attestation must reach ra-proxy as sent: no JWE processing.
-      { name: 'ra_proxy', match: { prefix: '/RaProxy' }, route: { cluster: ONLINE_CLUSTERS.raProxy }, typedPerFilterConfig: extProcOff },
-      { name: 'attestation', match: { path: '/.well-known/attestation' }, route: { cluster: ONLINE_CLUSTERS.raProxy }, typedPerFilterConfig: extProcOff },
-      { name: 'app', match: { prefix: '/' }, route: { cluster: ONLINE_CLUSTERS.app } },
+      { name: 'ra_proxy', match: { prefix: '/RaProxy' }, route: { cluster: names.raProxy }, typedPerFilterConfig: extProcOff },
+      { name: 'attestation', match: { path: '/.well-known/attestation' }, route: { cluster: names.raProxy }, typedPerFilterConfig: extProcOff },
+      { name: 'app', match: { prefix: '/' }, route: { cluster: names.app } },
     ];
-    const app = edsCluster(ONLINE_CLUSTERS.app, [cfg.app]);
-    const ra = edsCluster(ONLINE_CLUSTERS.raProxy, [cfg.raProxy]);
+    const app = edsCluster(names.app, [cfg.app]);
+    const ra = edsCluster(names.raProxy, [cfg.raProxy]);
     const { maxRequestsPerConnection = DEFAULT_EXT_PROC_MAX_REQUESTS_PER_CONNECTION, replicas = [], ...extProc } = cfg.extProc;
-    const ep = edsCluster(ONLINE_CLUSTERS.extProc, [extProc, ...replicas], { protocol: 'http2', maxRequestsPerConnection });
-    const az = cfg.extAuthz ? edsCluster(ONLINE_CLUSTERS.extAuthz, [cfg.extAuthz], { protocol: 'http2' }) : undefined;
+    const ep = edsCluster(names.extProc, [extProc, ...replicas], { protocol: 'http2', maxRequestsPerConnection });
+    const az = cfg.extAuthz ? edsCluster(names.extAuthz, [cfg.extAuthz], { protocol: 'http2' }) : undefined;
     const clusters = [app, ra, ep, ...(az ? [az] : [])];
     return {
-      listeners: [hcmListener(instance, cfg.listener as { address: string; port: number }, routeName, httpFilters(!!az))],
+      listeners: [hcmListener(instance, cfg.listener as { address: string; port: number }, routeName, httpFilters(!!az, names))],
       routes: [{ name: routeName, virtualHosts: [{ name: instance, domains: ['*'], routes }] }],
       clusters: clusters.map((c) => c.cluster),
       endpoints: clusters.map((c) => c.endpoints),

@@ -23,7 +23,7 @@ import { generatePartyKeys } from '../../capsule-manager/core/party-keys.ts';
 import { partyIdOfCert } from '../../capsule-manager/core/party-id.ts';
 import { GroupSdsProvider } from '../../capsule-manager/tls-groups/sds-provider.ts';
 import { startApp } from '../online/app.ts';
-import { runOnlineClient } from '../online/client.ts';
+import { runOnlineClient, runTrustflowClient } from '../online/client.ts';
 import type { DemoPorts } from './ports.ts';
 
 /** The sample app's measurement in the sim quote (what verifiers expect). */
@@ -119,6 +119,15 @@ export async function startDemo(o: DemoOptions): Promise<RunningDemo> {
     const ep = await startExtProc({ grpc: { port: ports.extProc }, http: { port: ports.extProcHttp }, logLevel: 'warn' }, { identity, logger: log.child({ svc: 'ext-proc' }) });
     started(() => ep.close());
     say(`ext-proc           grpc 127.0.0.1:${ep.port} (JWE envelope: RSA-OAEP-256, ECDH-ES X25519/P-256, session dir)`);
+    // A second ext-proc of the same app identity in Trustflow's envelope form
+    // (GCM AAD = the empty aad member), behind its own ingress: Trustflow's
+    // clients work unchanged there, and the default ingress keeps RFC 7516.
+    const epTf = await startExtProc(
+      { grpc: { port: ports.extProcTrustflow }, http: { port: ports.extProcTrustflowHttp }, compat: 'trustflow', algorithms: ['RSA-OAEP-256'], encryptions: ['A128GCM'], session: { enabled: false }, logLevel: 'warn' },
+      { identity, logger: log.child({ svc: 'ext-proc-trustflow' }) },
+    );
+    started(() => epTf.close());
+    say(`ext-proc (compat)  grpc 127.0.0.1:${epTf.port} (Trustflow's envelope form: RSA-OAEP-256 + A128GCM, AAD = the aad member)`);
 
     const authz = await startExtAuthz(
       {
@@ -168,6 +177,18 @@ export async function startDemo(o: DemoOptions): Promise<RunningDemo> {
             extAuthz: { address: '127.0.0.1', port: authz.grpcPort },
           },
         },
+        {
+          plugin: 'online',
+          name: 'trustflow',
+          config: {
+            listener: { address: '127.0.0.1', port: ports.envoyTrustflow },
+            app: { address: '127.0.0.1', port: app.port },
+            raProxy: { address: '127.0.0.1', port: ra.httpPort },
+            extProc: { address: '127.0.0.1', port: epTf.port },
+            extAuthz: { address: '127.0.0.1', port: authz.grpcPort },
+            clusterPrefix: 'trustflow_',
+          },
+        },
       ] as Array<Record<string, unknown>>,
     };
     cp.setAppConfig(appConfig);
@@ -176,9 +197,12 @@ export async function startDemo(o: DemoOptions): Promise<RunningDemo> {
     const bootstrap = generateBootstrap({ nodeId: 'demo-app-envoy', cluster: 'demo', xdsAddress: '127.0.0.1', xdsPort: cp.xdsPort, mode: o.xdsMode ?? 'delta', adminPort: ports.envoyAdmin });
     const envoy = await EnvoyProcess.start({ name: 'demo', bootstrap, workDir: dir('envoy'), adminPort: ports.envoyAdmin });
     started(() => envoy.stop());
-    await envoy.waitForStat('listener_manager.total_listeners_active', (v) => (v ?? 0) >= 1, 20_000);
-    for (const c of ['app', 'ra_proxy', 'ext_proc', 'ext_authz']) await envoy.waitForStat(`cluster.${c}.membership_total`, (v) => (v ?? 0) >= 1, 20_000);
-    say(`envoy ${EnvoyProcess.version().padEnd(12)} ingress 127.0.0.1:${ports.envoy}, admin ${envoy.adminUrl} (configured only by ADS from the control plane)`);
+    await envoy.waitForStat('listener_manager.total_listeners_active', (v) => (v ?? 0) >= 2, 20_000);
+    for (const c of ['app', 'ra_proxy', 'ext_proc', 'ext_authz']) {
+      for (const prefix of ['', 'trustflow_']) await envoy.waitForStat(`cluster.${prefix}${c}.membership_total`, (v) => (v ?? 0) >= 1, 20_000);
+    }
+    say(`envoy ${EnvoyProcess.version().padEnd(12)} ingress 127.0.0.1:${ports.envoy}, Trustflow-compatible ingress 127.0.0.1:${ports.envoyTrustflow}, admin ${envoy.adminUrl}`);
+    say(`                   (configured only by ADS from the control plane)`);
 
     const url = `http://127.0.0.1:${ports.envoy}`;
     return {
@@ -194,6 +218,8 @@ export async function startDemo(o: DemoOptions): Promise<RunningDemo> {
       onClose: (fn) => closers.push(async () => fn()),
       tryNext: [
         `node bin/aenv.js client --url ${url} --sim-key ${simKeyFile} --measurement app=${DEMO_APP_MEASUREMENT} --message "hi"`,
+        `node bin/aenv.js client --trustflow --url http://127.0.0.1:${ports.envoyTrustflow} --path /teeapp --sim-key ${simKeyFile} --message "hi"   (Trustflow's client steps)`,
+        `.venv/bin/python examples/online/python/trustflow_client.py --url http://127.0.0.1:${ports.envoyTrustflow}   (a Trustflow-style client, unchanged)`,
         `${grpcurlBin().replace(`${PROJECT_ROOT}/`, '')} -plaintext 127.0.0.1:${cp.xdsPort} list`,
         `curl -s ${cp.apiUrl}/v1/status`,
         `open ${cp.apiUrl}/status   (status page: Envoys, ACKed versions, NACKs, secrets, CM decisions)`,
@@ -209,7 +235,7 @@ export async function startDemo(o: DemoOptions): Promise<RunningDemo> {
 }
 
 /** The online scenario once, then an attested key release (and a denial) by the capsule manager, then a group leaf served over SDS. */
-export async function runDemoScenario(d: RunningDemo, say: (line: string) => void): Promise<{ reply: string; released: boolean; denialReason?: string; groupCertServed: boolean }> {
+export async function runDemoScenario(d: RunningDemo, say: (line: string) => void): Promise<{ reply: string; trustflowReply: string; released: boolean; denialReason?: string; groupCertServed: boolean }> {
   const url = `http://127.0.0.1:${d.ports.envoy}`;
   const simKey = readFileSync(d.simKeyFile, 'utf8');
   const out = await runOnlineClient({ url, message: 'hello', key: 'rsa', trustedSimKeys: [simKey], policy: { allowInsecure: true, measurements: { app: DEMO_APP_MEASUREMENT } } });
@@ -219,6 +245,10 @@ export async function runDemoScenario(d: RunningDemo, say: (line: string) => voi
   say(`encrypted  "hello" sealed to the attested RSA key (kid ${out.kid}) as a JWE (RSA-OAEP-256 + A128GCM) and POSTed through Envoy;`);
   say(`           ext-proc decrypted it inside the TEE boundary, the app got plaintext, the answer went back encrypted with the same content key`);
   say(`reply      ${JSON.stringify(out.reply)}`);
+  const tfUrl = `http://127.0.0.1:${d.ports.envoyTrustflow}`;
+  const tf = await runTrustflowClient({ url: tfUrl, message: 'hello', path: '/teeapp', trustedSimKeys: [simKey], policy: { allowInsecure: true, measurements: { app: DEMO_APP_MEASUREMENT } } });
+  say(`trustflow  Trustflow's client steps on ${tfUrl}: POST /RaProxy/GetRaCert {nonce}, report verified (SHA-256(cert "." nonce) bound),`);
+  say(`           "hello" in Trustflow's envelope form POSTed to /teeapp: reply ${JSON.stringify(tf.reply)}`);
 
   // Capsule manager: alice grants the demo app a data key; the app gets it only
   // with verified evidence; a request outside the rule is denied with the reason.
@@ -286,13 +316,13 @@ export async function runDemoScenario(d: RunningDemo, say: (line: string) => voi
     });
     d.appConfig.revision = 'demo-2';
     d.controlPlane.setAppConfig(d.appConfig);
-    await d.envoy.waitForStat('listener_manager.total_listeners_active', (v) => (v ?? 0) >= 2, 20_000);
+    await d.envoy.waitForStat('listener_manager.total_listeners_active', (v) => (v ?? 0) >= 3, 20_000);
     const certs = await (await d.envoy.admin('/certs')).text();
     const served = rotation !== undefined && certs.includes(rotation.serial);
     say(`group TLS  alice granted op "interact"; the CM derived the group CA from the data key and certified the app's own key`);
     say(`           (leaf serial ${rotation?.serial.slice(0, 16)}..., expires ${rotation?.notAfter.toISOString()}, renewed at 2/3 of its life);`);
     say(`           the control plane serves it over SDS and Envoy's mTLS ingress 127.0.0.1:${d.ports.envoyMtls} ${served ? 'uses it' : 'has NOT loaded it'}`);
-    return { reply: out.reply, released: keys.length === 1, denialReason, groupCertServed: served };
+    return { reply: out.reply, trustflowReply: tf.reply, released: keys.length === 1, denialReason, groupCertServed: served };
   } finally {
     owner.close();
   }

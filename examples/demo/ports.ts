@@ -4,6 +4,8 @@ import { freePorts } from '../../kernel/free-port.ts';
 export interface DemoPorts {
   envoy: number;
   envoyMtls: number;
+  /** The Trustflow-compatible ingress (Trustflow's sample client talks to :50001). */
+  envoyTrustflow: number;
   envoyAdmin: number;
   xds: number;
   controlPlaneApi: number;
@@ -13,6 +15,8 @@ export interface DemoPorts {
   raProxyGrpc: number;
   extProc: number;
   extProcHttp: number;
+  extProcTrustflow: number;
+  extProcTrustflowHttp: number;
   extAuthz: number;
   extAuthzHttp: number;
   app: number;
@@ -21,6 +25,7 @@ export interface DemoPorts {
 export const DEFAULT_PORTS: DemoPorts = {
   envoy: 8443,
   envoyMtls: 8444,
+  envoyTrustflow: 50001,
   envoyAdmin: 9901,
   xds: 18000,
   controlPlaneApi: 18001,
@@ -30,6 +35,8 @@ export const DEFAULT_PORTS: DemoPorts = {
   raProxyGrpc: 8891,
   extProc: 9101,
   extProcHttp: 9111,
+  extProcTrustflow: 9103,
+  extProcTrustflowHttp: 9113,
   extAuthz: 9102,
   extAuthzHttp: 9112,
   app: 8000,

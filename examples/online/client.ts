@@ -2,14 +2,18 @@
 //   1. GET /.well-known/attestation?nonce=<fresh random nonce> (through Envoy, to ra-proxy)
 //   2. verify it (evidence signature, nonce + key-set binding, appraisal policy)
 //   3. seal the message to the attested key, POST it, open and print the reply.
+// With --trustflow, the steps of Trustflow's own client: POST /RaProxy/GetRaCert
+// {nonce}, verify the report (SHA-256(cert "." nonce) bound), seal to the cert's
+// RSA key in Trustflow's form (RSA-OAEP-256 + A128GCM, GCM AAD = the empty aad
+// member), POST to the app's path (Trustflow's sample: /teeapp).
 //
 //   node --import=tsx examples/online/client.ts --url http://127.0.0.1:8443 \
 //        --sim-key sim.pub.pem [--alg rsa|x25519|p256] [--message hello]
-import { randomBytes } from 'node:crypto';
+import { createPublicKey, randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { parseCliArgs } from '../../kernel/cli-args.ts';
 import { createEvidenceVerifier } from '../../platforms/index.ts';
-import { verifyAttestationDocument } from '../../platforms/client/verify-attestation.ts';
+import { verifyAttestationDocument, verifyRaCertResponse } from '../../platforms/client/verify-attestation.ts';
 import type { AppraisalPolicy, Claims } from '../../platforms/types.ts';
 import { openResponse, sealRequest, sealSessionRequest, sessionFromResponse, SESSION_HEADER, type Jwk } from '../../ext-proc/client/envelope-client.ts';
 import type { ContentEnc } from '../../ext-proc/config.ts';
@@ -44,6 +48,22 @@ function pickKey(keys: Jwk[], name: 'rsa' | 'x25519' | 'p256'): Jwk {
   return k;
 }
 
+/** Trustflow's client flow: GetRaCert, then one envelope in Trustflow's form to `path`. */
+export async function runTrustflowClient(o: { url: string; message: string; path?: string; trustedSimKeys?: string[]; policy?: AppraisalPolicy }): Promise<OnlineClientResult> {
+  const base = o.url.replace(/\/$/, '');
+  const nonce = randomBytes(16).toString('hex');
+  const raRes = await fetch(`${base}/RaProxy/GetRaCert`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ nonce }) });
+  if (!raRes.ok) throw new Error(`GetRaCert: HTTP ${raRes.status}: ${await raRes.text()}`);
+  const verifier = createEvidenceVerifier({ trustedSimKeys: o.trustedSimKeys ?? [] });
+  const verified = await verifyRaCertResponse(await raRes.json(), { nonce, policy: o.policy ?? {}, verifier });
+  const jwk = createPublicKey(verified.certPem).export({ format: 'jwk' }) as Jwk;
+  const sealed = sealRequest(o.message, { jwk, alg: 'RSA-OAEP-256', enc: 'A128GCM', compat: 'trustflow' });
+  const res = await fetch(`${base}${o.path ?? '/teeapp'}`, { method: 'POST', body: sealed.body, headers: { 'content-type': 'application/json' } });
+  const text = await res.text();
+  if (res.status !== 200) throw new Error(`app: HTTP ${res.status}: ${text}`);
+  return { claims: verified.claims, kid: jwk.kid ?? '(the GetRaCert certificate key)', reply: openResponse(text, sealed).toString('utf8'), sessionReplies: [] };
+}
+
 export async function runOnlineClient(o: OnlineClientOptions): Promise<OnlineClientResult> {
   const base = o.url.replace(/\/$/, '');
   const nonce = randomBytes(24).toString('base64url');
@@ -76,22 +96,25 @@ export async function runOnlineClient(o: OnlineClientOptions): Promise<OnlineCli
 const USAGE = `usage: online-client --url URL (--sim-key FILE | --trust-served-sim-key) [--message hello]
        [--key rsa|x25519|p256] [--alg RSA-OAEP-256|ECDH-ES|ECDH-ES+A256KW] [--enc A128GCM|A256GCM]
        [--compat rfc7516|trustflow] [--path /] [--measurement name=hex ...] [--session MSG ...]
+       online-client --trustflow --url URL --sim-key FILE [--path /teeapp] [--message hello]
 
 Attests the app behind Envoy (sim platform: --allow-insecure is implied by a sim key),
 sends the message in a JWE envelope and prints the decrypted reply.
 --trust-served-sim-key fetches the sim key from /.well-known/sim-key: demo only, it
-proves nothing.`;
+proves nothing.
+--trustflow runs Trustflow's client steps (GetRaCert, Trustflow's envelope form) against
+an ingress whose ext-proc is in compat: trustflow (the demo's, default port 50001).`;
 
 export async function main(argv: string[]): Promise<number> {
   const parsed = parseCliArgs(
     argv,
     {
       options: {
-        url: { type: 'string' }, message: { type: 'string', default: 'hello' }, path: { type: 'string', default: '/' },
+        url: { type: 'string' }, message: { type: 'string', default: 'hello' }, path: { type: 'string' },
         key: { type: 'string', default: 'rsa' }, alg: { type: 'string' }, enc: { type: 'string', default: 'A128GCM' },
         compat: { type: 'string', default: 'rfc7516' }, 'sim-key': { type: 'string', multiple: true },
         'trust-served-sim-key': { type: 'boolean' }, measurement: { type: 'string', multiple: true },
-        session: { type: 'string', multiple: true }, verbose: { type: 'boolean', short: 'v' }, help: { type: 'boolean', short: 'h' },
+        session: { type: 'string', multiple: true }, trustflow: { type: 'boolean' }, verbose: { type: 'boolean', short: 'v' }, help: { type: 'boolean', short: 'h' },
       },
     },
     USAGE,
@@ -110,10 +133,12 @@ export async function main(argv: string[]): Promise<number> {
       trustedSimKeys.push(await r.text());
     }
     const measurements = Object.fromEntries((v.measurement ?? []).map((m) => m.split('=', 2) as [string, string]));
-    const out = await runOnlineClient({
+    const policy = { allowInsecure: trustedSimKeys.length > 0, ...(Object.keys(measurements).length ? { measurements } : {}) };
+    const out = v.trustflow
+      ? await runTrustflowClient({ url: v.url, message: v.message!, path: v.path, trustedSimKeys, policy })
+      : await runOnlineClient({
       url: v.url, message: v.message!, path: v.path, key: v.key as 'rsa', alg: v.alg as 'ECDH-ES' | undefined, enc: v.enc as ContentEnc,
-      compat: v.compat as 'rfc7516', trustedSimKeys, sessionMessages: v.session,
-      policy: { allowInsecure: trustedSimKeys.length > 0, ...(Object.keys(measurements).length ? { measurements } : {}) },
+      compat: v.compat as 'rfc7516', trustedSimKeys, sessionMessages: v.session, policy,
     });
     if (v.verbose) process.stderr.write(`attested: platform ${out.claims.platform}, key ${out.kid}\n`);
     process.stdout.write(`${out.reply}\n`);

@@ -38,6 +38,11 @@ function golden(t: Test, name: string, actual: unknown): void {
 const cases = {
   online: [onlineSample()],
   'online-no-authz': [onlineSample(undefined, false)],
+  // A second online ingress beside the first (the demo's Trustflow-compatible one).
+  'online-two-ingresses': [
+    onlineSample(),
+    { ...onlineSample({ listen: 50001, app: 18081, ra: 18082, extProc: 18093, extAuthz: 18084 }), name: 'trustflow_ingress', config: { ...onlineSample({ listen: 50001, app: 18081, ra: 18082, extProc: 18093, extAuthz: 18084 }).config, clusterPrefix: 'trustflow_' } },
+  ],
   interact: [interactSample()],
   'interact-ext-authz': [interactSample({ ingress: 19443, app: 19080, egress: 19081, peer: 29443, extAuthz: 19084 })],
   route: [routeSample()],

@@ -8,6 +8,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startDemo, runDemoScenario } from '../../examples/demo/demo.ts';
 import { autoPorts } from '../../examples/demo/ports.ts';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { PROJECT_ROOT, pythonBin } from '../../kernel/toolchain.ts';
 import { renderedDom, screenshot } from '../helpers/chromium.ts';
 
 t.test('demo: whole system, scenario, metrics and status page', async (t) => {
@@ -20,6 +23,23 @@ t.test('demo: whole system, scenario, metrics and status page', async (t) => {
   }
   const result = await runDemoScenario(demo, (l) => lines.push(l));
   t.equal(result.reply, 'I got your message: hello', 'the reply came back decrypted');
+  t.equal(result.trustflowReply, 'I got your message: hello', "Trustflow's client steps work on the compat ingress");
+  t.match(lines.join('\n'), /^trustflow  Trustflow's client steps on http:\/\/127\.0\.0\.1:\d+: POST \/RaProxy\/GetRaCert/m, 'the demo says so');
+
+  // A Trustflow-style client (Python, as Trustflow's sample: GetRaCert, its envelope
+  // form with a spaced JSON header, /teeapp) works unchanged on the compat ingress ...
+  const tfClient = join(PROJECT_ROOT, 'examples/online/python/trustflow_client.py');
+  const run = promisify(execFile);
+  const tfUrl = `http://127.0.0.1:${demo.ports.envoyTrustflow}`;
+  const { stdout: tfOut } = await run(pythonBin(), [tfClient, '--url', tfUrl, '--message', 'hello from trustflow'], { encoding: 'utf8', timeout: 30_000 });
+  t.equal(tfOut.trim(), 'Response Raw: I got your message: hello from trustflow', 'the Python Trustflow-style client gets the decrypted reply');
+  // ... and is refused on the default (RFC 7516) ingress, whose header is authenticated.
+  const refused = await run(pythonBin(), [tfClient, '--url', `http://127.0.0.1:${demo.ports.envoy}`], { encoding: 'utf8', timeout: 30_000 }).then(
+    () => ({ code: 0, stderr: '' }),
+    (e: { code: number; stderr: string }) => e,
+  );
+  t.equal(refused.code, 1, 'the default ingress refuses the unauthenticated-header form');
+  t.match(refused.stderr, /HTTP 400: .*DECRYPT_FAILED/, 'with DECRYPT_FAILED');
   t.ok(result.released, 'the CM released the key to the attested app');
   t.match(result.denialReason, /op "export" is not allowed/, 'the denial names the failed condition');
   t.ok(result.groupCertServed, 'the group leaf from the CM is served by Envoy over SDS');
