@@ -71,11 +71,12 @@ export class EnvelopeExchange {
   onRequestHeaders(headers: ReadonlyMap<string, string>, endOfStream: boolean): Decision {
     const type = mediaType(headers.get('content-type'));
     this.requestType = type;
-    if (endOfStream) return this.plainOr();
     if (type === 'application/jose+json') this.expect = 'json';
     else if (type === 'application/jose') this.expect = 'compact';
     else if (type === 'application/json' || type === 'text/plain' || type === '') this.expect = 'sniff';
-    else return this.plainOr();
+    // A request that declares a JWE but carries no body is not forwarded.
+    if (endOfStream) return this.expect === 'json' || this.expect === 'compact' ? { kind: 'reject', error: new ExtProcError('MALFORMED_ENVELOPE', `a ${type} request needs a JWE body`) } : this.plainOr();
+    if (!this.expect) return this.plainOr();
     const len = headers.get('content-length');
     if (len !== undefined && Number(len) > this.ctx.maxBodyBytes) {
       return { kind: 'reject', error: new ExtProcError('BODY_TOO_LARGE', `request body exceeds ${this.ctx.maxBodyBytes} bytes`) };

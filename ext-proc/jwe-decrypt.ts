@@ -83,6 +83,11 @@ export function decryptEnvelope(jwe: ParsedJwe, opts: DecryptOptions): Decrypted
   const h = joinHeader(jwe, recipient);
   const alg = h.alg;
   const enc = h.enc;
+  // A header without alg or enc is not a JWE header: most often one whose bytes were altered.
+  for (const [name, v] of [['alg', alg], ['enc', enc]] as const) {
+    if (v === undefined) throw new ExtProcError('MALFORMED_ENVELOPE', `the JWE header has no "${name}" member (altered or not a JWE header)`);
+    if (typeof v !== 'string') throw new ExtProcError('MALFORMED_ENVELOPE', `the JWE header's "${name}" must be a string`);
+  }
   if (typeof alg !== 'string' || !(KEY_ALGS as readonly string[]).includes(alg) || !opts.algorithms.includes(alg as KeyAlg)) {
     throw new ExtProcError('UNSUPPORTED_ALG', `alg ${JSON.stringify(alg)} is not supported`, { details: { supported: opts.algorithms } });
   }

@@ -96,7 +96,14 @@ export function respond(ex: EnvelopeExchange, req: ProcessingRequest, onError: (
   if (req.requestBody) {
     const d = ex.onRequestBody(req.requestBody.body);
     if (d.kind === 'reject') return onError(d.error), { res: immediate(d.error), last: true };
-    return { res: ProcessingResponse.fromPartial({ requestBody: { response: common(d) } }), last: false };
+    // A sniffed body that is no envelope passes as it is, and so does its
+    // response: ending the stream now tells Envoy to go on without ext_proc, so
+    // the response streams instead of being buffered for us (and capped at
+    // Envoy's buffer). Envoy 1.40 ignores a mode override on a body response,
+    // and it resets a side stream the server ends before the response phase:
+    // one reset per plain sniffed request, bounded per connection by the
+    // ext_proc cluster's maxRequestsPerConnection (see online.ts).
+    return { res: ProcessingResponse.fromPartial({ requestBody: { response: common(d) } }), last: !ex.encryptsResponse };
   }
   if (req.responseHeaders) {
     const d = ex.onResponseHeaders(headerMap(req.responseHeaders.headers?.headers));
