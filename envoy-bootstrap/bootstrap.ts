@@ -19,6 +19,39 @@ export interface BootstrapOptions {
   adminPort?: number;
   /** Name of the static cluster that points at the control plane. */
   xdsClusterName?: string;
+  /** Overload manager: heap Envoy may use before it sheds load (default 1 GiB). */
+  maxHeapBytes?: number;
+  /** Overload manager: open downstream connections across all listeners (default 10,000). */
+  maxDownstreamConnections?: number;
+}
+
+export const DEFAULT_MAX_HEAP_BYTES = 1024 * 1024 * 1024;
+export const DEFAULT_MAX_DOWNSTREAM_CONNECTIONS = 10_000;
+
+/**
+ * Envoy's overload manager, as its edge best practice has it: past 95% of the
+ * heap budget it returns free memory to the OS, past 98% it answers new
+ * requests with 503 instead of growing; past the connection budget it refuses
+ * new connections. Without it, one client can grow Envoy until the kernel
+ * kills it.
+ * https://www.envoyproxy.io/docs/envoy/latest/configuration/operations/overload_manager/overload_manager
+ */
+export function overloadManager(maxHeapBytes: number, maxDownstreamConnections: number): Record<string, unknown> {
+  const heap = 'envoy.resource_monitors.fixed_heap';
+  return {
+    refresh_interval: '0.25s',
+    resource_monitors: [
+      { name: heap, typed_config: { '@type': 'type.googleapis.com/envoy.extensions.resource_monitors.fixed_heap.v3.FixedHeapConfig', max_heap_size_bytes: maxHeapBytes } },
+      {
+        name: 'envoy.resource_monitors.global_downstream_max_connections',
+        typed_config: { '@type': 'type.googleapis.com/envoy.extensions.resource_monitors.downstream_connections.v3.DownstreamConnectionsConfig', max_active_downstream_connections: maxDownstreamConnections },
+      },
+    ],
+    actions: [
+      { name: 'envoy.overload_actions.shrink_heap', triggers: [{ name: heap, threshold: { value: 0.95 } }] },
+      { name: 'envoy.overload_actions.stop_accepting_requests', triggers: [{ name: heap, threshold: { value: 0.98 } }] },
+    ],
+  };
 }
 
 export const XDS_CLUSTER = 'xds_cluster';
@@ -48,6 +81,8 @@ function check(opts: BootstrapOptions): void {
   if (!Number.isInteger(opts.xdsPort) || opts.xdsPort < 1 || opts.xdsPort > 65535) errors.push('xdsPort must be an integer in 1..65535');
   if (opts.mode !== 'sotw' && opts.mode !== 'delta') errors.push("mode must be 'sotw' or 'delta'");
   if (opts.adminPort !== undefined && (!Number.isInteger(opts.adminPort) || opts.adminPort < 0 || opts.adminPort > 65535)) errors.push('adminPort must be an integer in 0..65535');
+  if (opts.maxHeapBytes !== undefined && (!Number.isInteger(opts.maxHeapBytes) || opts.maxHeapBytes < 64 * 1024 * 1024)) errors.push('maxHeapBytes must be an integer of at least 64 MiB');
+  if (opts.maxDownstreamConnections !== undefined && (!Number.isInteger(opts.maxDownstreamConnections) || opts.maxDownstreamConnections < 1)) errors.push('maxDownstreamConnections must be a positive integer');
   if (errors.length) throw new BootstrapError('INVALID_OPTIONS', `bootstrap options are invalid: ${errors.join('; ')}`, { details: { errors } });
 }
 
@@ -60,6 +95,7 @@ export function generateBootstrap(opts: BootstrapOptions): Record<string, unknow
     node: { id: opts.nodeId, cluster: opts.cluster },
     admin: { address: { socket_address: { address: '127.0.0.1', port_value: opts.adminPort ?? 9901 } } },
     layered_runtime: layeredRuntime(),
+    overload_manager: overloadManager(opts.maxHeapBytes ?? DEFAULT_MAX_HEAP_BYTES, opts.maxDownstreamConnections ?? DEFAULT_MAX_DOWNSTREAM_CONNECTIONS),
     dynamic_resources: {
       ads_config: {
         api_type: opts.mode === 'delta' ? 'DELTA_GRPC' : 'GRPC',

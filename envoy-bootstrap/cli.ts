@@ -12,6 +12,8 @@ const USAGE = `usage: aenv bootstrap --node-id <id> --cluster <name> --xds-port 
   --xds-port <port>      control plane xDS gRPC port
   --mode <sotw|delta>    ADS flavour (default sotw)
   --admin-port <port>    Envoy admin port on 127.0.0.1 (default 9901)
+  --max-heap-mb <n>      overload manager heap budget (default 1024)
+  --max-connections <n>  overload manager downstream connection budget (default 10000)
   --out <file>           write here instead of stdout
   --help                 this text
 `;
@@ -27,6 +29,8 @@ export async function main(argv: string[]): Promise<number> {
         'xds-port': { type: 'string' },
         mode: { type: 'string', default: 'sotw' },
         'admin-port': { type: 'string' },
+        'max-heap-mb': { type: 'string' },
+        'max-connections': { type: 'string' },
         out: { type: 'string' },
         help: { type: 'boolean', default: false },
       },
@@ -45,6 +49,8 @@ export async function main(argv: string[]): Promise<number> {
         xdsPort: Number(values['xds-port']),
         mode: values.mode as XdsMode,
         ...(values['admin-port'] !== undefined ? { adminPort: Number(values['admin-port']) } : {}),
+        ...(values['max-heap-mb'] !== undefined ? { maxHeapBytes: Number(values['max-heap-mb']) * 1024 * 1024 } : {}),
+        ...(values['max-connections'] !== undefined ? { maxDownstreamConnections: Number(values['max-connections']) } : {}),
       }),
     );
     if (values.out) writeFileSync(values.out, yaml, { mode: 0o644 });
