@@ -17,6 +17,7 @@ import type { HttpFilter } from '../../proto/gen/envoy/extensions/filters/networ
 import type { CommonTlsContext } from '../../proto/gen/envoy/extensions/transport_sockets/tls/v3/tls.ts';
 import type { DeepPartial } from '../xds/snapshot.ts';
 import { pack } from '../xds/type-urls.ts';
+import { hcmLimits, type HttpLimits } from './limits.ts';
 
 export const Endpoint = Type.Object(
   {
@@ -34,6 +35,18 @@ export const ListenAddress = Type.Object(
   },
   { additionalProperties: false },
 );
+
+/** Protective limits of a TCP (tcp_proxy) listener. */
+export const TcpLimits = Type.Object(
+  {
+    /** Envoy's per-connection buffer (bytes). */
+    perConnectionBufferBytes: Type.Integer({ minimum: 16 * 1024, maximum: 64 * 1024 * 1024, default: 1024 * 1024 }),
+    /** A connection idle in both directions for this long is closed (Envoy's default, 1 h, made explicit). */
+    idleTimeoutSeconds: Type.Integer({ minimum: 1, maximum: 86_400, default: 3600 }),
+  },
+  { additionalProperties: false, default: {} },
+);
+export type TcpLimits = Static<typeof TcpLimits>;
 
 export const ResourceName = Type.String({ pattern: '^[A-Za-z0-9_.-]{1,64}$' });
 
@@ -89,17 +102,19 @@ export function routerFilter(): DeepPartial<HttpFilter> {
   return { name: 'envoy.filters.http.router', typedConfig: pack('type.googleapis.com/envoy.extensions.filters.http.router.v3.Router', Router.fromPartial({})) };
 }
 
-/** A listener whose single HCM takes its routes over RDS (same ADS stream). */
-export function hcmListener(name: string, listen: { address: string; port: number }, routeConfigName: string, httpFilters: DeepPartial<HttpFilter>[]): DeepPartial<Listener> {
+/** A listener whose single HCM takes its routes over RDS (same ADS stream), with the protective limits set. */
+export function hcmListener(name: string, listen: { address: string; port: number }, routeConfigName: string, httpFilters: DeepPartial<HttpFilter>[], limits: HttpLimits): DeepPartial<Listener> {
   const hcm = HttpConnectionManager.fromPartial({
     statPrefix: name,
     codecType: HttpConnectionManager_CodecType.AUTO,
     rds: { configSource: ADS_SOURCE, routeConfigName },
     httpFilters: httpFilters as never,
+    ...(hcmLimits(limits) as object),
   });
   return {
     name,
     address: { socketAddress: { address: listen.address, portValue: listen.port } },
+    perConnectionBufferLimitBytes: limits.perConnectionBufferBytes,
     filterChains: [
       {
         filters: [{ name: 'envoy.filters.network.http_connection_manager', typedConfig: pack('type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager', hcm) }],
@@ -121,15 +136,26 @@ export function tcpListener(
   name: string,
   listen: { address: string; port: number },
   cluster: string,
-  tls?: DeepPartial<DownstreamTlsContext>,
-  before: DeepPartial<Filter>[] = [],
-  /** Close each downstream connection this long after it was accepted (0 or absent: never). */
-  maxConnectionSeconds = 0,
+  limits: TcpLimits,
+  opts: {
+    tls?: DeepPartial<DownstreamTlsContext>;
+    /** Network filters before tcp_proxy. */
+    before?: DeepPartial<Filter>[];
+    /** Close each downstream connection this long after it was accepted (0 or absent: never). */
+    maxConnectionSeconds?: number;
+  } = {},
 ): DeepPartial<Listener> {
-  const tcp = TcpProxy.fromPartial({ statPrefix: name, cluster, ...(maxConnectionSeconds > 0 ? { maxDownstreamConnectionDuration: { seconds: maxConnectionSeconds } } : {}) });
+  const { tls, before = [], maxConnectionSeconds = 0 } = opts;
+  const tcp = TcpProxy.fromPartial({
+    statPrefix: name,
+    cluster,
+    idleTimeout: { seconds: limits.idleTimeoutSeconds, nanos: 0 },
+    ...(maxConnectionSeconds > 0 ? { maxDownstreamConnectionDuration: { seconds: maxConnectionSeconds } } : {}),
+  });
   return {
     name,
     address: { socketAddress: { address: listen.address, portValue: listen.port } },
+    perConnectionBufferLimitBytes: limits.perConnectionBufferBytes,
     filterChains: [
       {
         filters: [...before, { name: 'envoy.filters.network.tcp_proxy', typedConfig: pack('type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy', tcp) }],

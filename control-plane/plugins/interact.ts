@@ -17,7 +17,7 @@ import { ApiVersion } from '../../proto/gen/envoy/config/core/v3/config_source.t
 import { ExtAuthz } from '../../proto/gen/envoy/extensions/filters/network/ext_authz/v3/ext_authz.ts';
 import { pack } from '../xds/type-urls.ts';
 import { definePlugin } from './plugin.ts';
-import { Endpoint, ListenAddress, ResourceName, edsCluster, sdsTlsContext, tcpListener } from './envoy-builders.ts';
+import { Endpoint, ListenAddress, ResourceName, edsCluster, sdsTlsContext, tcpListener, TcpLimits } from './envoy-builders.ts';
 import type { SnapshotInput } from '../xds/snapshot.ts';
 
 /** The default group leaf lifetime: no connection outlives the certificate it began with. */
@@ -45,6 +45,7 @@ export const InteractConfig = Type.Object(
             default: DEFAULT_MAX_CONNECTION_SECONDS,
             description: 'close each ingress connection this long after it opened, so revocation and leaf expiry reach open connections; 0 = never',
           }),
+          limits: TcpLimits,
         },
         { additionalProperties: false },
       ),
@@ -57,6 +58,7 @@ export const InteractConfig = Type.Object(
           peer: Endpoint,
           sni: Type.Optional(Type.String({ minLength: 1, maxLength: 253 })),
           ...Tls,
+          limits: TcpLimits,
         },
         { additionalProperties: false },
       ),
@@ -83,31 +85,30 @@ export const interactPlugin = definePlugin({
         out.clusters.push(authz.cluster);
         out.endpoints.push(authz.endpoints);
       }
+      // ext_authz (when configured) decides on each new connection before tcp_proxy.
+      const before = authz
+        ? [
+            {
+              name: 'envoy.filters.network.ext_authz',
+              typedConfig: pack(
+                'type.googleapis.com/envoy.extensions.filters.network.ext_authz.v3.ExtAuthz',
+                ExtAuthz.fromPartial({
+                  statPrefix: `${name}_authz`,
+                  grpcService: { envoyGrpc: { clusterName: authzCluster }, timeout: { seconds: 5 } },
+                  transportApiVersion: ApiVersion.V3,
+                  failureModeAllow: false,
+                  includePeerCertificate: true,
+                }),
+              ),
+            },
+          ]
+        : [];
       out.listeners.push(
-        tcpListener(
-          name,
-          cfg.ingress.listener as { address: string; port: number },
-          `${name}_app`,
-          { commonTlsContext: sdsTlsContext(cfg.ingress.certSecret, cfg.ingress.caSecret), requireClientCertificate: true },
-          authz
-            ? [
-                {
-                  name: 'envoy.filters.network.ext_authz',
-                  typedConfig: pack(
-                    'type.googleapis.com/envoy.extensions.filters.network.ext_authz.v3.ExtAuthz',
-                    ExtAuthz.fromPartial({
-                      statPrefix: `${name}_authz`,
-                      grpcService: { envoyGrpc: { clusterName: authzCluster }, timeout: { seconds: 5 } },
-                      transportApiVersion: ApiVersion.V3,
-                      failureModeAllow: false,
-                      includePeerCertificate: true,
-                    }),
-                  ),
-                },
-              ]
-            : [],
-          cfg.ingress.maxConnectionSeconds ?? DEFAULT_MAX_CONNECTION_SECONDS,
-        ),
+        tcpListener(name, cfg.ingress.listener as { address: string; port: number }, `${name}_app`, cfg.ingress.limits, {
+          tls: { commonTlsContext: sdsTlsContext(cfg.ingress.certSecret, cfg.ingress.caSecret), requireClientCertificate: true },
+          before,
+          maxConnectionSeconds: cfg.ingress.maxConnectionSeconds ?? DEFAULT_MAX_CONNECTION_SECONDS,
+        }),
       );
     }
     for (const e of cfg.egress ?? []) {
@@ -115,7 +116,7 @@ export const interactPlugin = definePlugin({
       const peer = edsCluster(name, [e.peer], { tls: { commonTlsContext: sdsTlsContext(e.certSecret, e.caSecret), ...(e.sni ? { sni: e.sni } : {}) } });
       out.clusters.push(peer.cluster);
       out.endpoints.push(peer.endpoints);
-      out.listeners.push(tcpListener(name, e.listener as { address: string; port: number }, name));
+      out.listeners.push(tcpListener(name, e.listener as { address: string; port: number }, name, e.limits));
     }
     return out;
   },

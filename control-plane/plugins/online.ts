@@ -15,6 +15,7 @@ import { pack } from '../xds/type-urls.ts';
 import type { DeepPartial } from '../xds/snapshot.ts';
 import { definePlugin } from './plugin.ts';
 import { Endpoint, ListenAddress, edsCluster, hcmListener, routerFilter } from './envoy-builders.ts';
+import { BufferedHttpLimits, bodyLimitFilter } from './limits.ts';
 
 export const ONLINE_CLUSTERS = { app: 'app', raProxy: 'ra_proxy', extProc: 'ext_proc', extAuthz: 'ext_authz' } as const;
 type ClusterNames = Record<keyof typeof ONLINE_CLUSTERS, string>;
@@ -60,14 +61,18 @@ export const OnlineConfig = Type.Object(
      * fixed names app, ra_proxy, ext_proc, ext_authz.
      */
     clusterPrefix: Type.Optional(Type.String({ pattern: '^[a-z][a-z0-9_]{0,31}_$' })),
+    /** Envoy's protective limits on this ingress (body limit, timeouts, header and HTTP/2 limits); see docs/threat-model.md. */
+    limits: BufferedHttpLimits,
   },
   { additionalProperties: false },
 );
 
-// HTTP filters, in order. ext_authz decides before anything is decrypted;
-// ext_proc then unwraps the JWE; the router goes last.
-function httpFilters(withAuthz: boolean, names: ClusterNames): DeepPartial<HttpFilter>[] {
-  const filters: DeepPartial<HttpFilter>[] = [];
+// HTTP filters, in order. The body limit (buffer filter) holds the whole
+// request first, so nothing after it waits on a body that can outgrow Envoy's
+// buffers (limits.ts says why); ext_authz decides before anything is
+// decrypted; ext_proc then unwraps the JWE; the router goes last.
+function httpFilters(withAuthz: boolean, names: ClusterNames, limits: BufferedHttpLimits): DeepPartial<HttpFilter>[] {
+  const filters: DeepPartial<HttpFilter>[] = [bodyLimitFilter(limits)];
   if (withAuthz) {
     filters.push({
       name: EXT_AUTHZ_FILTER,
@@ -132,7 +137,7 @@ export const onlinePlugin = definePlugin({
     const az = cfg.extAuthz ? edsCluster(names.extAuthz, [cfg.extAuthz], { protocol: 'http2' }) : undefined;
     const clusters = [app, ra, ep, ...(az ? [az] : [])];
     return {
-      listeners: [hcmListener(instance, cfg.listener as { address: string; port: number }, routeName, httpFilters(!!az, names))],
+      listeners: [hcmListener(instance, cfg.listener as { address: string; port: number }, routeName, httpFilters(!!az, names, cfg.limits), cfg.limits)],
       routes: [{ name: routeName, virtualHosts: [{ name: instance, domains: ['*'], routes }] }],
       clusters: clusters.map((c) => c.cluster),
       endpoints: clusters.map((c) => c.endpoints),

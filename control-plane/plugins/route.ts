@@ -6,6 +6,7 @@ import type { Route } from '../../proto/gen/envoy/config/route/v3/route_componen
 import type { DeepPartial } from '../xds/snapshot.ts';
 import { definePlugin } from './plugin.ts';
 import { Endpoint, ListenAddress, ResourceName, edsCluster, hcmListener, routerFilter } from './envoy-builders.ts';
+import { HttpLimits } from './limits.ts';
 
 const PathString = Type.String({ pattern: '^/[\\x21-\\x7e]{0,255}$', description: 'starts with /, printable ASCII, no spaces' });
 
@@ -40,6 +41,8 @@ export const RouteConfig = Type.Object(
     listener: ListenAddress,
     clusters: Type.Array(ClusterSpec, { default: [], maxItems: 1024 }),
     routes: Type.Array(RouteSpec, { default: [], maxItems: 1024 }),
+    /** Envoy's protective limits on this listener (timeouts, header and HTTP/2 limits; bodies stream). */
+    limits: HttpLimits,
   },
   { additionalProperties: false },
 );
@@ -71,7 +74,7 @@ export const routePlugin = definePlugin({
     }));
     const clusters = cfg.clusters.map((c) => edsCluster(c.name, c.endpoints, { protocol: c.protocol, connectTimeoutMs: c.connectTimeoutMs }));
     return {
-      listeners: [hcmListener(instance, cfg.listener as { address: string; port: number }, routeName, [routerFilter()])],
+      listeners: [hcmListener(instance, cfg.listener as { address: string; port: number }, routeName, [routerFilter()], cfg.limits)],
       routes: [{ name: routeName, virtualHosts: [{ name: instance, domains: ['*'], routes }] }],
       clusters: clusters.map((c) => c.cluster),
       endpoints: clusters.map((c) => c.endpoints),

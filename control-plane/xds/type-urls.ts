@@ -12,6 +12,7 @@ import { HttpConnectionManager } from '../../proto/gen/envoy/extensions/filters/
 import { TcpProxy } from '../../proto/gen/envoy/extensions/filters/network/tcp_proxy/v3/tcp_proxy.ts';
 import { ExtAuthz as NetworkExtAuthz } from '../../proto/gen/envoy/extensions/filters/network/ext_authz/v3/ext_authz.ts';
 import { Router } from '../../proto/gen/envoy/extensions/filters/http/router/v3/router.ts';
+import { Buffer as BufferFilter, BufferPerRoute } from '../../proto/gen/envoy/extensions/filters/http/buffer/v3/buffer.ts';
 import { ExternalProcessor, ExtProcPerRoute } from '../../proto/gen/envoy/extensions/filters/http/ext_proc/v3/ext_proc.ts';
 import { ExtAuthz, ExtAuthzPerRoute } from '../../proto/gen/envoy/extensions/filters/http/ext_authz/v3/ext_authz.ts';
 import { HttpProtocolOptions } from '../../proto/gen/envoy/extensions/upstreams/http/v3/http_protocol_options.ts';
@@ -66,6 +67,8 @@ const REGISTRY = new Map<string, Codec<unknown>>(
       ['type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy', TcpProxy],
       ['type.googleapis.com/envoy.extensions.filters.network.ext_authz.v3.ExtAuthz', NetworkExtAuthz],
       ['type.googleapis.com/envoy.extensions.filters.http.router.v3.Router', Router],
+      ['type.googleapis.com/envoy.extensions.filters.http.buffer.v3.Buffer', BufferFilter],
+      ['type.googleapis.com/envoy.extensions.filters.http.buffer.v3.BufferPerRoute', BufferPerRoute],
       ['type.googleapis.com/envoy.extensions.filters.http.ext_proc.v3.ExternalProcessor', ExternalProcessor],
       ['type.googleapis.com/envoy.extensions.filters.http.ext_proc.v3.ExtProcPerRoute', ExtProcPerRoute],
       ['type.googleapis.com/envoy.extensions.filters.http.ext_authz.v3.ExtAuthz', ExtAuthz],

@@ -62,8 +62,9 @@ t.test('online: the fixed interface (filter order, ext_proc settings, per-route 
     cluster: Array<{ name: string; typedExtensionProtocolOptions?: Record<string, { explicitHttpConfig?: { http2ProtocolOptions?: object } }> }>;
   };
   const filters = r.listener[0]!.filterChains[0]!.filters[0]!.typedConfig.httpFilters;
-  t.same(filters.map((f) => f.name), ['envoy.filters.http.ext_authz', 'envoy.filters.http.ext_proc', 'envoy.filters.http.router']);
-  const ep = filters[1]!.typedConfig as Record<string, unknown>;
+  t.same(filters.map((f) => f.name), ['envoy.filters.http.buffer', 'envoy.filters.http.ext_authz', 'envoy.filters.http.ext_proc', 'envoy.filters.http.router'], 'the body limit holds the request before anything waits on it');
+  t.same(filters[0]!.typedConfig, { '@type': 'type.googleapis.com/envoy.extensions.filters.http.buffer.v3.Buffer', maxRequestBytes: 1048576 }, 'default body limit 1 MiB');
+  const ep = filters[2]!.typedConfig as Record<string, unknown>;
   t.match(ep, {
     grpcService: { envoyGrpc: { clusterName: 'ext_proc' }, timeout: { seconds: 5 } },
     processingMode: { requestHeaderMode: 'SEND', responseHeaderMode: 'SEND', requestBodyMode: 'BUFFERED', responseBodyMode: 'BUFFERED', requestTrailerMode: 'SKIP', responseTrailerMode: 'SKIP' },
@@ -71,7 +72,7 @@ t.test('online: the fixed interface (filter order, ext_proc settings, per-route 
     messageTimeout: { seconds: 5 },
   });
   t.notOk(ep.failureModeAllow, 'ext_proc fails closed');
-  const az = filters[0]!.typedConfig as Record<string, unknown>;
+  const az = filters[1]!.typedConfig as Record<string, unknown>;
   t.match(az, { grpcService: { envoyGrpc: { clusterName: 'ext_authz' } }, transportApiVersion: 'V3', includePeerCertificate: true });
   t.notOk(az.failureModeAllow, 'ext_authz fails closed');
   const routes = r.route[0]!.virtualHosts[0]!.routes;

@@ -145,3 +145,33 @@ export async function startOnlineStack(t: Test, opts: { config?: Record<string, 
   const envoy = await startOnlineEnvoy(t, { listenPort, appPort: app.port, extProcPort: extProc.port, via: opts.via });
   return { url: `http://127.0.0.1:${listenPort}`, envoy, extProc, app, identity };
 }
+
+export interface IngressStack extends OnlineStack {
+  /** Envoy's /ready answers LIVE (the process is up and serving). */
+  ready(): Promise<boolean>;
+}
+
+/**
+ * The online ingress exactly as the demo runs it: the control plane's `online`
+ * plugin with ext_authz (an allow-all policy) and the given protective limits,
+ * an app, ext-proc and real Envoy configured only over ADS.
+ */
+export async function startIngressStack(
+  t: Test,
+  opts: { limits?: Record<string, unknown>; extProc?: Record<string, unknown>; app?: Handler } = {},
+): Promise<IngressStack> {
+  const identity = await testIdentity();
+  const app = await startUpstream(t, opts.app ?? echoApp);
+  const extProc = await startExtProc({ http: { enabled: false }, ...opts.extProc }, { identity, logger: silentLogger });
+  t.teardown(() => extProc.close());
+  const { startExtAuthz } = await import('../../ext-authz/server.ts');
+  const authz = await startExtAuthz({ grpc: { port: 0 }, http: { port: 0 }, policy: { rules: [{ name: 'all', pathPrefix: '/', public: true }] }, logLevel: 'silent' }, { logger: silentLogger });
+  t.teardown(() => authz.close());
+  const listenPort = await freePort();
+  const entry = onlinePluginEntry({ listenPort, appPort: app.port, extProcPort: extProc.port });
+  const config = { ...(entry.config as Record<string, unknown>), extAuthz: { address: '127.0.0.1', port: authz.grpcPort }, ...(opts.limits ? { limits: opts.limits } : {}) };
+  const envoy = await startOnlineEnvoy(t, { listenPort, appPort: app.port, extProcPort: extProc.port, appConfig: { plugins: [{ ...entry, config }] } });
+  await envoy.waitForStat('cluster.ext_authz.membership_total', (v) => (v ?? 0) >= 1, 15_000);
+  const ready = async () => envoy.running && (await envoy.admin('/ready').then((r) => r.text(), () => '')).trim() === 'LIVE';
+  return { url: `http://127.0.0.1:${listenPort}`, envoy, extProc, app, identity, ready };
+}
