@@ -59,6 +59,26 @@ export const ControlPlaneConfig = Type.Object(
         { additionalProperties: false },
       ),
     ),
+    /** Services whose health the status view/page shows (display only): a service that stops answering is an alarm. */
+    services: Type.Optional(
+      Type.Object(
+        {
+          pollSeconds: Type.Integer({ minimum: 1, maximum: 3600, default: 2 }),
+          targets: Type.Array(
+            Type.Object(
+              {
+                name: Type.String({ pattern: '^[A-Za-z0-9_. -]{1,64}$' }),
+                /** A health URL answering 2xx while the service is up (e.g. ext-proc's http /health). */
+                url: Type.String({ format: 'uri', pattern: '^https?://', maxLength: 2048 }),
+              },
+              { additionalProperties: false },
+            ),
+            { minItems: 1, maxItems: 64 },
+          ),
+        },
+        { additionalProperties: false },
+      ),
+    ),
     logLevel: Type.Optional(Type.Union(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'].map((l) => Type.Literal(l)))),
   },
   { additionalProperties: false },

@@ -17,7 +17,8 @@ import { NatsRoutingSync } from './transport/nats-routing.ts';
 import { LocalRoutingSync, type RoutingSync } from './routing-sync.ts';
 import { wireXdsMetrics } from './metrics.ts';
 import { CmDecisionsPoller } from './transport/cm-decisions-poller.ts';
-import { statusDocument, type StatusDocument } from './status-view.ts';
+import { ServiceHealthPoller } from './transport/service-health-poller.ts';
+import { statusDocument, type StatusDocument, type StatusSources } from './status-view.ts';
 import type { SecretInput, SecretInfo } from './secret-store.ts';
 import type { RoutingChange } from './routing.ts';
 import type { RoutingState } from './app-config.ts';
@@ -74,7 +75,8 @@ export async function startControlPlane(input: unknown, opts: { logger?: Logger 
         logger.child({ svc: 'cm-decisions' }),
       )
     : undefined;
-  const cmView = cm ? () => cm.view() : undefined;
+  const health = config.services ? new ServiceHealthPoller({ pollSeconds: config.services.pollSeconds ?? 2, targets: config.services.targets }, logger.child({ svc: 'service-health' })) : undefined;
+  const sources: StatusSources = { ...(cm ? { cmDecisions: () => cm.view() } : {}), ...(health ? { services: () => health.board.view() } : {}) };
   const core = new ControlPlaneCore(logger, config.nodeKey === 'cluster' ? byNodeCluster : byNodeId);
   if (config.app !== undefined) core.setAppConfig(config.app);
 
@@ -89,9 +91,10 @@ export async function startControlPlane(input: unknown, opts: { logger?: Logger 
   const bound = await bindServer(grpcServer, { host: xdsHost, port: config.xds?.port ?? 0 });
 
   const http = createHttpService({ logger: logger.child({ svc: 'api' }), metrics: metrics.registry });
-  await registerControlPlaneApi(http, { id: config.id, core, sync, ...(token ? { token } : {}), ...(cmView ? { cmDecisions: cmView } : {}) });
+  await registerControlPlaneApi(http, { id: config.id, core, sync, ...(token ? { token } : {}), sources });
   const apiPort = await listenHttp(http, config.api?.port ?? 0, apiHost);
   cm?.start();
+  health?.start();
   logger.info({ xdsPort: bound.port, apiPort }, 'control plane listening');
 
   let closed = false;
@@ -108,7 +111,7 @@ export async function startControlPlane(input: unknown, opts: { logger?: Logger 
       list: () => core.secrets.list(),
     },
     routing: { apply: (c) => sync.propose(c), get: () => core.routing },
-    status: () => statusDocument(config.id, core, sync, cmView),
+    status: () => statusDocument(config.id, core, sync, sources),
     core,
     cache: core.cache,
     async close() {
@@ -116,6 +119,7 @@ export async function startControlPlane(input: unknown, opts: { logger?: Logger 
       closed = true;
       unwire();
       cm?.stop();
+      health?.stop();
       await Promise.all([bound.close(), http.close(), sync.close()]);
     },
   };

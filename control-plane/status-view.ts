@@ -5,6 +5,7 @@ import type { RoutingSync, ReplicationInfo } from './routing-sync.ts';
 import type { NodeStatus } from './xds/status.ts';
 import type { SecretInfo } from './secret-store.ts';
 import type { CmDecisionsView } from './cm-decisions.ts';
+import type { ServiceHealth } from './service-health.ts';
 
 export interface StatusDocument {
   controlPlaneId: string;
@@ -19,9 +20,17 @@ export interface StatusDocument {
   replication: ReplicationInfo;
   /** Recent capsule-manager decisions (null when `capsuleManager` is not configured). */
   cmDecisions: CmDecisionsView | null;
+  /** Health of the watched services (null when `services` is not configured). */
+  services: ServiceHealth[] | null;
 }
 
-export function statusDocument(id: string, core: ControlPlaneCore, sync: RoutingSync, cmDecisions?: () => CmDecisionsView): StatusDocument {
+/** What the status view shows beside the core's own state. */
+export interface StatusSources {
+  cmDecisions?: () => CmDecisionsView;
+  services?: () => ServiceHealth[];
+}
+
+export function statusDocument(id: string, core: ControlPlaneCore, sync: RoutingSync, sources: StatusSources = {}): StatusDocument {
   const snap = core.current;
   const routing = core.routing;
   return {
@@ -40,6 +49,7 @@ export function statusDocument(id: string, core: ControlPlaneCore, sync: Routing
     secrets: core.secrets.list(),
     routing: { revision: routing.revision, routes: routing.routes.length, clusters: routing.clusters.length },
     replication: sync.info(),
-    cmDecisions: cmDecisions ? cmDecisions() : null,
+    cmDecisions: sources.cmDecisions ? sources.cmDecisions() : null,
+    services: sources.services ? sources.services() : null,
   };
 }

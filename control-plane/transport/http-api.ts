@@ -9,8 +9,7 @@ import type { ControlPlaneCore } from '../control-plane.ts';
 import type { RoutingSync } from '../routing-sync.ts';
 import { AppConfig } from '../app-config.ts';
 import { ClusterSpec, RouteSpec } from '../plugins/route.ts';
-import { statusDocument } from '../status-view.ts';
-import type { CmDecisionsView } from '../cm-decisions.ts';
+import { statusDocument, type StatusSources } from '../status-view.ts';
 import { STATUS_PAGE } from './status-page.ts';
 import { ControlPlaneError } from '../errors.ts';
 
@@ -19,7 +18,7 @@ const ClusterBody = Type.Omit(ClusterSpec, ['name'], { additionalProperties: fal
 const RouteBody = Type.Omit(RouteSpec, ['name'], { additionalProperties: false });
 const ErrorBody = Type.Object({ code: Type.String(), message: Type.String(), details: Type.Optional(Type.Unknown()) });
 
-export async function registerControlPlaneApi(app: FastifyInstance, deps: { id: string; core: ControlPlaneCore; sync: RoutingSync; token?: string; cmDecisions?: () => CmDecisionsView }): Promise<void> {
+export async function registerControlPlaneApi(app: FastifyInstance, deps: { id: string; core: ControlPlaneCore; sync: RoutingSync; token?: string; sources?: StatusSources }): Promise<void> {
   const { core, sync } = deps;
   if (deps.token) {
     const expected = createHash('sha256').update(deps.token).digest();
@@ -39,7 +38,7 @@ export async function registerControlPlaneApi(app: FastifyInstance, deps: { id: 
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   app.get('/', { schema: { hide: true } }, async (_req, reply) => reply.type('text/html; charset=utf-8').send(STATUS_PAGE));
   app.get('/status', { schema: { hide: true } }, async (_req, reply) => reply.type('text/html; charset=utf-8').send(STATUS_PAGE));
-  app.get('/v1/status', { schema: { summary: 'Nodes, ACKed versions, last NACKs, secrets, snapshot versions, recent capsule-manager decisions' } }, async () => statusDocument(deps.id, core, sync, deps.cmDecisions));
+  app.get('/v1/status', { schema: { summary: 'Nodes, ACKed versions, last NACKs, secrets, snapshot versions, recent capsule-manager decisions' } }, async () => statusDocument(deps.id, core, sync, deps.sources));
 
   app.get('/v1/app-config', { schema: { summary: 'The current app config' } }, async () => core.app);
   app.put('/v1/app-config', { schema: { summary: 'Replace the app config (validated and translated before it is applied)', body: AppConfig, response: { 400: ErrorBody, 412: ErrorBody } } }, async (req) => {

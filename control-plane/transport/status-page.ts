@@ -40,6 +40,9 @@ export const STATUS_PAGE = `<!doctype html>
 <div id="alarms" role="alert"></div>
 <h2>Nodes</h2>
 <table id="nodes"><thead><tr><th>node</th><th>cluster</th><th>streams</th><th>connected since</th><th>last ACK at</th><th>type</th><th>ACKed version</th><th>sent version</th><th>last NACK</th></tr></thead></table>
+<h2>Services</h2>
+<div id="services-summary" class="muted"></div>
+<table id="services"><thead><tr><th>service</th><th>health URL</th><th>state</th><th>since</th><th>times down</th><th>last error</th></tr></thead><tbody></tbody></table>
 <h2>Secrets</h2>
 <div id="secrets-summary" class="muted"></div>
 <table id="secrets"><thead><tr><th>name</th><th>kind</th><th>subject</th><th>expires at</th><th>expires in</th><th>state</th></tr></thead><tbody></tbody></table>
@@ -98,7 +101,24 @@ async function refresh() {
     }
     const table = document.getElementById('nodes');
     table.replaceChildren(table.tHead, ...blocks);
-    document.getElementById('alarms').textContent = down.length ? 'ALARM: ' + down.length + ' Envoy node(s) disconnected (crashed, stopped or cut off): ' + down.join(', ') : '';
+    // Watched services (ext-proc, capsule manager, ...): one that stopped answering is an alarm.
+    const svc = s.services || [];
+    const svcDown = svc.filter((x) => x.up === false).map((x) => x.name);
+    const ssum = document.getElementById('services-summary');
+    ssum.textContent = s.services ? svc.length + ' watched service(s)' + (svcDown.length ? '; ' + svcDown.length + ' DOWN' : '; all up') : 'none watched (control-plane config services.targets)';
+    ssum.className = svcDown.length ? 'bad' : 'muted';
+    fill('services', svc.map((x) => {
+      const tr = document.createElement('tr'); tr.dataset.service = x.name; if (x.up === false) tr.className = 'alarm';
+      cell(tr, x.name); cell(tr, x.url);
+      cell(tr, x.up === null ? 'unknown' : x.up ? 'up' : 'DOWN', x.up === false ? 'alarm' : x.up ? 'ok' : 'muted');
+      if (x.since) timeCell(tr, x.since); else cell(tr, '');
+      cell(tr, x.downs, x.downs ? 'warn' : ''); cell(tr, x.lastError || '');
+      return tr;
+    }));
+    const alarms = [];
+    if (down.length) alarms.push(down.length + ' Envoy node(s) disconnected (crashed, stopped or cut off): ' + down.join(', '));
+    if (svcDown.length) alarms.push(svcDown.length + ' service(s) DOWN: ' + svcDown.join(', '));
+    document.getElementById('alarms').textContent = alarms.length ? 'ALARM: ' + alarms.join('; ') : '';
     const states = s.secrets.map((x) => x.state);
     const nExpired = states.filter((x) => x === 'expired').length, nExpiring = states.filter((x) => x === 'expiring').length;
     const ss = document.getElementById('secrets-summary');

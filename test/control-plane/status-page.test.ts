@@ -19,6 +19,7 @@ import { startControlPlane } from '../../control-plane/server.ts';
 import { TYPE } from '../../control-plane/xds/type-urls.ts';
 import { adsClient, sotw } from './xds-fixtures.ts';
 import { routeSample } from './plugin-samples.ts';
+import { freePort } from '../../kernel/free-port.ts';
 import { screenshot } from '../helpers/chromium.ts';
 
 const EVIL = '<script>document.title="PWNED"</script><img src=x onerror="document.title=\'PWNED\'">';
@@ -39,11 +40,18 @@ t.test('headless Chromium renders nodes, ACKs, the last NACK, secret expiry and 
       { time: '2026-11-26T10:00:01Z', action: 'CreateResultDataKey', initiator_party_id: 'alice', decision: 'allow' },
     ],
   }));
+  cmApp.get('/health', async () => ({ ok: true }));
   await cmApp.listen({ host: '127.0.0.1', port: 0 });
   t.teardown(() => cmApp.close());
   const cmPort = (cmApp.server.address() as { port: number }).port;
   const cp = await startControlPlane(
-    { id: 'page-cp', app: { plugins: [routeSample()] }, capsuleManager: { decisionsUrl: `http://127.0.0.1:${cmPort}/api/v1/audit/recent`, pollSeconds: 1 } },
+    {
+      id: 'page-cp',
+      app: { plugins: [routeSample()] },
+      capsuleManager: { decisionsUrl: `http://127.0.0.1:${cmPort}/api/v1/audit/recent`, pollSeconds: 1 },
+      // One watched service answers, one (nothing listens on its port) does not.
+      services: { pollSeconds: 1, targets: [{ name: 'capsule-manager', url: `http://127.0.0.1:${cmPort}/health` }, { name: 'ext-proc', url: `http://127.0.0.1:${await freePort()}/health` }] },
+    },
     { logger: silentLogger },
   );
   t.teardown(() => cp.close());
@@ -76,6 +84,7 @@ t.test('headless Chromium renders nodes, ACKs, the last NACK, secret expiry and 
   for (let i = 0; i < 50 && cp.status().nodes.find((n) => n.nodeId === 'crashed-node')?.streams !== 0; i++) await new Promise((res) => setTimeout(res, 100));
   t.equal(cp.status().nodes.find((n) => n.nodeId === 'crashed-node')?.streams, 0, 'the crashed node has no stream');
   for (let i = 0; i < 50 && !cp.status().cmDecisions?.records.length; i++) await new Promise((res) => setTimeout(res, 100));
+  for (let i = 0; i < 50 && cp.status().services?.some((x) => x.up === null); i++) await new Promise((res) => setTimeout(res, 100));
   t.equal(cp.status().cmDecisions?.records.length, 2, 'decisions polled');
 
   const profile = mkdtempSync(join(tmpdir(), 'chromium-'));
@@ -100,7 +109,15 @@ t.test('headless Chromium renders nodes, ACKs, the last NACK, secret expiry and 
   const dead = blocks.find((b) => b.node === 'crashed-node')!.html;
   t.match(dead, /<tr class="alarm">/, 'the disconnected node is an alarm row');
   t.match(dead, /<td class="alarm" rowspan="1">0<\/td><td class="alarm" title="[^"]+" rowspan="1">DISCONNECTED \(last seen \d{4}-\d\d-\d\d \d\d:\d\d:\d\dZ\)<\/td>/, 'streams 0 and DISCONNECTED in red');
-  t.match(stdout, /<div id="alarms" role="alert">ALARM: 1 Envoy node\(s\) disconnected \(crashed, stopped or cut off\): crashed-node<\/div>/, 'a banner names it');
+  t.match(stdout, /<div id="alarms" role="alert">ALARM: 1 Envoy node\(s\) disconnected \(crashed, stopped or cut off\): crashed-node; 1 service\(s\) DOWN: ext-proc<\/div>/, 'a banner names the node and the service');
+
+  // Services: the one that answers is up, the other an alarm row with its error.
+  const svcRows = Object.fromEntries([...stdout.matchAll(/<tr data-service="([^"]+)"(?: class="([a-z]*)")?>([\s\S]*?)<\/tr>/g)].map((m) => [m[1]!, { cls: m[2] ?? '', html: m[3]! }]));
+  t.same(Object.keys(svcRows).sort(), ['capsule-manager', 'ext-proc'], 'a row per watched service');
+  t.match(svcRows['capsule-manager']!.html, /<td class="ok">up<\/td>/, 'the answering service is up');
+  t.equal(svcRows['ext-proc']!.cls, 'alarm', 'the silent one is an alarm row');
+  t.match(svcRows['ext-proc']!.html, /<td class="alarm">DOWN<\/td>[\s\S]*ECONNREFUSED/, 'DOWN, with the reason');
+  t.match(stdout, /id="services-summary" class="bad">2 watched service\(s\); 1 DOWN/);
 
   // Secrets: soonest expiry first, state relative to lifetime, "expires in" readable.
   const secretRows = [...stdout.matchAll(/<tr class="([a-z]*)" data-secret="([^"]+)">([\s\S]*?)<\/tr>/g)].map((m) => ({ cls: m[1], name: m[2], html: m[3]! }));
