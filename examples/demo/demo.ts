@@ -13,11 +13,9 @@ import { PROJECT_ROOT, grpcurlBin } from '../../kernel/toolchain.ts';
 import { createAttester } from '../../platforms/index.ts';
 import type { Attester } from '../../platforms/types.ts';
 import { startRaProxy } from '../../ra-proxy/main.ts';
-import { startExtProc } from '../../ext-proc/main.ts';
 import { startExtAuthz } from '../../ext-authz/server.ts';
 import { startControlPlane, type ControlPlaneHandle } from '../../control-plane/server.ts';
 import { generateBootstrap } from '../../envoy-bootstrap/index.ts';
-import { startCapsuleManager } from '../../capsule-manager/start.ts';
 import { CapsuleManagerClient } from '../../capsule-manager/client/index.ts';
 import { generatePartyKeys } from '../../capsule-manager/core/party-keys.ts';
 import { partyIdOfCert } from '../../capsule-manager/core/party-id.ts';
@@ -25,6 +23,7 @@ import { GroupSdsProvider } from '../../capsule-manager/tls-groups/sds-provider.
 import { startApp } from '../online/app.ts';
 import { runOnlineClient, runTrustflowClient } from '../online/client.ts';
 import type { DemoPorts } from './ports.ts';
+import { DemoSupervisor, startAenvChild, type AenvChild, type ChildSpec } from './supervisor.ts';
 
 /** The sample app's measurement in the sim quote (what verifiers expect). */
 export const DEMO_APP_MEASUREMENT = 'd3' + 'a0'.repeat(31);
@@ -44,7 +43,9 @@ export interface DemoOptions {
 export interface RunningDemo {
   ports: DemoPorts;
   dir: string;
-  envoy: EnvoyProcess;
+  /** The running Envoy (replaced when the supervisor restarts it). */
+  readonly envoy: EnvoyProcess;
+  supervisor: DemoSupervisor;
   controlPlane: ControlPlaneHandle;
   simKeyFile: string;
   identity: AppIdentity;
@@ -92,22 +93,56 @@ export async function startDemo(o: DemoOptions): Promise<RunningDemo> {
     const simKeyFile = join(o.dir, 'app-sim-key.pem');
     writeFileSync(simKeyFile, appAttester.simPublicKeyPem!);
 
-    const passphrase = writeSecretOnce(join(dir('cm'), 'kek-passphrase'), () => randomBytes(24).toString('base64url'));
-    const cm = await startCapsuleManager(
-      {
-        grpc: { port: ports.cmGrpc },
-        http: { port: ports.cmHttp },
-        identityDir: dir('cm/identity'),
-        storage: { kind: 'file', dir: dir('cm/store') },
-        kek: { passphrase },
-        attestation: { self: 'sim', simKeyDir: dir('cm/sim'), require: true, allowInsecure: true, trustedSimKeys: [appAttester.simPublicKeyPem!] },
-        audit: { path: join(dir('cm'), 'audit.log') },
-        logLevel: 'warn',
-      },
-      { logger: log.child({ svc: 'capsule-manager' }) },
-    );
-    started(() => cm.close());
-    say(`capsule manager    grpc 127.0.0.1:${cm.grpcPort}, http 127.0.0.1:${cm.httpPort} (file store, KEK from a passphrase, sim-attested)`);
+    // Envoy, the ext-procs and the capsule manager run as processes of their own
+    // (as they would in a pod), under the demo's supervisor: one that dies is
+    // said loudly and restarted.
+    const supervisor = new DemoSupervisor(say);
+    o.signal?.addEventListener('abort', () => supervisor.expectExits(), { once: true });
+    started(() => supervisor.stopAll());
+    const logDir = dir('logs');
+    const writeConfig = (name: string, cfg: unknown) => {
+      const path = join(dir('config'), `${name}.json`);
+      writeFileSync(path, JSON.stringify(cfg, null, 2), { mode: 0o600 });
+      return path;
+    };
+    const passphraseFile = join(dir('cm'), 'kek-passphrase');
+    writeSecretOnce(passphraseFile, () => randomBytes(24).toString('base64url'));
+    const cmConfig = writeConfig('capsule-manager', {
+      grpc: { port: ports.cmGrpc },
+      http: { port: ports.cmHttp },
+      identityDir: dir('cm/identity'),
+      storage: { kind: 'file', dir: dir('cm/store') },
+      kek: { passphraseFile },
+      attestation: { self: 'sim', simKeyDir: dir('cm/sim'), require: true, allowInsecure: true, trustedSimKeys: [appAttester.simPublicKeyPem!] },
+      audit: { path: join(dir('cm'), 'audit.log') },
+      logLevel: 'warn',
+    });
+    const extProcConfig = writeConfig('ext-proc', { grpc: { port: ports.extProc }, http: { port: ports.extProcHttp }, identityDir: dir('app/identity'), logLevel: 'warn' });
+    // A second ext-proc of the same app identity in Trustflow's envelope form
+    // (GCM AAD = the empty aad member), behind its own ingress: Trustflow's
+    // clients work unchanged there, and the default ingress keeps RFC 7516.
+    const extProcTfConfig = writeConfig('ext-proc-trustflow', {
+      grpc: { port: ports.extProcTrustflow },
+      http: { port: ports.extProcTrustflowHttp },
+      identityDir: dir('app/identity'),
+      compat: 'trustflow',
+      algorithms: ['RSA-OAEP-256'],
+      encryptions: ['A128GCM'],
+      session: { enabled: false },
+      logLevel: 'warn',
+    });
+    const child = (name: string, args: string[], ready: RegExp, impact: string): ChildSpec<AenvChild> => ({ name, impact, start: () => startAenvChild({ name, args, ready, logDir, root: PROJECT_ROOT }) });
+    const [cmChild] = await Promise.all([
+      supervisor.start(child('capsule-manager', ['capsule-manager', 'serve', '-c', cmConfig], /"grpcPort":\d+/, 'Key releases, policy changes and group certificates fail until it is back; nothing is released without it.')),
+      supervisor.start(child('ext-proc', ['ext-proc', '--config', extProcConfig], /ext-proc gRPC on/, 'The online ingress fails closed (HTTP 500) until it is back: nothing reaches the app, nothing leaves in the clear.')),
+      supervisor.start(child('ext-proc-trustflow', ['ext-proc', '--config', extProcTfConfig], /ext-proc gRPC on/, 'The Trustflow-compatible ingress fails closed (HTTP 500) until it is back.')),
+    ]);
+    o.signal?.throwIfAborted();
+    const cmInfo = JSON.parse(/\{"grpcPort".*\}/.exec(cmChild.output())![0]) as { grpcPort: number; httpPort: number; simPublicKeyPem: string };
+    const cm = { grpcPort: cmInfo.grpcPort, httpPort: cmInfo.httpPort, simPublicKeyPem: cmInfo.simPublicKeyPem };
+    say(`capsule manager    grpc 127.0.0.1:${cm.grpcPort}, http 127.0.0.1:${cm.httpPort} (own process; file store, KEK from a passphrase file, sim-attested)`);
+    say(`ext-proc           grpc 127.0.0.1:${ports.extProc} (own process; JWE envelope: RSA-OAEP-256, ECDH-ES X25519/P-256, session dir)`);
+    say(`ext-proc (compat)  grpc 127.0.0.1:${ports.extProcTrustflow} (own process; Trustflow's envelope form: RSA-OAEP-256 + A128GCM, AAD = the aad member)`);
 
     const ra = await startRaProxy(
       { platform: 'sim', http: { port: ports.raProxyHttp }, grpc: { port: ports.raProxyGrpc }, sim: { keyDir: dir('app/sim'), measurements: { app: DEMO_APP_MEASUREMENT } }, logLevel: 'warn' },
@@ -115,19 +150,6 @@ export async function startDemo(o: DemoOptions): Promise<RunningDemo> {
     );
     started(() => ra.close());
     say(`ra-proxy           http 127.0.0.1:${ra.httpPort}, grpc 127.0.0.1:${ra.grpcPort} (platform ${ra.platform})`);
-
-    const ep = await startExtProc({ grpc: { port: ports.extProc }, http: { port: ports.extProcHttp }, logLevel: 'warn' }, { identity, logger: log.child({ svc: 'ext-proc' }) });
-    started(() => ep.close());
-    say(`ext-proc           grpc 127.0.0.1:${ep.port} (JWE envelope: RSA-OAEP-256, ECDH-ES X25519/P-256, session dir)`);
-    // A second ext-proc of the same app identity in Trustflow's envelope form
-    // (GCM AAD = the empty aad member), behind its own ingress: Trustflow's
-    // clients work unchanged there, and the default ingress keeps RFC 7516.
-    const epTf = await startExtProc(
-      { grpc: { port: ports.extProcTrustflow }, http: { port: ports.extProcTrustflowHttp }, compat: 'trustflow', algorithms: ['RSA-OAEP-256'], encryptions: ['A128GCM'], session: { enabled: false }, logLevel: 'warn' },
-      { identity, logger: log.child({ svc: 'ext-proc-trustflow' }) },
-    );
-    started(() => epTf.close());
-    say(`ext-proc (compat)  grpc 127.0.0.1:${epTf.port} (Trustflow's envelope form: RSA-OAEP-256 + A128GCM, AAD = the aad member)`);
 
     const authz = await startExtAuthz(
       {
@@ -158,6 +180,17 @@ export async function startDemo(o: DemoOptions): Promise<RunningDemo> {
         api: { port: ports.controlPlaneApi },
         // The status page shows the capsule manager's recent decisions.
         capsuleManager: { decisionsUrl: `http://127.0.0.1:${cm.httpPort}/api/v1/audit/recent`, pollSeconds: 1 },
+        // The status page shows each service beside Envoy; one that stops answering is an alarm.
+        services: {
+          pollSeconds: 1,
+          targets: [
+            { name: 'capsule-manager', url: `http://127.0.0.1:${cm.httpPort}/health` },
+            { name: 'ext-proc', url: `http://127.0.0.1:${ports.extProcHttp}/health` },
+            { name: 'ext-proc-trustflow', url: `http://127.0.0.1:${ports.extProcTrustflowHttp}/health` },
+            { name: 'ra-proxy', url: `http://127.0.0.1:${ra.httpPort}/health` },
+            { name: 'ext-authz', url: `http://127.0.0.1:${authz.httpPort}/health` },
+          ],
+        },
         logLevel: 'warn',
       },
       { logger: log.child({ svc: 'control-plane' }) },
@@ -173,7 +206,7 @@ export async function startDemo(o: DemoOptions): Promise<RunningDemo> {
             listener: { address: '127.0.0.1', port: ports.envoy },
             app: { address: '127.0.0.1', port: app.port },
             raProxy: { address: '127.0.0.1', port: ra.httpPort },
-            extProc: { address: '127.0.0.1', port: ep.port },
+            extProc: { address: '127.0.0.1', port: ports.extProc },
             extAuthz: { address: '127.0.0.1', port: authz.grpcPort },
           },
         },
@@ -184,7 +217,7 @@ export async function startDemo(o: DemoOptions): Promise<RunningDemo> {
             listener: { address: '127.0.0.1', port: ports.envoyTrustflow },
             app: { address: '127.0.0.1', port: app.port },
             raProxy: { address: '127.0.0.1', port: ra.httpPort },
-            extProc: { address: '127.0.0.1', port: epTf.port },
+            extProc: { address: '127.0.0.1', port: ports.extProcTrustflow },
             extAuthz: { address: '127.0.0.1', port: authz.grpcPort },
             clusterPrefix: 'trustflow_',
           },
@@ -195,8 +228,18 @@ export async function startDemo(o: DemoOptions): Promise<RunningDemo> {
     say(`control plane      xDS 127.0.0.1:${cp.xdsPort} (ADS), API and status page ${cp.apiUrl}`);
 
     const bootstrap = generateBootstrap({ nodeId: 'demo-app-envoy', cluster: 'demo', xdsAddress: '127.0.0.1', xdsPort: cp.xdsPort, mode: o.xdsMode ?? 'delta', adminPort: ports.envoyAdmin });
-    const envoy = await EnvoyProcess.start({ name: 'demo', bootstrap, workDir: dir('envoy'), adminPort: ports.envoyAdmin });
-    started(() => envoy.stop());
+    // The current Envoy (a restart after a crash replaces it).
+    const envoyRef: { current?: EnvoyProcess } = {};
+    await supervisor.start({
+      name: 'envoy',
+      impact: 'Both ingresses are down until it is back (clients get connection refused; nothing is forwarded).',
+      async start() {
+        const e = await EnvoyProcess.start({ name: 'demo', bootstrap, workDir: dir('envoy'), adminPort: ports.envoyAdmin });
+        envoyRef.current = e;
+        return { pid: e.proc.pid, exited: e.proc.exited, stop: () => e.stop(), logFile: join(e.workDir, 'envoy.log') };
+      },
+    });
+    const envoy = envoyRef.current!;
     await envoy.waitForStat('listener_manager.total_listeners_active', (v) => (v ?? 0) >= 2, 20_000);
     for (const c of ['app', 'ra_proxy', 'ext_proc', 'ext_authz']) {
       for (const prefix of ['', 'trustflow_']) await envoy.waitForStat(`cluster.${prefix}${c}.membership_total`, (v) => (v ?? 0) >= 1, 20_000);
@@ -208,7 +251,10 @@ export async function startDemo(o: DemoOptions): Promise<RunningDemo> {
     return {
       ports,
       dir: o.dir,
-      envoy,
+      get envoy() {
+        return envoyRef.current!;
+      },
+      supervisor,
       controlPlane: cp,
       simKeyFile,
       identity,
