@@ -103,13 +103,27 @@ export class S3Store implements DataStore {
   }
 
   async read(key: string): Promise<Readable> {
+    let body: Readable;
     try {
       const res = await this.#client.send(new GetObjectCommand({ Bucket: this.#bucket, Key: key }));
       if (!(res.Body instanceof Readable)) throw new DcpError('STORAGE_FAILED', `s3 get ${key}: no stream body`);
-      return res.Body;
+      body = res.Body;
     } catch (e) {
       throw storageError(`s3 get ${key}`, e);
     }
+    // The server can also fail mid-body (connection reset, server gone): that error
+    // carries the storage code too, not a bare socket error (which would be INTERNAL).
+    // Destroying the returned stream stops the download (the generator's return ends the loop).
+    return Readable.from(
+      (async function* () {
+        try {
+          for await (const chunk of body) yield chunk as Buffer;
+        } catch (e) {
+          throw storageError(`s3 get ${key}`, e);
+        }
+      })(),
+      { objectMode: false },
+    );
   }
 
   /**

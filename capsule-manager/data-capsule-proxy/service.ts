@@ -29,6 +29,9 @@ import type { LocalFsStore } from './local-fs-store.ts';
 
 export const ENC_SUFFIX = '.enc';
 
+/** What the encrypting pipeline reports when the store destroyed the body it was reading. */
+const BODY_DESTROYED = new Set(['ABORT_ERR', 'ERR_STREAM_PREMATURE_CLOSE']);
+
 export interface DataCapsuleProxyDeps {
   /** The local file system, confined to the configured roots. */
   local: LocalFsStore;
@@ -199,8 +202,10 @@ export class DataCapsuleProxyCore {
     try {
       await store.write(target, body, encryptedSize(o.size));
     } catch (e) {
-      // Prefer the stream's own error (e.g. the file changed size) over the storage's view of it.
-      throw streamError ?? e;
+      // Prefer the stream's own error (e.g. the file changed size) over the storage's view of it,
+      // but not the abort a failing store causes by destroying the body: that would replace the
+      // store's coded error (STORAGE_FAILED) with an uncoded one (INTERNAL).
+      throw streamError && !BODY_DESTROYED.has((streamError as NodeJS.ErrnoException).code ?? '') ? streamError : e;
     }
     if (streamError) throw streamError;
   }
