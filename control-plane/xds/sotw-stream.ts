@@ -65,7 +65,7 @@ export class SotwStream extends XdsStream<TypeState> {
       // A reconnecting Envoy that already has this exact version (e.g. after a
       // control-plane restart) needs no resend.
       st.sentVersion = current;
-      this.opts.status.acked(node.id, 'sotw', typeUrl, current);
+      this.opts.status.resumed(node.id, 'sotw', typeUrl, current);
       return;
     }
     if (changed || st.sentVersion !== current) {

@@ -116,6 +116,19 @@ export class XdsStatus {
     this.emit({ kind: 'ack', nodeId, typeUrl, mode, version });
   }
 
+  /**
+   * A reconnecting node already holds `version` (e.g. after a control-plane
+   * restart), so nothing is resent: the stream counts it as sent and ACKed, and
+   * the status says so (not "ACKed, never sent"). No push event: nothing went out.
+   */
+  resumed(nodeId: string, mode: StreamMode, typeUrl: string, version: string): void {
+    const t = this.type(nodeId, typeUrl);
+    t.sentVersion = version;
+    delete t.sentNonce;
+    t.sentAt = new Date().toISOString();
+    this.acked(nodeId, mode, typeUrl, version);
+  }
+
   nacked(nodeId: string, mode: StreamMode, typeUrl: string, rec: Omit<NackRecord, 'at'>): void {
     const t = this.type(nodeId, typeUrl);
     t.lastNack = { ...rec, at: new Date().toISOString() };

@@ -105,6 +105,24 @@ t.test('SotW: reconnect with the current version gets no resend; per-node snapsh
   t.same(names(await other.q.next(), (b) => Cluster.decode(b)), ['a'], 'other nodes keep the default');
 });
 
+t.test('SotW: after a control-plane restart, an Envoy holding the current version shows as in sync', async (t) => {
+  const first = await setup(t);
+  first.cache.setDefault(edsSnapshot('d', { a: 1 }));
+  const s = sotw(first.client);
+  s.send({ node, typeUrl: TYPE.cluster });
+  const r = await s.q.next();
+  s.call.end();
+  // A new control plane (fresh status) with the same snapshot: nothing is resent.
+  const second = await setup(t);
+  second.cache.setDefault(edsSnapshot('d', { a: 1 }));
+  const s2 = sotw(second.client);
+  t.teardown(() => s2.call.end());
+  s2.send({ node, typeUrl: TYPE.cluster, versionInfo: r.versionInfo });
+  t.ok(await s2.q.quiet(250), 'nothing resent');
+  const st = second.status.get('node-1')?.types[TYPE.cluster];
+  t.same([st?.sentVersion, st?.ackedVersion], [r.versionInfo, r.versionInfo], 'status: the version it holds counts as sent and ACKed (not ACKed, never sent)');
+});
+
 t.test('SotW: a first request without node.id ends the stream with INVALID_ARGUMENT', async (t) => {
   const { client } = await setup(t);
   const s = sotw(client);
