@@ -127,7 +127,7 @@ export async function startCapsuleManager(config: unknown, deps: { logger?: Logg
     };
     // cleanup runs in reverse: the audit log closes (its last records published) before the stream
     if (stream) cleanup.push(() => stream.close());
-    const audit = cfg.audit.path ? openAuditLog(cfg.audit.path, { onRecord }) : memoryAuditLog({ onRecord });
+    const audit = cfg.audit.path ? openAuditLog(cfg.audit.path, { onRecord, onTornTail: (bytes) => log.warn({ bytes, path: cfg.audit.path }, 'audit log: cut a torn last line (a write interrupted by a crash, never acknowledged)') }) : memoryAuditLog({ onRecord });
     cleanup.push(() => audit.close());
     if (stream) {
       // Before this start: every replica's records, this one's too. Since: the others' only.

@@ -4,7 +4,7 @@
 // response is sent. The chain makes a removed or edited line detectable
 // (verifyAuditLog). Never contains key material: only names and decisions.
 import { createHash } from 'node:crypto';
-import { closeSync, existsSync, fsync, mkdirSync, openSync, readFileSync, write } from 'node:fs';
+import { closeSync, existsSync, fsync, fsyncSync, mkdirSync, openSync, readFileSync, truncateSync, write } from 'node:fs';
 import { dirname } from 'node:path';
 import { CmError } from '../errors.ts';
 
@@ -42,6 +42,28 @@ export interface AuditLog {
 export interface AuditLogOptions {
   /** Called with each record once it is durable (e.g. the recent-decisions ring). Must not throw. */
   onRecord?: (rec: AuditRecord) => void;
+  /** Called when a torn (never acknowledged) last line was cut off at open, with its size. */
+  onTornTail?: (bytes: number) => void;
+}
+
+/**
+ * A process killed in the middle of a batch's write can leave a last line
+ * without its newline. Every line is written with its newline and acknowledged
+ * only after the fsync, so such a tail was never acknowledged: it is cut off
+ * (and the cut made durable) before the chain is verified. Returns the bytes cut.
+ */
+export function trimTornTail(path: string): number {
+  const text = readFileSync(path);
+  if (text.length === 0 || text[text.length - 1] === 0x0a) return 0;
+  const keep = text.lastIndexOf(0x0a) + 1;
+  truncateSync(path, keep);
+  const fd = openSync(path, 'r+');
+  try {
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  return text.length - keep;
 }
 
 export function openAuditLog(path: string, opts: AuditLogOptions = {}): AuditLog {
@@ -49,6 +71,8 @@ export function openAuditLog(path: string, opts: AuditLogOptions = {}): AuditLog
   let prev = GENESIS;
   let seq = 0;
   if (existsSync(path)) {
+    const cut = trimTornTail(path);
+    if (cut > 0) opts.onTornTail?.(cut);
     const v = verifyAuditLog(path);
     if (!v.ok) throw new CmError('STORE_CORRUPT', `audit log ${path} is damaged: ${v.error}`);
     prev = v.lastHash;
