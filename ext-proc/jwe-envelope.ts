@@ -125,10 +125,14 @@ export function parseJsonJwe(v: unknown): ParsedJwe {
 
 /** Joins the three header sources; a parameter in two of them is malformed (RFC 7516 7.2.1). */
 export function joinHeader(jwe: ParsedJwe, r: JweRecipient): Record<string, unknown> {
-  const out: Record<string, unknown> = {};
+  // Own members only, into an object without a prototype: with `k in {}` every
+  // Object.prototype name ("constructor", "toString", "__proto__") looked like a
+  // duplicate, and assigning "__proto__" on a plain object would set its prototype
+  // instead of adding a member.
+  const out: Record<string, unknown> = Object.create(null) as Record<string, unknown>;
   for (const src of [jwe.protectedHeader, jwe.unprotected, r.header]) {
     for (const [k, val] of Object.entries(src)) {
-      if (k in out) throw new ExtProcError('MALFORMED_ENVELOPE', `header parameter "${k}" appears twice`);
+      if (Object.hasOwn(out, k)) throw new ExtProcError('MALFORMED_ENVELOPE', `header parameter "${k}" appears twice`);
       out[k] = val;
     }
   }

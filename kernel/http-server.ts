@@ -38,6 +38,10 @@ export function createHttpService(opts: HttpServiceOptions = {}): FastifyInstanc
     else req.log.info({ code: pub.body.code }, 'request rejected');
     return reply.status(pub.httpStatus).send(pub.body);
   });
+  // Fastify's own 404 body is {message, error, statusCode}; every other refusal
+  // of these services is {code, message}, so an unknown route (or a path that
+  // normalises to one, e.g. /v1/clusters/..) answers in the same shape.
+  app.setNotFoundHandler((req, reply) => reply.status(404).send({ code: 'NOT_FOUND', message: `no route for ${req.method} ${req.url.slice(0, 200)}` }));
   app.get('/health', async () => ({ status: 'ok' }));
   if (opts.metrics) {
     const registry = opts.metrics;

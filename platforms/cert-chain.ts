@@ -22,7 +22,11 @@ export function pemBlocks(text: string): string[] {
 
 export function parseCert(data: string | Buffer, what: string): X509Certificate {
   try {
-    return new X509Certificate(data);
+    const c = new X509Certificate(data);
+    // The key is decoded lazily: read it here so a certificate with an undecodable
+    // key is EVIDENCE_MALFORMED, not a raw OpenSSL "decode error" in a later check.
+    void c.publicKey;
+    return c;
   } catch (cause) {
     throw new PlatformError('EVIDENCE_MALFORMED', `${what} is not a valid X.509 certificate`, { cause });
   }

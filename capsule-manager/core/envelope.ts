@@ -112,19 +112,26 @@ export async function verifyJws(jws: unknown, now = new Date()): Promise<{ paylo
   } catch {
     throw new CmError('BAD_ENVELOPE', 'JWS protected header is not JSON');
   }
+  // JSON that is not an object (null, a number, a list) is no header either: `null.x5c` was a TypeError.
+  if (header === null || typeof header !== 'object' || Array.isArray(header)) throw new CmError('BAD_ENVELOPE', 'JWS protected header is not a JSON object');
   if (!Array.isArray(header.x5c) || header.x5c.length === 0 || header.x5c.length > 8 || header.x5c.some((c) => typeof c !== 'string'))
     throw new CmError('BAD_SIGNATURE', 'JWS header must carry x5c (1..8 certificates)');
   const cacheKey = (header.x5c as string[]).join('.');
   let chain = chainCache.get(cacheKey);
+  const cached = chain !== undefined;
   if (!chain) {
     try {
-      chain = (header.x5c as string[]).map((c) => new X509Certificate(Buffer.from(c, 'base64')));
+      // X509Certificate decodes the public key lazily: read it here, so a
+      // certificate whose key does not decode is refused as such instead of a raw
+      // OpenSSL "decode error" escaping from the first `.publicKey` below.
+      chain = (header.x5c as string[]).map((c) => {
+        const cert = new X509Certificate(Buffer.from(c, 'base64'));
+        void cert.publicKey;
+        return cert;
+      });
     } catch (cause) {
       throw new CmError('BAD_SIGNATURE', 'x5c holds an invalid certificate', { cause });
     }
-    // Parsed chains are cached (bounded); validity and links are still checked on every use.
-    if (chainCache.size >= 256) chainCache.delete(chainCache.keys().next().value!);
-    chainCache.set(cacheKey, chain);
   }
   for (let i = 0; i < chain.length; i++) {
     const c = chain[i]!;
@@ -132,12 +139,22 @@ export async function verifyJws(jws: unknown, now = new Date()): Promise<{ paylo
     if (i + 1 < chain.length && !c.verify(chain[i + 1]!.publicKey)) throw new CmError('BAD_SIGNATURE', `x5c[${i}] is not signed by x5c[${i + 1}]`);
   }
   const leafKey = chain[0]!.publicKey;
+  let out: { payload: Uint8Array };
+  let partyId: string;
   try {
-    const out = await flattenedVerify(j as FlattenedJWSInput, await cryptoKeyFor(leafKey, headerAlg(j.protected)), { algorithms: ['RS256', 'PS256', 'ES256', 'EdDSA'] });
-    return { payload: out.payload, signer: { partyId: partyIdOfKey(chain[chain.length - 1]!.publicKey), leafCertPem: chain[0]!.toString(), leafKey, chain } };
+    out = await flattenedVerify(j as FlattenedJWSInput, await cryptoKeyFor(leafKey, headerAlg(j.protected)), { algorithms: ['RS256', 'PS256', 'ES256', 'EdDSA'] });
+    partyId = partyIdOfKey(chain[chain.length - 1]!.publicKey);
   } catch (cause) {
     throw new CmError('BAD_SIGNATURE', 'JWS signature does not verify against x5c[0]', { cause });
   }
+  // Parsed chains are cached (bounded); validity and links are still checked on
+  // every use. Only a chain that carried a valid signature is cached, so rejected
+  // requests cannot evict the chains of real clients.
+  if (!cached) {
+    if (chainCache.size >= 256) chainCache.delete(chainCache.keys().next().value!);
+    chainCache.set(cacheKey, chain);
+  }
+  return { payload: out.payload, signer: { partyId, leafCertPem: chain[0]!.toString(), leafKey, chain } };
 }
 
 export async function encryptJwe(plaintext: Uint8Array, recipient: KeyObject, alg = 'RSA-OAEP-256', enc = 'A128GCM'): Promise<JweJson> {

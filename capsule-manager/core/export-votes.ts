@@ -60,6 +60,11 @@ export async function checkExportVotes(certificate: string, opts: { owners: stri
       continue;
     }
     if (!opts.owners.includes(voter)) continue; // votes of non-owners do not count
+    // A signed payload that is JSON but not an object (null, a list...) is no vote: `null.type` was a TypeError.
+    if (payload === null || typeof payload !== 'object' || Array.isArray(payload)) {
+      reasons.push(`vote of ${voter}: not a vote object`);
+      continue;
+    }
     if (payload.type !== 'TEE_DOWNLOAD' || payload.approved_action !== exportAction(opts.resourceUri) || payload.request_party_id !== opts.requestPartyId) {
       reasons.push(`vote of ${voter}: not for this export (action, resource or requester differ)`);
       continue;

@@ -60,6 +60,14 @@ export function checkScope(scope: string): void {
   if (!/^[A-Za-z0-9._-]{1,128}$/.test(scope)) throw new CmError('INVALID_REQUEST', 'scope must be 1..128 characters of [A-Za-z0-9._-]');
 }
 
+/** An optional list from client JSON: anything but an array is a bad request (`.map` of an object was a TypeError). */
+function list(v: unknown, what: string): unknown[] {
+  if (v === undefined || v === null) return [];
+  if (!Array.isArray(v)) throw new CmError('INVALID_REQUEST', `${what} must be a list`);
+  if (v.length > 1024) throw new CmError('INVALID_REQUEST', `${what} has too many entries`);
+  return v;
+}
+
 /** Validates a rule (every constraint must parse) and returns a normalized copy. */
 export function normalizeRule(rule: Partial<Rule> | undefined): Rule {
   if (!rule || typeof rule !== 'object') throw new CmError('INVALID_REQUEST', 'rule is required');
@@ -75,7 +83,8 @@ export function normalizeRule(rule: Partial<Rule> | undefined): Rule {
     grantee_party_ids: strs(rule.grantee_party_ids, 'grantee_party_ids'),
     columns: strs(rule.columns, 'columns'),
     global_constraints: strs(rule.global_constraints, 'global_constraints'),
-    op_constraints: (rule.op_constraints ?? []).map((o) => {
+    op_constraints: list(rule.op_constraints, 'op_constraints').map((x) => {
+      const o = x as Partial<OpConstraint> | undefined;
       if (!o || typeof o.op_name !== 'string' || o.op_name.length === 0) throw new CmError('INVALID_REQUEST', 'op_constraints[].op_name is required');
       return { op_name: o.op_name, constraints: strs(o.constraints, 'op_constraints[].constraints') };
     }),
@@ -93,7 +102,7 @@ export function normalizeRule(rule: Partial<Rule> | undefined): Rule {
 export function normalizePolicy(p: Partial<Policy> | undefined): Policy {
   if (!p || typeof p !== 'object') throw new CmError('INVALID_REQUEST', 'policy is required');
   checkDataUuid(p.data_uuid as string);
-  const rules = (p.rules ?? []).map(normalizeRule);
+  const rules = list(p.rules, 'policy.rules').map((r) => normalizeRule(r as Partial<Rule> | undefined));
   const ids = new Set<string>();
   for (const r of rules) {
     if (ids.has(r.rule_id)) throw new CmError('INVALID_REQUEST', `duplicate rule_id ${r.rule_id}`);

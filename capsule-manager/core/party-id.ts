@@ -33,7 +33,11 @@ export function partyIdOfCert(cert: string | Buffer): string {
 
 export function parseCert(cert: string | Buffer): X509Certificate {
   try {
-    return new X509Certificate(cert);
+    const c = new X509Certificate(cert);
+    // The key is decoded lazily: read it here so a certificate with an undecodable
+    // key is INVALID_CERT, not a raw OpenSSL "decode error" at the first `.publicKey`.
+    void c.publicKey;
+    return c;
   } catch (cause) {
     throw new CmError('INVALID_CERT', 'not a valid X.509 certificate', { cause });
   }
