@@ -9,18 +9,18 @@
 //
 //   node --import=tsx bench/cm-getdatakeys.ts [--seconds 5] [--concurrency 8]
 import { createPublicKey, randomBytes } from 'node:crypto';
-import { openRequest, openResponse, sealRequest, sealResponse } from '../capsule-manager/core/envelope.ts';
+import { openRequest, openResponse, sealRequest, sealResponse } from '../capsule-manager/index.ts';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import * as grpc from '@grpc/grpc-js';
-import { PROJECT_ROOT } from '../kernel/toolchain.ts';
-import { NatsProcess } from '../kernel/nats-process.ts';
+import { PROJECT_ROOT } from '../dev/toolchain.ts';
+import { NatsProcess } from '../dev/nats-process.ts';
 import { createAttester } from '../platforms/index.ts';
 import { CapsuleManagerClient as GrpcClient, GetRaCertRequest } from '../proto/gen/secretflowapis/v2/sdc/capsule_manager/capsule_manager.ts';
-import { CapsuleManagerClient } from '../capsule-manager/client/index.ts';
-import { generatePartyKeys } from '../capsule-manager/core/party-keys.ts';
+import { CapsuleManagerClient } from '../capsule-manager/index.ts';
+import { generatePartyKeys } from '../capsule-manager/index.ts';
 import { spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { stringify } from 'yaml';

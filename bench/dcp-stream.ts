@@ -14,8 +14,8 @@ import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { parseArgs } from 'node:util';
-import { PROJECT_ROOT } from '../kernel/toolchain.ts';
-import { decryptFile, decryptStream, encryptFile } from '../capsule-manager/data-capsule-proxy/enc-format.ts';
+import { PROJECT_ROOT } from '../dev/toolchain.ts';
+import { decryptFile, decryptStream, encryptFile } from '../data-capsule-proxy/index.ts';
 
 /** A sink that discards: isolates read + crypto from write cost. */
 const devNull = () => new Writable({ write(_c: Buffer, _e, cb) { cb(); } });

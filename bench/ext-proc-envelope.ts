@@ -16,20 +16,20 @@ import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { loadOrCreateAppIdentity } from '../kernel/app-identity.ts';
-import { Supervised } from '../kernel/child-process.ts';
-import { EnvoyProcess } from '../kernel/envoy-process.ts';
+import { loadOrCreateAppIdentity } from '../platforms/index.ts';
+import { Supervised } from '../dev/child-process.ts';
+import { EnvoyProcess } from '../dev/envoy-process.ts';
 import { RUNTIME_DEFAULTS } from '../envoy-bootstrap/index.ts';
-import { freePort } from '../kernel/free-port.ts';
-import { PROJECT_ROOT } from '../kernel/toolchain.ts';
-import { openResponse, sealRequest, sealSessionRequest, sessionFromResponse, SESSION_HEADER, type Sealed } from '../ext-proc/client/envelope-client.ts';
-import { deriveSessionKey } from '../ext-proc/session-table.ts';
+import { freePort } from '../dev/free-port.ts';
+import { PROJECT_ROOT } from '../dev/toolchain.ts';
+import { openResponse, sealRequest, sealSessionRequest, sessionFromResponse, SESSION_HEADER, type Sealed } from '../ext-proc/index.ts';
+import { deriveSessionKey } from '../ext-proc/index.ts';
 import { onlineIngressListener, onlineStaticBootstrap } from '../test/helpers/ext-proc.ts';
 import { plainHttpListener, staticCluster } from '../test/helpers/static-bootstrap.ts';
-import type { AppIdentity } from '../kernel/app-identity.ts';
-import { CONTENT_ENCS, KEY_ALGS } from '../ext-proc/config.ts';
-import { EnvelopeExchange, type EnvelopeContext } from '../ext-proc/envelope-exchange.ts';
-import { SessionTable } from '../ext-proc/session-table.ts';
+import type { AppIdentity } from '../platforms/index.ts';
+import { CONTENT_ENCS, KEY_ALGS } from '../ext-proc/index.ts';
+import { EnvelopeExchange, type EnvelopeContext } from '../ext-proc/index.ts';
+import { SessionTable } from '../ext-proc/index.ts';
 
 /** Non-200 outcomes by kind (wrk: status = non-2xx/3xx, or a socket error), over the whole run. */
 const statuses: Record<string, number> = {};
@@ -152,7 +152,7 @@ export async function main(argv: string[]): Promise<number> {
   let envoy: EnvoyProcess | undefined;
   try {
     const appPort = await freePort();
-    const app = new Supervised({ name: 'app', bin: process.execPath, args: ['--import=tsx', join(PROJECT_ROOT, 'examples/online/app.ts'), '--port', String(appPort)], cwd: PROJECT_ROOT });
+    const app = new Supervised({ name: 'app', bin: process.execPath, args: ['--import=tsx', join(PROJECT_ROOT, 'dev/sample-app.ts'), '--port', String(appPort)], cwd: PROJECT_ROOT });
     procs.push(app);
     const extProcs: { port: number; proc: Supervised }[] = [];
     for (let i = 0; i < Number(values['ext-proc-processes']); i++) {

@@ -14,11 +14,11 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { EnvoyProcess } from '../kernel/envoy-process.ts';
-import { freePorts } from '../kernel/free-port.ts';
-import { PROJECT_ROOT } from '../kernel/toolchain.ts';
+import { EnvoyProcess } from '../dev/envoy-process.ts';
+import { freePorts } from '../dev/free-port.ts';
+import { PROJECT_ROOT } from '../dev/toolchain.ts';
 import { DATA_UUID, envoyCertSerials, startInteractDemo, until, type AppSide } from '../examples/interact/interact-demo.ts';
-import { issueGroupTlsAsset } from '../capsule-manager/tls-groups/index.ts';
+import { issueGroupTlsAsset } from '../tls-groups/index.ts';
 import { mtlsIngressBootstrap } from '../test/helpers/tls-groups.ts';
 import { generateKeyPairSync, X509Certificate } from 'node:crypto';
 

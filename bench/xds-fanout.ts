@@ -12,9 +12,9 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
-import { silentLogger } from '../kernel/logger.ts';
-import { startControlPlane, type ControlPlaneHandle } from '../control-plane/server.ts';
-import { TYPE } from '../control-plane/xds/type-urls.ts';
+import { silentLogger } from '../foundation/logger.ts';
+import { startControlPlane, type ControlPlaneHandle } from '../control-plane/index.ts';
+import { TYPE } from '../control-plane/index.ts';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const { values } = parseArgs({ options: { clients: { type: 'string', default: '1000' }, rounds: { type: 'string', default: '10' }, 'deadline-s': { type: 'string', default: '110' } } });

@@ -10,7 +10,7 @@ interface Command {
 }
 
 export const COMMANDS: readonly Command[] = [
-  { name: 'demo', summary: 'run the whole system on one machine with real Envoy (what `npm start` runs)', load: async () => (await import('../examples/demo/main.ts')).main },
+  { name: 'demo', summary: 'run the whole system on one machine with real Envoy (what `npm start` runs)', load: async () => (await import('../dev/demo/cli.ts')).main },
   { name: 'control-plane', summary: 'xDS server (ADS SotW/delta, SDS), plugins, dynamic routing API, status page', load: async () => (await import('../control-plane/cli.ts')).main },
   { name: 'bootstrap', summary: 'generate the bootstrap.yaml that `envoy -c bootstrap.yaml` runs', load: async () => (await import('../envoy-bootstrap/cli.ts')).main },
   { name: 'ext-proc', summary: 'Envoy external processor: the JWE digital envelope', load: async () => (await import('../ext-proc/cli.ts')).main },
@@ -18,10 +18,10 @@ export const COMMANDS: readonly Command[] = [
   { name: 'ra-proxy', summary: 'attestation reports (Trustflow GetRaCert, /.well-known/attestation)', load: async () => (await import('../ra-proxy/cli.ts')).main },
   { name: 'capsule-manager', summary: 'the key broker server (`serve`) and the data owner CLI (like Trustflow cms)', load: async () => (await import('../capsule-manager/cli.ts')).main },
   { name: 'cms', summary: 'alias of `capsule-manager` for data owners', load: async () => (await import('../capsule-manager/cli.ts')).main },
-  { name: 'data-capsule-proxy', summary: 'offline TEE task proxy: fetch and decrypt inputs, encrypt and register results', load: async () => (await import('../capsule-manager/data-capsule-proxy/cli.ts')).main },
-  { name: 'tls-groups', summary: 'communication-group TLS assets (inspect, fetch for SDS)', load: async () => (await import('../capsule-manager/tls-groups/cli.ts')).main },
-  { name: 'client', summary: 'online scenario client: attest the app, send an encrypted message, print the reply', load: async () => (await import('../examples/online/client.ts')).main },
-  { name: 'app', summary: 'the sample app ("I got your message: <body>")', load: async () => (await import('../examples/online/app.ts')).main },
+  { name: 'data-capsule-proxy', summary: 'offline TEE task proxy: fetch and decrypt inputs, encrypt and register results', load: async () => (await import('../data-capsule-proxy/cli.ts')).main },
+  { name: 'tls-groups', summary: 'communication-group TLS assets (inspect, fetch for SDS)', load: async () => (await import('../tls-groups/cli.ts')).main },
+  { name: 'client', summary: 'online scenario client: attest the app, send an encrypted message, print the reply', load: async () => (await import('../client/cli.ts')).main },
+  { name: 'app', summary: 'the sample app ("I got your message: <body>")', load: async () => (await import('../dev/sample-app.ts')).main },
   { name: 'verify', summary: 'verify an attestation report against expected measurements; print the trusted app key', load: async () => (await import('../platforms/cli.ts')).main },
 ];
 

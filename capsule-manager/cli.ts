@@ -5,17 +5,17 @@
 import { createPrivateKey, randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { parseCliArgs } from '../kernel/cli-args.ts';
-import { loadConfigFile } from '../kernel/config.ts';
-import { toPublicError } from '../kernel/errors.ts';
-import { encryptFile } from './data-capsule-proxy/enc-format.ts';
-import { CapsuleManagerClient } from './client/index.ts';
+import { parseCliArgs } from '../foundation/cli-args.ts';
+import { loadConfigFile } from '../foundation/config.ts';
+import { toPublicError } from '../foundation/errors.ts';
+import { encryptFile } from '../data-capsule-proxy/index.ts';
+import { CapsuleManagerClient } from './transport/client.ts';
 import { exportAction, signVote } from './core/export-votes.ts';
 import { partyIdOfCert } from './core/party-id.ts';
 import { generatePartyKeys } from './core/party-keys.ts';
 import { CmError } from './errors.ts';
-import { runCapsuleManager } from './main.ts';
-import { OwnerConfigSchema, type OwnerConfig } from './owner-config.ts';
+import { runCapsuleManager } from './start.ts';
+import { OwnerConfigSchema, type OwnerConfig } from './core/owner-config.ts';
 
 const USAGE = `usage: aenv capsule-manager <command> [options]
 

@@ -1,6 +1,6 @@
 // Capsule manager configuration: TypeBox schema with defaults, additionalProperties false.
 import { Type, type Static } from '@sinclair/typebox';
-import { natsSecurityProperties } from '../kernel/nats-connection.ts';
+import { natsSecurityProperties } from '../net/nats-connection.ts';
 
 const PlatformName = Type.Union([Type.Literal('sim'), Type.Literal('tdx'), Type.Literal('sgx'), Type.Literal('sev-snp'), Type.Literal('csv'), Type.Literal('tpm')]);
 

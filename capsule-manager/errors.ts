@@ -1,5 +1,5 @@
 // The capsule manager's closed error table: code -> kind (-> HTTP/gRPC status).
-import { defineErrors } from '../kernel/errors.ts';
+import { defineErrors } from '../foundation/errors.ts';
 
 export const CmError = defineErrors('capsule-manager', {
   BAD_ENVELOPE: 'invalid_argument',

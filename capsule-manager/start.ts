@@ -6,28 +6,29 @@ import type { Registry } from 'prom-client';
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
-import { validateConfig } from '../kernel/config.ts';
-import { readSecretFile } from '../kernel/secret-file.ts';
-import { createLogger, type Logger } from '../kernel/logger.ts';
-import { createEphemeralAppIdentity, loadOrCreateAppIdentity } from '../kernel/app-identity.ts';
+import { loadConfigFile, validateConfig } from '../foundation/config.ts';
+import { readSecretFile } from '../foundation/secret-file.ts';
+import { createLogger, type Logger } from '../foundation/logger.ts';
+import { createEphemeralAppIdentity, loadOrCreateAppIdentity } from '../platforms/index.ts';
 import { createAttester, createEvidenceVerifier } from '../platforms/index.ts';
-import type { AppraisalPolicy, Attester } from '../platforms/types.ts';
-import { memoryAuditLog, openAuditLog, type AuditLog, type AuditRecord } from './audit/audit-log.ts';
-import { AuditStream, replicaToken } from './audit/audit-stream.ts';
-import { RECENT_DECISIONS_CAPACITY, RecentDecisions } from './audit/recent-decisions.ts';
-import { createCmMetrics } from './metrics.ts';
+import type { AppraisalPolicy, Attester } from '../platforms/index.ts';
+import { memoryAuditLog, openAuditLog, type AuditLog, type AuditRecord } from './storage/audit-log.ts';
+import { AuditStream, replicaToken } from './storage/audit-stream.ts';
+import { RECENT_DECISIONS_CAPACITY, RecentDecisions } from './core/recent-decisions.ts';
+import { createCmMetrics } from './transport/metrics.ts';
 import { CapsuleManagerConfigSchema, type CapsuleManagerConfig } from './config.ts';
 import { partyIdOfKey } from './core/party-id.ts';
 import { CmError } from './errors.ts';
-import { CapsuleManagerService } from './service/capsule-manager-service.ts';
-import { Repository } from './service/repository.ts';
+import { CapsuleManagerService } from './core/capsule-manager-service.ts';
+import { Repository } from './core/repository.ts';
 import { FileStore } from './storage/file-store.ts';
-import { openKek, type KekSecret } from './storage/kek.ts';
+import { openKek, type KekSecret } from './core/kek.ts';
 import { NatsStore } from './storage/nats-store.ts';
-import type { Store } from './storage/store.ts';
+import type { Store } from './core/store.ts';
 import { startGrpc } from './transport/grpc.ts';
 import { buildHttpApi } from './transport/http.ts';
-import { listenHttp } from '../kernel/http-server.ts';
+import { listenHttp } from '../net/http-server.ts';
+import { shutdownSignal } from '../foundation/shutdown-signal.ts';
 
 export interface RunningCapsuleManager {
   grpcPort: number;
@@ -175,4 +176,17 @@ export async function startCapsuleManager(config: unknown, deps: { logger?: Logg
     for (const c of cleanup.reverse()) await Promise.resolve(c()).catch(() => undefined);
     throw e;
   }
+}
+
+/** Serves from a config file until SIGINT/SIGTERM (the CLI's serve). */
+export async function runCapsuleManager(configPath: string): Promise<number> {
+  const cfg = loadConfigFile(CapsuleManagerConfigSchema, configPath);
+  const log = createLogger('capsule-manager', { level: cfg.logLevel });
+  const cm = await startCapsuleManager(cfg, { logger: log });
+  process.stdout.write(`${JSON.stringify({ grpcPort: cm.grpcPort, httpPort: cm.httpPort, partyId: cm.partyId, simPublicKeyPem: cm.simPublicKeyPem })}\n`);
+  const shutdown = shutdownSignal({ watchParent: false });
+  await shutdown.stopped;
+  await cm.close();
+  shutdown.dispose();
+  return 0;
 }

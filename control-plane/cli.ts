@@ -1,8 +1,8 @@
 // `aenv control-plane`: runs the control plane from a config file until SIGINT/SIGTERM.
-import { parseCliArgs } from '../kernel/cli-args.ts';
-import { loadConfigFile } from '../kernel/config.ts';
+import { parseCliArgs } from '../foundation/cli-args.ts';
+import { loadConfigFile } from '../foundation/config.ts';
 import { ControlPlaneConfig } from './config.ts';
-import { startControlPlane } from './server.ts';
+import { startControlPlane } from './start.ts';
 
 const USAGE = `usage: aenv control-plane --config <file.yaml> [--xds-port <n>] [--api-port <n>]
 

@@ -1,8 +1,8 @@
 // The control plane's own config (ports, node keying, NATS), separate from the
 // app config it translates.
 import { Type, type Static } from '@sinclair/typebox';
-import { listenSchema } from '../kernel/config-schemas.ts';
-import { natsSecurityProperties } from '../kernel/nats-connection.ts';
+import { listenSchema } from '../foundation/config-schemas.ts';
+import { natsSecurityProperties } from '../net/nats-connection.ts';
 
 export const ControlPlaneConfig = Type.Object(
   {

@@ -1,4 +1,4 @@
-import { defineErrors } from '../kernel/errors.ts';
+import { defineErrors } from '../foundation/errors.ts';
 
 export const ControlPlaneError = defineErrors('control-plane', {
   INCONSISTENT_SNAPSHOT: 'failed_precondition',

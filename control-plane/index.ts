@@ -1,7 +1,12 @@
-export { startControlPlane, type ControlPlaneHandle } from './server.ts';
+export { startControlPlane, type ControlPlaneHandle } from './start.ts';
 export { ControlPlaneConfig } from './config.ts';
-export { AppConfig, RoutingState, buildSnapshot, parseAppConfig } from './app-config.ts';
-export { PLUGINS } from './plugins/registry.ts';
+export { AppConfig, RoutingState, buildSnapshot, parseAppConfig } from './core/app-config.ts';
+export { PLUGINS } from './core/plugins/registry.ts';
 export { ControlPlaneError } from './errors.ts';
-export type { SecretInput, SecretInfo } from './secret-store.ts';
-export type { StatusDocument } from './status-view.ts';
+export type { SecretInput, SecretInfo } from './core/secret-store.ts';
+export type { StatusDocument } from './core/status-view.ts';
+export { InteractConfig } from './core/plugins/interact.ts';
+export { OnlineConfig } from './core/plugins/online.ts';
+export { RouteConfig } from './core/plugins/route.ts';
+export { TYPE } from './core/xds/type-urls.ts';
+export { GroupSdsProvider, type RotationEvent } from './transport/group-sds-provider.ts';

@@ -1,7 +1,7 @@
 // `aenv bootstrap`: writes a bootstrap.yaml for an Envoy driven by the control plane.
 import { writeFileSync } from 'node:fs';
-import { parseCliArgs } from '../kernel/cli-args.ts';
-import { generateBootstrap, toYaml, type XdsMode } from './bootstrap.ts';
+import { parseCliArgs } from '../foundation/cli-args.ts';
+import { generateBootstrap, toYaml, type XdsMode } from './core/bootstrap.ts';
 import { BootstrapError } from './errors.ts';
 
 const USAGE = `usage: aenv bootstrap --node-id <id> --cluster <name> --xds-port <port> [options]

@@ -1,4 +1,4 @@
-import { defineErrors } from '../kernel/errors.ts';
+import { defineErrors } from '../foundation/errors.ts';
 
 export const BootstrapError = defineErrors('envoy-bootstrap', {
   INVALID_OPTIONS: 'invalid_argument',

@@ -1,7 +1,7 @@
 // `aenv ext-authz` entry point.
-import { parseCliArgs } from '../kernel/cli-args.ts';
-import { toPublicError } from '../kernel/errors.ts';
-import { runExtAuthz } from './main.ts';
+import { parseCliArgs } from '../foundation/cli-args.ts';
+import { toPublicError } from '../foundation/errors.ts';
+import { runExtAuthz } from './start.ts';
 
 const USAGE = `usage: aenv ext-authz --config <file.yaml>
 

@@ -1,6 +1,6 @@
 // ext-authz configuration (TypeBox schema, defaults, additionalProperties:false).
 import { Type, type Static } from '@sinclair/typebox';
-import { listenSchema } from '../kernel/config-schemas.ts';
+import { listenSchema } from '../foundation/config-schemas.ts';
 
 const Peers = Type.Object({
   /** Group ids (hex) whose members may call; "*" = any trusted group. */

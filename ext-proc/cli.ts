@@ -1,8 +1,8 @@
 // `aenv ext-proc`: runs the JWE envelope ext_proc server.
-import { parseCliArgs } from '../kernel/cli-args.ts';
-import { parseConfigText } from '../kernel/config.ts';
+import { parseCliArgs } from '../foundation/cli-args.ts';
+import { parseConfigText } from '../foundation/config.ts';
 import { readFileSync } from 'node:fs';
-import { startExtProc } from './main.ts';
+import { startExtProc } from './start.ts';
 
 const USAGE = `usage: ext-proc [--config FILE] [--port N] [--http-port N] [--identity-dir DIR]
                 [--compat rfc7516|trustflow] [--plain allow|reject] [--max-body-bytes N]

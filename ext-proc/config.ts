@@ -1,7 +1,7 @@
 // ext-proc configuration: TypeBox schema with defaults, validated at start.
 import { Type, type Static } from '@sinclair/typebox';
-import { listenSchema } from '../kernel/config-schemas.ts';
-import { loadConfigFile, validateConfig } from '../kernel/config.ts';
+import { listenSchema } from '../foundation/config-schemas.ts';
+import { loadConfigFile, validateConfig } from '../foundation/config.ts';
 
 export const KEY_ALGS = ['RSA-OAEP-256', 'ECDH-ES', 'ECDH-ES+A256KW', 'dir'] as const;
 export type KeyAlg = (typeof KEY_ALGS)[number];
@@ -18,7 +18,7 @@ export const ExtProcConfigSchema = Type.Object(
     grpc: listenSchema(),
     /** /health and /metrics; port 0 picks a free port. */
     http: listenSchema({ enabled: true }),
-    /** Directory of the app identity (kernel/app-identity.ts); keys are created there on first use. */
+    /** Directory of the app identity (platforms/app-identity.ts); keys are created there on first use. */
     identityDir: Type.String({ minLength: 1, default: '.aenv/identity' }),
     /** Largest request/response body handled (bytes); larger request bodies get 413. */
     maxBodyBytes: Type.Integer({ minimum: 1, maximum: 64 * 1024 * 1024, default: 1024 * 1024 }),

@@ -1,7 +1,7 @@
 // The closed error table of ext-proc. Every code maps to one kind, which decides
 // the HTTP status of the immediate response Envoy sends to the client (400/401/413).
 // Messages are safe to send; `cause` (crypto library errors) is only logged.
-import { defineErrors } from '../kernel/errors.ts';
+import { defineErrors } from '../foundation/errors.ts';
 
 export const ExtProcError = defineErrors('ext-proc', {
   /** Body claims to be a JWE (content type or shape) but is not well formed. */

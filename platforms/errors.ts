@@ -1,7 +1,7 @@
 // The closed error table of platforms/: every verification failure names its
 // precise reason, so a data owner knows which check failed (signature, chain,
 // anchor, validity, binding) instead of a bare "attestation failed".
-import { defineErrors } from '../kernel/errors.ts';
+import { defineErrors } from '../foundation/errors.ts';
 
 export const PlatformError = defineErrors('platforms', {
   /** Bytes do not parse as the platform's quote/report structure. */

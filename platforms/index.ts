@@ -1,23 +1,23 @@
 // The platforms entry point: the explicit plugin list (no folder scans), the one
 // EvidenceVerifier users call, and attester selection by name or auto-detection.
-import { appraise } from './appraisal.ts';
+import { appraise } from './core/appraisal.ts';
 import { PlatformError } from './errors.ts';
-import type { AttesterOptions, PlatformPlugin, PlatformVerifier, VerifierOptions } from './plugin.ts';
-import { csvPlugin } from './csv/plugin.ts';
-import { snpPlugin } from './sev-snp/plugin.ts';
-import { sgxPlugin } from './sgx/plugin.ts';
-import { simPlugin } from './sim/plugin.ts';
-import { tdxPlugin } from './tdx/plugin.ts';
-import { tpmPlugin } from './tpm/plugin.ts';
-import type { Attester, Claims, Evidence, EvidenceVerifier, PlatformName, VerifyContext } from './types.ts';
+import type { AttesterOptions, PlatformPlugin, PlatformVerifier, VerifierOptions } from './core/plugin.ts';
+import { csvPlugin } from './plugins/csv/plugin.ts';
+import { snpPlugin } from './plugins/sev-snp/plugin.ts';
+import { sgxPlugin } from './plugins/sgx/plugin.ts';
+import { simPlugin } from './plugins/sim/plugin.ts';
+import { tdxPlugin } from './plugins/tdx/plugin.ts';
+import { tpmPlugin } from './plugins/tpm/plugin.ts';
+import type { Attester, Claims, Evidence, EvidenceVerifier, PlatformName, VerifyContext } from './core/types.ts';
 
-export type { AttesterOptions, PlatformPlugin, VerifierOptions } from './plugin.ts';
-export type * from './types.ts';
+export type { AttesterOptions, PlatformPlugin, VerifierOptions } from './core/plugin.ts';
+export type * from './core/types.ts';
 export { PlatformError } from './errors.ts';
-export { appraise } from './appraisal.ts';
-export type { CollateralProvider, TcbQuery } from './collateral.ts';
-export { createIntelCollateralProvider, type IntelTcbInfoEntry } from './dcap/intel-collateral.ts';
-export { decodeEvidence, encodeEvidence, isPlatformName, PLATFORM_NAMES } from './evidence-codec.ts';
+export { appraise } from './core/appraisal.ts';
+export type { CollateralProvider, TcbQuery } from './core/collateral.ts';
+export { createIntelCollateralProvider, type IntelTcbInfoEntry } from './core/dcap/intel-collateral.ts';
+export { decodeEvidence, encodeEvidence, isPlatformName, PLATFORM_NAMES } from './core/evidence-codec.ts';
 
 /**
  * Every plugin, in auto-detection order: hardware TEEs first, sim last (sim is
@@ -73,3 +73,7 @@ export async function createAttester(name: PlatformName | 'auto', opts: CreateAt
   if (opts.allowSim) return simPlugin.createAttester(opts);
   throw new PlatformError('NO_PLATFORM', 'no TEE detected on this machine (tried tdx, sev-snp, sgx, csv, tpm); use the sim platform explicitly for development');
 }
+export { APP_KEY_NAMES, attestationReportData, computeKeySetDigest, createEphemeralAppIdentity, type AppIdentity, type AppKey, type AppKeyName } from './core/app-identity.ts';
+export { loadOrCreateAppIdentity } from './transport/app-identity-files.ts';
+export { evidenceToUal, ualToEvidence, type UalReportJson } from './core/ual-report.ts';
+export { raCertReportData, verifyAttestationDocument, verifyRaCertResponse, type AttestationDocument } from './core/verify-attestation.ts';

@@ -1,10 +1,10 @@
 // `aenv ra-proxy`: runs the RA proxy until SIGINT/SIGTERM.
 import { pathToFileURL } from 'node:url';
-import { parseCliArgs } from '../kernel/cli-args.ts';
-import { loadConfigFile, validateConfig } from '../kernel/config.ts';
-import { AppError } from '../kernel/errors.ts';
+import { parseCliArgs } from '../foundation/cli-args.ts';
+import { loadConfigFile, validateConfig } from '../foundation/config.ts';
+import { AppError } from '../foundation/errors.ts';
 import { RaProxyConfigSchema, type RaProxyConfig } from './config.ts';
-import { startRaProxy } from './main.ts';
+import { startRaProxy } from './start.ts';
 
 const USAGE = `usage: ra-proxy [--config <file>] [options]
 

@@ -1,6 +1,6 @@
 // ra-proxy configuration: TypeBox schema with defaults, additionalProperties: false.
 import { Type, type Static } from '@sinclair/typebox';
-import { listenSchema } from '../kernel/config-schemas.ts';
+import { listenSchema } from '../foundation/config-schemas.ts';
 
 const Hex = Type.String({ pattern: '^(0x)?([0-9a-fA-F]{2}){1,1024}$' });
 
@@ -38,7 +38,7 @@ export const RaProxyConfigSchema = Type.Object(
     ),
     /** Publish the sim public key at /.well-known/sim-key (demos). */
     publishSimKey: Type.Boolean({ default: true }),
-    /** Directory of the app identity keys (kernel/app-identity.ts). */
+    /** Directory of the app identity keys (platforms/app-identity.ts). */
     identityDir: Type.String({ default: './data/identity' }),
     nonce: Type.Object(
       {

@@ -1,4 +1,4 @@
-import { defineErrors } from '../kernel/errors.ts';
+import { defineErrors } from '../foundation/errors.ts';
 
 export const RaProxyError = defineErrors('ra-proxy', {
   NONCE_MISSING: 'invalid_argument',

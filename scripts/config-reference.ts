@@ -4,18 +4,18 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { TSchema } from '@sinclair/typebox';
-import { PROJECT_ROOT } from '../kernel/toolchain.ts';
-import { ControlPlaneConfig } from '../control-plane/config.ts';
-import { AppConfig } from '../control-plane/app-config.ts';
-import { OnlineConfig } from '../control-plane/plugins/online.ts';
-import { InteractConfig } from '../control-plane/plugins/interact.ts';
-import { RouteConfig } from '../control-plane/plugins/route.ts';
-import { ExtProcConfigSchema } from '../ext-proc/config.ts';
-import { ExtAuthzConfigSchema } from '../ext-authz/config.ts';
-import { RaProxyConfigSchema } from '../ra-proxy/config.ts';
-import { CapsuleManagerConfigSchema } from '../capsule-manager/config.ts';
-import { OwnerConfigSchema } from '../capsule-manager/owner-config.ts';
-import { DcpConfigSchema } from '../capsule-manager/data-capsule-proxy/config.ts';
+import { PROJECT_ROOT } from '../foundation/project-root.ts';
+import { ControlPlaneConfig } from '../control-plane/index.ts';
+import { AppConfig } from '../control-plane/index.ts';
+import { OnlineConfig } from '../control-plane/index.ts';
+import { InteractConfig } from '../control-plane/index.ts';
+import { RouteConfig } from '../control-plane/index.ts';
+import { ExtProcConfigSchema } from '../ext-proc/index.ts';
+import { ExtAuthzConfigSchema } from '../ext-authz/index.ts';
+import { RaProxyConfigSchema } from '../ra-proxy/index.ts';
+import { CapsuleManagerConfigSchema } from '../capsule-manager/index.ts';
+import { OwnerConfigSchema } from '../capsule-manager/index.ts';
+import { DcpConfigSchema } from '../data-capsule-proxy/index.ts';
 
 /** Every schema documented, in reading order (explicit list). */
 export const SECTIONS: ReadonlyArray<{ title: string; command: string; schema: TSchema }> = [

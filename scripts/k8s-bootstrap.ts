@@ -4,7 +4,7 @@
 //   node --import=tsx scripts/k8s-bootstrap.ts
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { PROJECT_ROOT } from '../kernel/toolchain.ts';
+import { PROJECT_ROOT } from '../foundation/project-root.ts';
 import { generateBootstrap, toYaml } from '../envoy-bootstrap/index.ts';
 
 export const K8S_BOOTSTRAP_OPTIONS = { nodeId: 'confidential-app', cluster: 'confidential-app', xdsAddress: '127.0.0.1', xdsPort: 18000, mode: 'delta', adminPort: 9901 } as const;

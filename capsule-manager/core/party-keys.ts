@@ -2,7 +2,7 @@
 // (what Trustflow's `cms generate-rsa-keys` produces). The certificate is what
 // RegisterCert uploads and what JWS x5c carries; party_id derives from its key.
 import { createHash, createPublicKey, generateKeyPairSync, webcrypto, type KeyObject } from 'node:crypto';
-import { x509 } from '../../kernel/x509.ts';
+import { x509 } from '../../foundation/x509.ts';
 import { partyIdOfKey } from './party-id.ts';
 
 export interface PartyKeys {

@@ -12,7 +12,7 @@ import { createHash } from 'node:crypto';
 import { closeSync, existsSync, fsyncSync, ftruncateSync, mkdirSync, openSync, readFileSync, renameSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { CmError } from '../errors.ts';
-import { checkKey, type KvEntry, type Store } from './store.ts';
+import { checkKey, type KvEntry, type Store } from '../core/store.ts';
 
 interface Rec {
   op: 'put' | 'del';

@@ -2,9 +2,9 @@
 // share one state. Every update is a compare-and-set on the key's revision
 // (KV update with the expected sequence), creates fail if the key exists.
 import { connect, type JetStreamManager, type KV, type NatsConnection } from 'nats';
-import { natsSecurityOptions, type NatsSecurity } from '../../kernel/nats-connection.ts';
+import { natsSecurityOptions, type NatsSecurity } from '../../net/nats-connection.ts';
 import { CmError } from '../errors.ts';
-import { checkKey, type KvEntry, type Store } from './store.ts';
+import { checkKey, type KvEntry, type Store } from '../core/store.ts';
 
 export interface NatsStoreOptions extends NatsSecurity {
   servers: string | string[];

@@ -2,8 +2,8 @@
 // grpc-js. Each handler converts the proto message to its JSON form, calls the
 // service and converts back; errors map through toGrpcError.
 import * as grpc from '@grpc/grpc-js';
-import { addReflection, bindServer, toGrpcError, type BoundServer } from '../../kernel/grpc-server.ts';
-import type { Logger } from '../../kernel/logger.ts';
+import { addReflection, bindServer, toGrpcError, type BoundServer } from '../../net/grpc-server.ts';
+import type { Logger } from '../../foundation/logger.ts';
 import { Status } from '../../proto/gen/secretflowapis/v2/status.ts';
 import { Jwe } from '../../proto/gen/secretflowapis/v2/sdc/jwt.ts';
 import {
@@ -14,8 +14,8 @@ import {
   GetRaCertResponse,
   type CapsuleManagerServer,
 } from '../../proto/gen/secretflowapis/v2/sdc/capsule_manager/capsule_manager.ts';
-import { toPublicError } from '../../kernel/errors.ts';
-import { ENCRYPTED_RPCS, type CapsuleManagerService, type EncryptedRpc } from '../service/capsule-manager-service.ts';
+import { toPublicError } from '../../foundation/errors.ts';
+import { ENCRYPTED_RPCS, type CapsuleManagerService, type EncryptedRpc } from '../core/capsule-manager-service.ts';
 
 export const CM_SERVICE_NAME = 'secretflowapis.v2.sdc.capsule_manager.CapsuleManager';
 

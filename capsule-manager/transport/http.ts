@@ -6,14 +6,14 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import swagger from '@fastify/swagger';
 import type { FastifyInstance } from 'fastify';
-import { createHttpService } from '../../kernel/http-server.ts';
-import type { Logger } from '../../kernel/logger.ts';
+import { createHttpService } from '../../net/http-server.ts';
+import type { Logger } from '../../foundation/logger.ts';
 import type { Registry } from 'prom-client';
 import { EncryptedRequest, EncryptedResponse, GetRaCertResponse } from '../../proto/gen/secretflowapis/v2/sdc/capsule_manager/capsule_manager.ts';
 import { Status } from '../../proto/gen/secretflowapis/v2/status.ts';
 import { Jwe } from '../../proto/gen/secretflowapis/v2/sdc/jwt.ts';
-import { ENCRYPTED_RPCS, type CapsuleManagerService } from '../service/capsule-manager-service.ts';
-import type { RecentDecisions } from '../audit/recent-decisions.ts';
+import { ENCRYPTED_RPCS, type CapsuleManagerService } from '../core/capsule-manager-service.ts';
+import type { RecentDecisions } from '../core/recent-decisions.ts';
 import { CmError } from '../errors.ts';
 
 const jweSchema = {

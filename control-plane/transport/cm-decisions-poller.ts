@@ -3,7 +3,7 @@
 // as `error` in the view: it never affects xDS or the API. One request at a
 // time, each bounded in time and size.
 import type { Logger } from 'pino';
-import { decisionsRequestUrl, displaySource, parseCmDecisions, type CmDecisionsView } from '../cm-decisions.ts';
+import { decisionsRequestUrl, displaySource, parseCmDecisions, type CmDecisionsView } from '../core/cm-decisions.ts';
 
 const MAX_BODY = 1024 * 1024;
 

@@ -5,11 +5,11 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import swagger from '@fastify/swagger';
 import { Type } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
-import type { ControlPlaneCore } from '../control-plane.ts';
-import type { RoutingSync } from '../routing-sync.ts';
-import { AppConfig } from '../app-config.ts';
-import { ClusterSpec, RouteSpec } from '../plugins/route.ts';
-import { statusDocument, type StatusSources } from '../status-view.ts';
+import type { ControlPlaneCore } from '../core/control-plane.ts';
+import type { RoutingSync } from '../core/routing-sync.ts';
+import { AppConfig } from '../core/app-config.ts';
+import { ClusterSpec, RouteSpec } from '../core/plugins/route.ts';
+import { statusDocument, type StatusSources } from '../core/status-view.ts';
 import { STATUS_PAGE } from './status-page.ts';
 import { ControlPlaneError } from '../errors.ts';
 

@@ -7,13 +7,13 @@
 // it, and the periodic read applies any newer revision meanwhile.
 import { connect, type KV, type KvEntry, type NatsConnection } from 'nats';
 import type { Logger } from 'pino';
-import { validateConfig } from '../../kernel/config.ts';
-import { natsSecurityOptions, type NatsSecurity } from '../../kernel/nats-connection.ts';
-import { RoutingState, EMPTY_ROUTING } from '../app-config.ts';
-import type { ControlPlaneCore } from '../control-plane.ts';
+import { validateConfig } from '../../foundation/config.ts';
+import { natsSecurityOptions, type NatsSecurity } from '../../net/nats-connection.ts';
+import { RoutingState, EMPTY_ROUTING } from '../core/app-config.ts';
+import type { ControlPlaneCore } from '../core/control-plane.ts';
 import { ControlPlaneError } from '../errors.ts';
-import { applyRoutingChange, type RoutingChange } from '../routing.ts';
-import type { ReplicationInfo, RoutingSync } from '../routing-sync.ts';
+import { applyRoutingChange, type RoutingChange } from '../core/routing.ts';
+import type { ReplicationInfo, RoutingSync } from '../core/routing-sync.ts';
 
 export interface NatsRoutingOptions extends NatsSecurity {
   servers: string[];

@@ -3,7 +3,7 @@
 // ServiceHealthBoard the status view reads. Display only: a failing probe never
 // affects xDS or the API.
 import type { Logger } from 'pino';
-import { ServiceHealthBoard } from '../service-health.ts';
+import { ServiceHealthBoard } from '../core/service-health.ts';
 
 export interface ServiceHealthPollerOptions {
   pollSeconds: number;

@@ -10,14 +10,14 @@ import { RouteDiscoveryServiceService } from '../../proto/gen/envoy/service/rout
 import { EndpointDiscoveryServiceService } from '../../proto/gen/envoy/service/endpoint/v3/eds.ts';
 import { SecretDiscoveryServiceService } from '../../proto/gen/envoy/service/secret/v3/sds.ts';
 import { DiscoveryResponse, type DeltaDiscoveryRequest, type DeltaDiscoveryResponse, type DiscoveryRequest } from '../../proto/gen/envoy/service/discovery/v3/discovery.ts';
-import { addReflection, toGrpcError } from '../../kernel/grpc-server.ts';
-import { SotwStream } from '../xds/sotw-stream.ts';
-import type { StreamOptions } from '../xds/stream-common.ts';
-import { DeltaStream } from '../xds/delta-stream.ts';
-import { bindNode } from '../xds/node-binding.ts';
-import { TYPE, type TypeUrl } from '../xds/type-urls.ts';
-import type { SnapshotCache } from '../xds/cache.ts';
-import type { XdsStatus } from '../xds/status.ts';
+import { addReflection, toGrpcError } from '../../net/grpc-server.ts';
+import { SotwStream } from '../core/xds/sotw-stream.ts';
+import type { StreamOptions } from '../core/xds/stream-common.ts';
+import { DeltaStream } from '../core/xds/delta-stream.ts';
+import { bindNode } from '../core/xds/node-binding.ts';
+import { TYPE, type TypeUrl } from '../core/xds/type-urls.ts';
+import type { SnapshotCache } from '../core/xds/cache.ts';
+import type { XdsStatus } from '../core/xds/status.ts';
 
 export interface XdsServerDeps {
   cache: SnapshotCache;

@@ -12,17 +12,17 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createEphemeralAppIdentity, type AppIdentity } from '../../kernel/app-identity.ts';
-import { EnvoyProcess } from '../../kernel/envoy-process.ts';
-import { freePorts } from '../../kernel/free-port.ts';
-import { silentLogger } from '../../kernel/logger.ts';
-import { pollUntil } from '../../kernel/poll.ts';
+import { createEphemeralAppIdentity, type AppIdentity } from '../../platforms/index.ts';
+import { EnvoyProcess } from '../../dev/envoy-process.ts';
+import { freePorts } from '../../dev/free-port.ts';
+import { silentLogger } from '../../foundation/logger.ts';
+import { pollUntil } from '../../foundation/poll.ts';
 import { createAttester } from '../../platforms/index.ts';
-import type { Attester } from '../../platforms/types.ts';
-import { CapsuleManagerClient, startCapsuleManager, type RunningCapsuleManager } from '../../capsule-manager/client/index.ts';
-import { startControlPlane, type ControlPlaneHandle } from '../../control-plane/server.ts';
+import type { Attester } from '../../platforms/index.ts';
+import { CapsuleManagerClient, startCapsuleManager, type RunningCapsuleManager } from '../../capsule-manager/index.ts';
+import { startControlPlane, type ControlPlaneHandle } from '../../control-plane/index.ts';
 import { generateBootstrap } from '../../envoy-bootstrap/index.ts';
-import { GroupSdsProvider, type RotationEvent } from '../../capsule-manager/tls-groups/sds-provider.ts';
+import { GroupSdsProvider, type RotationEvent } from '../../control-plane/index.ts';
 
 export const DATA_UUID = 'interact-data-1';
 export const DATA_KEY_B64 = Buffer.alloc(32, 0x42).toString('base64');
@@ -63,7 +63,7 @@ export interface InteractDemo {
 async function party(name: string, dir: string): Promise<Party> {
   const identity = await createEphemeralAppIdentity(name);
   const attester = await createAttester('sim', { simKeyDir: join(dir, `${name}-sim`), simMeasurements: { mr_td: 'aa'.repeat(48) } });
-  const { partyIdOfKey } = await import('../../capsule-manager/core/party-id.ts');
+  const { partyIdOfKey } = await import('../../capsule-manager/index.ts');
   return { name, partyId: partyIdOfKey(identity.keys.rsa.publicKey), identity, attester };
 }
 
@@ -192,7 +192,7 @@ export async function envoyCertSerials(envoy: EnvoyProcess): Promise<string[]> {
   return (body.certificates ?? []).flatMap((c) => (c.cert_chain ?? []).map((x) => (x.serial_number ?? '').toLowerCase())).filter(Boolean);
 }
 
-/** Polls until `fn` returns a truthy value (kernel/poll.ts). */
+/** Polls until `fn` returns a truthy value (foundation/poll.ts). */
 export async function until<T>(what: string, fn: () => Promise<T | undefined | false>, timeoutMs = 15_000, stepMs = 20): Promise<T> {
   return pollUntil(what, fn, { timeoutMs, stepMs });
 }

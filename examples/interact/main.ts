@@ -3,7 +3,7 @@
 // alice grants bob and carol op "interact" on her data key; each app side
 // attests to the CM, receives its group leaf over SDS and says hello to the
 // other through its egress listener; dave (no grant) is refused by the CM.
-import { freePorts } from '../../kernel/free-port.ts';
+import { freePorts } from '../../dev/free-port.ts';
 import { startInteractDemo, until } from './interact-demo.ts';
 
 export async function main(): Promise<number> {

@@ -5,9 +5,9 @@ import { join } from 'node:path';
 import t from 'tap';
 import { stringify } from 'yaml';
 import { main } from '../../capsule-manager/cli.ts';
-import { CapsuleManagerClient } from '../../capsule-manager/client/index.ts';
+import { CapsuleManagerClient } from '../../capsule-manager/transport/client.ts';
 import { generatePartyKeys } from '../../capsule-manager/core/party-keys.ts';
-import { decryptFile } from '../../capsule-manager/data-capsule-proxy/enc-format.ts';
+import { decryptFile } from '../../data-capsule-proxy/core/enc-format.ts';
 import { startTestCapsuleManager } from '../helpers/capsule-manager.ts';
 import { captureOutput } from '../helpers/capture-output.ts';
 

@@ -8,9 +8,9 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import t from 'tap';
 import { stringify } from 'yaml';
-import { CapsuleManagerClient } from '../../capsule-manager/client/index.ts';
+import { CapsuleManagerClient } from '../../capsule-manager/transport/client.ts';
 import { generatePartyKeys } from '../../capsule-manager/core/party-keys.ts';
-import { PROJECT_ROOT } from '../../kernel/toolchain.ts';
+import { PROJECT_ROOT } from '../../dev/toolchain.ts';
 
 function serve(cfgPath: string, env: NodeJS.ProcessEnv) {
   return spawn(process.execPath, ['--import=tsx', '-e', `import('./capsule-manager/cli.ts').then(async (m) => process.exit(await m.main(['serve', '-c', ${JSON.stringify(cfgPath)}])))`], {

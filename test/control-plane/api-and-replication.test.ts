@@ -3,9 +3,9 @@
 // replicas converge on the same routing state and the same xDS versions.
 import t from 'tap';
 import { startNats } from '../helpers/nats.ts';
-import { silentLogger } from '../../kernel/logger.ts';
-import { startControlPlane } from '../../control-plane/server.ts';
-import { TYPE } from '../../control-plane/xds/type-urls.ts';
+import { silentLogger } from '../../foundation/logger.ts';
+import { startControlPlane } from '../../control-plane/start.ts';
+import { TYPE } from '../../control-plane/core/xds/type-urls.ts';
 import { routeSample } from './plugin-samples.ts';
 import { until } from './e2e-scenario.ts';
 

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { main } from '../../control-plane/cli.ts';
-import { PROJECT_ROOT } from '../../kernel/toolchain.ts';
+import { PROJECT_ROOT } from '../../dev/toolchain.ts';
 import { routeSample } from './plugin-samples.ts';
 import { captureOutput } from '../helpers/capture-output.ts';
 

@@ -8,8 +8,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { generatePartyKeys } from '../../capsule-manager/core/party-keys.ts';
 import { startTestCapsuleManager } from '../helpers/capsule-manager.ts';
-import { silentLogger } from '../../kernel/logger.ts';
-import { startControlPlane } from '../../control-plane/server.ts';
+import { silentLogger } from '../../foundation/logger.ts';
+import { startControlPlane } from '../../control-plane/start.ts';
 
 t.test('status cmDecisions from the real capsule manager (token, allow + deny)', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'cp-cm-real-'));

@@ -8,10 +8,10 @@ import Fastify from 'fastify';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { silentLogger } from '../../kernel/logger.ts';
-import { freePort } from '../../kernel/free-port.ts';
-import { startControlPlane } from '../../control-plane/server.ts';
-import { parseCmDecisions, displaySource, decisionsRequestUrl } from '../../control-plane/cm-decisions.ts';
+import { silentLogger } from '../../foundation/logger.ts';
+import { freePort } from '../../dev/free-port.ts';
+import { startControlPlane } from '../../control-plane/start.ts';
+import { parseCmDecisions, displaySource, decisionsRequestUrl } from '../../control-plane/core/cm-decisions.ts';
 import { routeSample } from './plugin-samples.ts';
 
 const rec = (i: number, over: Record<string, unknown> = {}) => ({

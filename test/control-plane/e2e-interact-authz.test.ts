@@ -1,6 +1,6 @@
 // The interact ingress with `extAuthz` on a real Envoy driven by the control
 // plane (bootstrap from envoy-bootstrap), F's real ext-authz and group
-// certificates issued by capsule-manager/tls-groups: every new connection is
+// certificates issued by tls-groups: every new connection is
 // checked; a party revoked through ext-authz's admin API (or listed in its
 // config `revoked.parties`) is refused on its next connection while a member
 // still passes; a connection opened before the revocation is closed when
@@ -10,14 +10,14 @@ import { createHash, generateKeyPairSync } from 'node:crypto';
 import * as tls from 'node:tls';
 import { startEnvoy } from '../helpers/envoy.ts';
 import { startUpstream } from '../helpers/upstream.ts';
-import { freePorts } from '../../kernel/free-port.ts';
-import { silentLogger } from '../../kernel/logger.ts';
+import { freePorts } from '../../dev/free-port.ts';
+import { silentLogger } from '../../foundation/logger.ts';
 import { generateBootstrap } from '../../envoy-bootstrap/index.ts';
-import { startControlPlane } from '../../control-plane/server.ts';
-import { TYPE } from '../../control-plane/xds/type-urls.ts';
-import { startExtAuthz } from '../../ext-authz/server.ts';
-import { deriveGroupCa, issueGroupTlsAsset } from '../../capsule-manager/tls-groups/index.ts';
-import type { Claims } from '../../platforms/types.ts';
+import { startControlPlane } from '../../control-plane/start.ts';
+import { TYPE } from '../../control-plane/core/xds/type-urls.ts';
+import { startExtAuthz } from '../../ext-authz/start.ts';
+import { deriveGroupCa, issueGroupTlsAsset } from '../../tls-groups/index.ts';
+import type { Claims } from '../../platforms/core/types.ts';
 import { interactSample } from './plugin-samples.ts';
 import { until } from './e2e-scenario.ts';
 

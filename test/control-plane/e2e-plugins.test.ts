@@ -11,11 +11,11 @@ import * as tls from 'node:tls';
 import * as net from 'node:net';
 import { startEnvoy } from '../helpers/envoy.ts';
 import { startUpstream } from '../helpers/upstream.ts';
-import { freePorts } from '../../kernel/free-port.ts';
-import { silentLogger } from '../../kernel/logger.ts';
+import { freePorts } from '../../dev/free-port.ts';
+import { silentLogger } from '../../foundation/logger.ts';
 import { generateBootstrap } from '../../envoy-bootstrap/index.ts';
-import { startControlPlane } from '../../control-plane/server.ts';
-import { TYPE } from '../../control-plane/xds/type-urls.ts';
+import { startControlPlane } from '../../control-plane/start.ts';
+import { TYPE } from '../../control-plane/core/xds/type-urls.ts';
 import { interactSample, onlineSample } from './plugin-samples.ts';
 import { until } from './e2e-scenario.ts';
 

@@ -5,16 +5,16 @@
 import type { Test } from 'tap';
 import { startEnvoy } from '../helpers/envoy.ts';
 import { startUpstream } from '../helpers/upstream.ts';
-import { freePort } from '../../kernel/free-port.ts';
-import { pollUntil } from '../../kernel/poll.ts';
-import { silentLogger } from '../../kernel/logger.ts';
+import { freePort } from '../../dev/free-port.ts';
+import { pollUntil } from '../../foundation/poll.ts';
+import { silentLogger } from '../../foundation/logger.ts';
 import { generateBootstrap } from '../../envoy-bootstrap/index.ts';
-import { startControlPlane, type ControlPlaneHandle } from '../../control-plane/server.ts';
-import { withRawResource } from '../../control-plane/xds/snapshot.ts';
-import { TYPE } from '../../control-plane/xds/type-urls.ts';
+import { startControlPlane, type ControlPlaneHandle } from '../../control-plane/start.ts';
+import { withRawResource } from '../../control-plane/core/xds/snapshot.ts';
+import { TYPE } from '../../control-plane/core/xds/type-urls.ts';
 import { Cluster, Cluster_DiscoveryType } from '../../proto/gen/envoy/config/cluster/v3/cluster.ts';
 
-/** Polls every 100 ms until `fn` returns a truthy value (kernel/poll.ts). */
+/** Polls every 100 ms until `fn` returns a truthy value (foundation/poll.ts). */
 export async function until<T>(what: string, fn: () => Promise<T | undefined | false>, timeoutMs = 15_000): Promise<T> {
   return pollUntil(what, fn, { timeoutMs, stepMs: 100 });
 }

@@ -5,9 +5,9 @@ import t, { type Test } from 'tap';
 import { readFileSync, writeFileSync, existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { buildSnapshot, EMPTY_ROUTING, parseAppConfig } from '../../control-plane/app-config.ts';
-import type { Snapshot } from '../../control-plane/xds/snapshot.ts';
-import { renderAny, TYPE, kindOf, type TypeUrl } from '../../control-plane/xds/type-urls.ts';
+import { buildSnapshot, EMPTY_ROUTING, parseAppConfig } from '../../control-plane/core/app-config.ts';
+import type { Snapshot } from '../../control-plane/core/xds/snapshot.ts';
+import { renderAny, TYPE, kindOf, type TypeUrl } from '../../control-plane/core/xds/type-urls.ts';
 import { interactSample, onlineSample, routeSample } from './plugin-samples.ts';
 
 const dir = join(dirname(fileURLToPath(import.meta.url)), 'golden');

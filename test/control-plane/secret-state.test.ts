@@ -1,7 +1,7 @@
 // A certificate's expiry state is relative to its lifetime: under a third left
 // is "expiring" (a renewing source replaces it at two thirds), capped at 7 days.
 import t from 'tap';
-import { secretState } from '../../control-plane/secret-store.ts';
+import { secretState } from '../../control-plane/core/secret-store.ts';
 
 const H = 3600_000, D = 24 * H;
 const at = (nb: number, na: number, now: number) => secretState(new Date(nb), new Date(na), now);

@@ -7,19 +7,19 @@
 import t from 'tap';
 import { webcrypto } from 'node:crypto';
 import Fastify from 'fastify';
-import { x509 } from '../../kernel/x509.ts';
+import { x509 } from '../../foundation/x509.ts';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { chromiumBin } from '../../kernel/toolchain.ts';
-import { silentLogger } from '../../kernel/logger.ts';
-import { startControlPlane } from '../../control-plane/server.ts';
-import { TYPE } from '../../control-plane/xds/type-urls.ts';
+import { chromiumBin } from '../../dev/toolchain.ts';
+import { silentLogger } from '../../foundation/logger.ts';
+import { startControlPlane } from '../../control-plane/start.ts';
+import { TYPE } from '../../control-plane/core/xds/type-urls.ts';
 import { adsClient, sotw } from './xds-fixtures.ts';
 import { routeSample } from './plugin-samples.ts';
-import { freePort } from '../../kernel/free-port.ts';
+import { freePort } from '../../dev/free-port.ts';
 import { screenshot } from '../helpers/chromium.ts';
 
 const EVIL = '<script>document.title="PWNED"</script><img src=x onerror="document.title=\'PWNED\'">';

@@ -3,7 +3,7 @@ import * as grpc from '@grpc/grpc-js';
 import { AggregatedDiscoveryServiceClient } from '../../proto/gen/envoy/service/discovery/v3/ads.ts';
 import { DeltaDiscoveryRequest, DiscoveryRequest, type DeltaDiscoveryResponse, type DiscoveryResponse } from '../../proto/gen/envoy/service/discovery/v3/discovery.ts';
 import { Cluster_DiscoveryType } from '../../proto/gen/envoy/config/cluster/v3/cluster.ts';
-import { createSnapshot, type Snapshot, type DeepPartial } from '../../control-plane/xds/snapshot.ts';
+import { createSnapshot, type Snapshot, type DeepPartial } from '../../control-plane/core/xds/snapshot.ts';
 
 export function edsSnapshot(label: string, clusters: Record<string, number>, connectTimeoutS = 1): Snapshot {
   return createSnapshot(label, {

@@ -6,14 +6,14 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 const run = async (args: string[]) => (await promisify(execFile)(grpcurlBin(), args, { encoding: 'utf8', timeout: 15_000 })).stdout;
 import * as grpc from '@grpc/grpc-js';
-import { bindServer } from '../../kernel/grpc-server.ts';
-import { silentLogger } from '../../kernel/logger.ts';
-import { grpcurlBin } from '../../kernel/toolchain.ts';
+import { bindServer } from '../../net/grpc-server.ts';
+import { silentLogger } from '../../foundation/logger.ts';
+import { grpcurlBin } from '../../dev/toolchain.ts';
 import { createXdsGrpcServer } from '../../control-plane/transport/xds-grpc.ts';
-import { SnapshotCache } from '../../control-plane/xds/cache.ts';
-import { XdsStatus } from '../../control-plane/xds/status.ts';
-import { createSnapshot } from '../../control-plane/xds/snapshot.ts';
-import { TYPE } from '../../control-plane/xds/type-urls.ts';
+import { SnapshotCache } from '../../control-plane/core/xds/cache.ts';
+import { XdsStatus } from '../../control-plane/core/xds/status.ts';
+import { createSnapshot } from '../../control-plane/core/xds/snapshot.ts';
+import { TYPE } from '../../control-plane/core/xds/type-urls.ts';
 import { Cluster } from '../../proto/gen/envoy/config/cluster/v3/cluster.ts';
 import { ClusterLoadAssignment } from '../../proto/gen/envoy/config/endpoint/v3/endpoint.ts';
 import { Secret } from '../../proto/gen/envoy/extensions/transport_sockets/tls/v3/secret.ts';
@@ -236,7 +236,7 @@ t.test('reflection: grpcurl lists and describes the xDS services', async (t) => 
 
 t.test('a NACK is logged with Envoy\'s error_detail and the node, as a warning', async (t) => {
   const { PassThrough } = await import('node:stream');
-  const { createLogger } = await import('../../kernel/logger.ts');
+  const { createLogger } = await import('../../foundation/logger.ts');
   const lines: string[] = [];
   const dest = new PassThrough();
   dest.on('data', (c: Buffer) => lines.push(...c.toString().split('\n').filter(Boolean)));

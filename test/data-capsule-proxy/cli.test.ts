@@ -5,10 +5,10 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { grpcurlBin } from '../../kernel/toolchain.ts';
-import { silentLogger } from '../../kernel/logger.ts';
-import { main } from '../../capsule-manager/data-capsule-proxy/cli.ts';
-import { startDataCapsuleProxy } from '../../capsule-manager/data-capsule-proxy/main.ts';
+import { grpcurlBin } from '../../dev/toolchain.ts';
+import { silentLogger } from '../../foundation/logger.ts';
+import { main } from '../../data-capsule-proxy/cli.ts';
+import { startDataCapsuleProxy } from '../../data-capsule-proxy/start.ts';
 import { captureOutput } from '../helpers/capture-output.ts';
 
 t.test('cli: help, offline encrypt/decrypt, errors', async (t) => {

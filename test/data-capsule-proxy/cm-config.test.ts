@@ -6,10 +6,10 @@ import t from 'tap';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { silentLogger } from '../../kernel/logger.ts';
+import { silentLogger } from '../../foundation/logger.ts';
 import { generatePartyKeys } from '../../capsule-manager/core/party-keys.ts';
-import { startDataCapsuleProxy } from '../../capsule-manager/data-capsule-proxy/main.ts';
-import { decryptFile, encryptFile } from '../../capsule-manager/data-capsule-proxy/enc-format.ts';
+import { startDataCapsuleProxy } from '../../data-capsule-proxy/start.ts';
+import { decryptFile, encryptFile } from '../../data-capsule-proxy/core/enc-format.ts';
 import { APP_MR, startTestCapsuleManager } from '../helpers/capsule-manager.ts';
 
 const f = await startTestCapsuleManager(t);

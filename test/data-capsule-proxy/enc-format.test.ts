@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { fileURLToPath } from 'node:url';
-import { pythonBin } from '../../kernel/toolchain.ts';
+import { pythonBin } from '../../dev/toolchain.ts';
 import {
   ENC_BLOCK_DATA_LEN,
   ENC_BLOCK_LEN,
@@ -19,9 +19,9 @@ import {
   encryptFile,
   encryptStream,
   encryptedSize,
-} from '../../capsule-manager/data-capsule-proxy/enc-format.ts';
-import { DcpError } from '../../capsule-manager/data-capsule-proxy/errors.ts';
-import { TEMP_MARKER } from '../../capsule-manager/data-capsule-proxy/atomic-file.ts';
+} from '../../data-capsule-proxy/core/enc-format.ts';
+import { DcpError } from '../../data-capsule-proxy/errors.ts';
+import { TEMP_MARKER } from '../../data-capsule-proxy/storage/atomic-file.ts';
 
 const PY = fileURLToPath(new URL('./enc_vector.py', import.meta.url));
 const SIZES = [0, 1, ENC_BLOCK_DATA_LEN - 1, ENC_BLOCK_DATA_LEN, ENC_BLOCK_DATA_LEN + 1, 3 * ENC_BLOCK_DATA_LEN, 100_003];

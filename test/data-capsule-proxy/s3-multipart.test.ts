@@ -3,7 +3,7 @@
 import t from 'tap';
 import { Readable } from 'node:stream';
 import { HeadObjectCommand, ListMultipartUploadsCommand } from '@aws-sdk/client-s3';
-import { partSizeFor, S3Store } from '../../capsule-manager/data-capsule-proxy/s3-store.ts';
+import { partSizeFor, S3Store } from '../../data-capsule-proxy/storage/s3-store.ts';
 import { startS3Server } from '../helpers/data-capsule-proxy.ts';
 
 const MIB = 1024 * 1024;

@@ -5,7 +5,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, symlinkS
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { GetObjectCommand, HeadObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
-import { silentLogger } from '../../kernel/logger.ts';
+import { silentLogger } from '../../foundation/logger.ts';
 import {
   DataCapsuleProxyService,
   GetInputDataRequest,
@@ -13,10 +13,10 @@ import {
   type GetInputDataResponse,
   type PutResultDataResponse,
 } from '../../proto/gen/secretflowapis/v2/sdc/data_capsule_proxy/data_capsule_proxy.ts';
-import { startDataCapsuleProxy } from '../../capsule-manager/data-capsule-proxy/main.ts';
-import { decryptFile, decryptStream, encryptFile, encryptStream } from '../../capsule-manager/data-capsule-proxy/enc-format.ts';
-import type { CapsuleManagerPort, CmResultKeyRequest } from '../../capsule-manager/data-capsule-proxy/cm-port.ts';
-import { TEMP_MARKER } from '../../capsule-manager/data-capsule-proxy/atomic-file.ts';
+import { startDataCapsuleProxy } from '../../data-capsule-proxy/start.ts';
+import { decryptFile, decryptStream, encryptFile, encryptStream } from '../../data-capsule-proxy/core/enc-format.ts';
+import type { CapsuleManagerPort, CmResultKeyRequest } from '../../data-capsule-proxy/core/cm-port.ts';
+import { TEMP_MARKER } from '../../data-capsule-proxy/storage/atomic-file.ts';
 import { startS3Server } from '../helpers/data-capsule-proxy.ts';
 import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';

@@ -6,7 +6,7 @@ import { spawn, execFileSync } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { PROJECT_ROOT } from '../../kernel/toolchain.ts';
+import { PROJECT_ROOT } from '../../dev/toolchain.ts';
 
 t.test('aenv demo runs, prints what to try, and stops cleanly on Ctrl-C', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'demo-cli-'));

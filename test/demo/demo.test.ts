@@ -6,11 +6,11 @@ import t from 'tap';
 import { existsSync, mkdtempSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startDemo, runDemoScenario } from '../../examples/demo/demo.ts';
-import { autoPorts } from '../../examples/demo/ports.ts';
+import { startDemo, runDemoScenario } from '../../dev/demo/demo.ts';
+import { autoPorts } from '../../dev/demo/ports.ts';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { PROJECT_ROOT, pythonBin } from '../../kernel/toolchain.ts';
+import { PROJECT_ROOT, pythonBin } from '../../dev/toolchain.ts';
 import { renderedDom, screenshot } from '../helpers/chromium.ts';
 
 t.test('demo: whole system, scenario, metrics and status page', async (t) => {

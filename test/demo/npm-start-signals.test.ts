@@ -6,7 +6,7 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { PROJECT_ROOT } from '../../kernel/toolchain.ts';
+import { PROJECT_ROOT } from '../../dev/toolchain.ts';
 import { alive, allListeningPorts, descendants, listeningPorts } from '../helpers/process-tree.ts';
 
 for (const sig of ['SIGTERM', 'SIGINT'] as const) {

@@ -6,10 +6,10 @@ import t from 'tap';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startDemo, type RunningDemo } from '../../examples/demo/demo.ts';
-import { autoPorts } from '../../examples/demo/ports.ts';
-import { runOnlineClient } from '../../examples/online/client.ts';
-import { DEMO_APP_MEASUREMENT } from '../../examples/demo/demo.ts';
+import { startDemo, type RunningDemo } from '../../dev/demo/demo.ts';
+import { autoPorts } from '../../dev/demo/ports.ts';
+import { runOnlineClient } from '../../client/transport/online-client.ts';
+import { DEMO_APP_MEASUREMENT } from '../../dev/demo/demo.ts';
 import { readFileSync } from 'node:fs';
 import { alive } from '../helpers/process-tree.ts';
 

@@ -10,12 +10,12 @@ import { fileURLToPath } from 'node:url';
 import t from 'tap';
 import { parse, parseAllDocuments } from 'yaml';
 import { nkeys } from 'nats';
-import { validateConfig } from '../../kernel/config.ts';
-import { silentLogger } from '../../kernel/logger.ts';
-import { natsServerBin } from '../../kernel/toolchain.ts';
+import { validateConfig } from '../../foundation/config.ts';
+import { silentLogger } from '../../foundation/logger.ts';
+import { natsServerBin } from '../../dev/toolchain.ts';
 import { generateBootstrap } from '../../envoy-bootstrap/index.ts';
 import { ControlPlaneConfig } from '../../control-plane/config.ts';
-import { startControlPlane } from '../../control-plane/server.ts';
+import { startControlPlane } from '../../control-plane/start.ts';
 import { parseExtProcConfig } from '../../ext-proc/config.ts';
 import { ExtAuthzConfigSchema } from '../../ext-authz/config.ts';
 import { RaProxyConfigSchema } from '../../ra-proxy/config.ts';
@@ -144,7 +144,7 @@ t.test('capsule manager: 3 replicas on the NATS StatefulSet, R3 bucket, shared K
   t.equal(cfg.kek.passphraseFile, `${pathOf('kek')}/passphrase`);
   t.ok(find(docs, 'Secret', 'aenv-cm-kek')!.stringData.passphrase);
   t.equal(cfg.identityDir, pathOf('identity'));
-  t.same([...Object.keys(find(docs, 'Secret', 'aenv-cm-identity')!.stringData)].sort(), ['cert.pem', 'p256.key.pem', 'rsa.key.pem', 'x25519.key.pem'], 'identity files as kernel/app-identity.ts names them');
+  t.same([...Object.keys(find(docs, 'Secret', 'aenv-cm-identity')!.stringData)].sort(), ['cert.pem', 'p256.key.pem', 'rsa.key.pem', 'x25519.key.pem'], 'identity files as platforms/app-identity.ts names them');
   // NATS: TLS with a client certificate and an nkey user, every file from the aenv-cm-nats Secret
   const n = cfg.storage.nats!;
   const natsSecret = find(docs, 'Secret', 'aenv-cm-nats')!;

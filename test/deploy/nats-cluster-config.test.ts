@@ -1,4 +1,4 @@
-// The example NATS cluster files are exactly what kernel/nats-cluster.ts
+// The example NATS cluster files are exactly what dev/nats-cluster.ts
 // renders for the documented ports, and nats-server accepts each of them.
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
@@ -6,8 +6,8 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import t from 'tap';
-import { natsClusterConfig, type NatsClusterNodeSpec } from '../../kernel/nats-cluster.ts';
-import { natsServerBin } from '../../kernel/toolchain.ts';
+import { natsClusterConfig, type NatsClusterNodeSpec } from '../../dev/nats-cluster.ts';
+import { natsServerBin } from '../../dev/toolchain.ts';
 
 const dir = join(dirname(fileURLToPath(import.meta.url)), '../../examples/deploy/nats-cluster');
 

@@ -6,7 +6,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import t from 'tap';
 import { parse } from 'yaml';
-import { validateConfig } from '../../kernel/config.ts';
+import { validateConfig } from '../../foundation/config.ts';
 import { ControlPlaneConfig } from '../../control-plane/config.ts';
 import { CapsuleManagerConfigSchema } from '../../capsule-manager/config.ts';
 

@@ -1,7 +1,7 @@
 import t from 'tap';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { PROJECT_ROOT } from '../../kernel/toolchain.ts';
+import { PROJECT_ROOT } from '../../dev/toolchain.ts';
 import { render, SECTIONS } from '../../scripts/config-reference.ts';
 
 t.test('docs/configuration.md is generated from the current schemas', async (t) => {

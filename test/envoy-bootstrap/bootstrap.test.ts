@@ -4,7 +4,7 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse } from 'yaml';
-import { envoyBin } from '../../kernel/toolchain.ts';
+import { envoyBin } from '../../dev/toolchain.ts';
 import { generateBootstrap, toYaml } from '../../envoy-bootstrap/index.ts';
 import { main } from '../../envoy-bootstrap/cli.ts';
 import { captureOutput } from '../helpers/capture-output.ts';

@@ -1,7 +1,7 @@
 // Admin API over real HTTP: trust a group at runtime, revocations, bad input
 // changes nothing.
 import t from 'tap';
-import { startExtAuthz } from '../../ext-authz/server.ts';
+import { startExtAuthz } from '../../ext-authz/start.ts';
 import { member, groupTrust } from './fixtures.ts';
 
 t.test('groups and revocations at runtime', async (t) => {

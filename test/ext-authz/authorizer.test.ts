@@ -1,9 +1,9 @@
 import t from 'tap';
-import { Authorizer } from '../../ext-authz/authorizer.ts';
-import { createJwtVerifier } from '../../ext-authz/jwt-verifier.ts';
-import { RevocationList } from '../../ext-authz/revocation-list.ts';
+import { Authorizer } from '../../ext-authz/core/authorizer.ts';
+import { createJwtVerifier } from '../../ext-authz/transport/jwt-verifier.ts';
+import { RevocationList } from '../../ext-authz/core/revocation-list.ts';
 import type { PolicyRule } from '../../ext-authz/config.ts';
-import { deriveSharedGroupAsset } from '../../capsule-manager/tls-groups/index.ts';
+import { deriveSharedGroupAsset } from '../../tls-groups/index.ts';
 import { member, groupTrust, GROUP, jwtIssuer, ISSUER, AUDIENCE } from './fixtures.ts';
 
 async function setup(extra: Partial<ConstructorParameters<typeof Authorizer>[0]> = {}) {

@@ -3,8 +3,8 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CheckRequest, CheckResponse } from '../../proto/gen/envoy/service/auth/v3/external_auth.ts';
-import { toAuthzInput, toCheckResponse } from '../../ext-authz/check-translation.ts';
-import { allow, deny } from '../../ext-authz/decision.ts';
+import { toAuthzInput, toCheckResponse } from '../../ext-authz/core/check-translation.ts';
+import { allow, deny } from '../../ext-authz/core/decision.ts';
 
 const GOLDEN = join(dirname(fileURLToPath(import.meta.url)), 'golden');
 function golden(name: string, value: unknown): unknown {

@@ -9,9 +9,9 @@ import { startEnvoy } from '../helpers/envoy.ts';
 import { startUpstream } from '../helpers/upstream.ts';
 import { extAuthzBootstrap } from '../helpers/ext-authz.ts';
 import { mtlsGet } from '../helpers/tls-groups.ts';
-import { freePort } from '../../kernel/free-port.ts';
-import { startExtAuthz } from '../../ext-authz/server.ts';
-import { groupUriPrefix } from '../../capsule-manager/tls-groups/index.ts';
+import { freePort } from '../../dev/free-port.ts';
+import { startExtAuthz } from '../../ext-authz/start.ts';
+import { groupUriPrefix } from '../../tls-groups/index.ts';
 import { member, groupTrust, jwtIssuer, ISSUER, AUDIENCE } from './fixtures.ts';
 
 t.test('allowed, denied with a reason, revoked at once, fail closed when ext-authz dies', async (t) => {

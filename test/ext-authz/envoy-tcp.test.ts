@@ -5,8 +5,8 @@ import * as tls from 'node:tls';
 import { startEnvoy } from '../helpers/envoy.ts';
 import { startUpstream } from '../helpers/upstream.ts';
 import { tcpExtAuthzBootstrap } from '../helpers/ext-authz.ts';
-import { freePort } from '../../kernel/free-port.ts';
-import { startExtAuthz } from '../../ext-authz/server.ts';
+import { freePort } from '../../dev/free-port.ts';
+import { startExtAuthz } from '../../ext-authz/start.ts';
 import { member, groupTrust } from './fixtures.ts';
 
 function exchange(port: number, m: { certPem: string; keyPem: string }): Promise<string> {

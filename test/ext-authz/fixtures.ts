@@ -1,6 +1,6 @@
 // Group members and a JWT issuer for the ext-authz tests.
 import { generateKeyPair, exportJWK, SignJWT, type JWK } from 'jose';
-import { issueGroupTlsAsset, deriveGroupCa } from '../../capsule-manager/tls-groups/index.ts';
+import { issueGroupTlsAsset, deriveGroupCa } from '../../tls-groups/index.ts';
 import { DATA_KEY, SIM_CLAIMS, EVIDENCE_DIGEST, p256 } from '../tls-groups/fixtures.ts';
 
 export const GROUP = { dataKey: DATA_KEY, scope: 'default', dataUuid: 'data-1' };

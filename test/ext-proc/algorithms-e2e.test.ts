@@ -3,7 +3,7 @@
 // ext-proc/client; jose-made envelopes are sent too (independent implementation).
 import t from 'tap';
 import { CompactEncrypt, FlattenedEncrypt, GeneralEncrypt, flattenedDecrypt, compactDecrypt } from 'jose';
-import { openResponse, sealRequest, sealSessionRequest, sessionFromResponse, SESSION_HEADER } from '../../ext-proc/client/envelope-client.ts';
+import { openResponse, sealRequest, sealSessionRequest, sessionFromResponse, SESSION_HEADER } from '../../ext-proc/core/envelope-client.ts';
 import { startOnlineStack } from '../helpers/ext-proc.ts';
 
 t.test('all algorithms through Envoy', async (t) => {

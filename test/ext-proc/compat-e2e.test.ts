@@ -3,7 +3,7 @@
 // Trustflow's exact shape. RFC 7516 stays the default.
 import t from 'tap';
 import { createDecipheriv } from 'node:crypto';
-import { openResponse, sealRequest } from '../../ext-proc/client/envelope-client.ts';
+import { openResponse, sealRequest } from '../../ext-proc/core/envelope-client.ts';
 import { startOnlineStack, testIdentity } from '../helpers/ext-proc.ts';
 
 t.test('trustflow compat mode', async (t) => {

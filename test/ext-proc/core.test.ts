@@ -3,11 +3,11 @@
 import t from 'tap';
 import { randomBytes } from 'node:crypto';
 import { CompactEncrypt, FlattenedEncrypt, flattenedDecrypt } from 'jose';
-import { decryptEnvelope, type DecryptOptions } from '../../ext-proc/jwe-decrypt.ts';
-import { base64urlJson, hasJweShape, looksCompact, parseCompact, parseJsonJwe } from '../../ext-proc/jwe-envelope.ts';
-import { encryptResponse } from '../../ext-proc/response-encrypt.ts';
-import { SessionTable, deriveSessionKey, deriveTicketKey } from '../../ext-proc/session-table.ts';
-import { EnvelopeExchange } from '../../ext-proc/envelope-exchange.ts';
+import { decryptEnvelope, type DecryptOptions } from '../../ext-proc/core/jwe-decrypt.ts';
+import { base64urlJson, hasJweShape, looksCompact, parseCompact, parseJsonJwe } from '../../ext-proc/core/jwe-envelope.ts';
+import { encryptResponse } from '../../ext-proc/core/response-encrypt.ts';
+import { SessionTable, deriveSessionKey, deriveTicketKey } from '../../ext-proc/core/session-table.ts';
+import { EnvelopeExchange } from '../../ext-proc/core/envelope-exchange.ts';
 import { parseExtProcConfig } from '../../ext-proc/config.ts';
 import { KEY_ALGS, CONTENT_ENCS } from '../../ext-proc/config.ts';
 import { testIdentity } from '../helpers/ext-proc.ts';

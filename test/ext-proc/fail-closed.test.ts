@@ -5,11 +5,11 @@ import t from 'tap';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Supervised } from '../../kernel/child-process.ts';
-import { freePort } from '../../kernel/free-port.ts';
-import { loadOrCreateAppIdentity } from '../../kernel/app-identity.ts';
-import { PROJECT_ROOT } from '../../kernel/toolchain.ts';
-import { openResponse, sealRequest } from '../../ext-proc/client/envelope-client.ts';
+import { Supervised } from '../../dev/child-process.ts';
+import { freePort } from '../../dev/free-port.ts';
+import { loadOrCreateAppIdentity } from '../../platforms/index.ts';
+import { PROJECT_ROOT } from '../../dev/toolchain.ts';
+import { openResponse, sealRequest } from '../../ext-proc/core/envelope-client.ts';
 import { echoApp, startOnlineEnvoy } from '../helpers/ext-proc.ts';
 import { startUpstream } from '../helpers/upstream.ts';
 

@@ -3,10 +3,10 @@
 import t from 'tap';
 import { Writable } from 'node:stream';
 import { generateKeyPairSync } from 'node:crypto';
-import { createLogger } from '../../kernel/logger.ts';
-import { sealRequest, SESSION_HEADER } from '../../ext-proc/client/envelope-client.ts';
+import { createLogger } from '../../foundation/logger.ts';
+import { sealRequest, SESSION_HEADER } from '../../ext-proc/core/envelope-client.ts';
 import { startOnlineStack, testIdentity } from '../helpers/ext-proc.ts';
-import { startExtProc } from '../../ext-proc/main.ts';
+import { startExtProc } from '../../ext-proc/start.ts';
 
 function tamper(b64: string, at = 0): string {
   const buf = Buffer.from(b64, 'base64url');

@@ -3,9 +3,9 @@
 // Envoy (bench/ext-proc-envelope.ts), every stream waiting for WINDOW_UPDATEs.
 import t from 'tap';
 import { connect } from 'node:http2';
-import { silentLogger } from '../../kernel/logger.ts';
-import { pollUntil } from '../../kernel/poll.ts';
-import { startExtProc } from '../../ext-proc/main.ts';
+import { silentLogger } from '../../foundation/logger.ts';
+import { pollUntil } from '../../foundation/poll.ts';
+import { startExtProc } from '../../ext-proc/start.ts';
 import { testIdentity } from '../helpers/ext-proc.ts';
 
 t.test('ext-proc advertises windows for its largest message', async (t) => {

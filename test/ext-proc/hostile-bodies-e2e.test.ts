@@ -6,7 +6,7 @@
 import t, { type Test } from 'tap';
 import { createHash } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { openResponse, sealRequest } from '../../ext-proc/client/envelope-client.ts';
+import { openResponse, sealRequest } from '../../ext-proc/core/envelope-client.ts';
 import { startIngressStack, testIdentity, type IngressStack } from '../helpers/ext-proc.ts';
 import { send, type Framing, type RawResponse } from '../helpers/raw-http.ts';
 import { envelopeOfSize } from '../helpers/sized-envelopes.ts';

@@ -1,6 +1,6 @@
 // The online example end to end through real Envoy: ra-proxy (sim platform)
 // serves the attestation document, ext-proc decrypts, the example app answers.
-// Clients: the TypeScript client (examples/online/client.ts) and the independent
+// Clients: the TypeScript client (client/) and the independent
 // Python client (jwcrypto + cryptography) — interop with JOSE code not written here.
 import t from 'tap';
 import { execFile } from 'node:child_process';
@@ -9,16 +9,17 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { generateKeyPairSync } from 'node:crypto';
-import { freePorts } from '../../kernel/free-port.ts';
-import { silentLogger } from '../../kernel/logger.ts';
-import { PROJECT_ROOT, pythonBin } from '../../kernel/toolchain.ts';
-import { startRaProxy } from '../../ra-proxy/main.ts';
-import { startExtProc } from '../../ext-proc/main.ts';
-import { startApp } from '../../examples/online/app.ts';
-import { main as clientMain, runOnlineClient } from '../../examples/online/client.ts';
+import { freePorts } from '../../dev/free-port.ts';
+import { silentLogger } from '../../foundation/logger.ts';
+import { PROJECT_ROOT, pythonBin } from '../../dev/toolchain.ts';
+import { startRaProxy } from '../../ra-proxy/start.ts';
+import { startExtProc } from '../../ext-proc/start.ts';
+import { startApp } from '../../dev/sample-app.ts';
+import { runOnlineClient } from '../../client/index.ts';
+import { main as clientMain } from '../../client/cli.ts';
 import { startOnlineEnvoy, testIdentity } from '../helpers/ext-proc.ts';
 import { parse as parseYaml } from 'yaml';
-import { validateConfig } from '../../kernel/config.ts';
+import { validateConfig } from '../../foundation/config.ts';
 import { ControlPlaneConfig } from '../../control-plane/config.ts';
 import { captureOutput } from '../helpers/capture-output.ts';
 

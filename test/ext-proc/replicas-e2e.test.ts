@@ -1,12 +1,12 @@
 // Several ext-proc processes of one app identity behind one Envoy (the `online`
 // plugin's extProc.replicas): Envoy spreads the side streams round robin, and a
 // session established on one process is used on the others, since session ids are
-// tickets sealed under a key of the app identity (ext-proc/session-table.ts).
+// tickets sealed under a key of the app identity (ext-proc/core/session-table.ts).
 import t from 'tap';
-import { freePort } from '../../kernel/free-port.ts';
-import { silentLogger } from '../../kernel/logger.ts';
-import { startExtProc } from '../../ext-proc/main.ts';
-import { openResponse, sealRequest, sealSessionRequest, sessionFromResponse, SESSION_HEADER } from '../../ext-proc/client/envelope-client.ts';
+import { freePort } from '../../dev/free-port.ts';
+import { silentLogger } from '../../foundation/logger.ts';
+import { startExtProc } from '../../ext-proc/start.ts';
+import { openResponse, sealRequest, sealSessionRequest, sessionFromResponse, SESSION_HEADER } from '../../ext-proc/core/envelope-client.ts';
 import { echoApp, startOnlineEnvoy, testIdentity } from '../helpers/ext-proc.ts';
 import { startUpstream } from '../helpers/upstream.ts';
 

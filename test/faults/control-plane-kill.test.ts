@@ -20,7 +20,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
-import { freePorts } from '../../kernel/free-port.ts';
+import { freePorts } from '../../dev/free-port.ts';
 import { generateBootstrap, type XdsMode } from '../../envoy-bootstrap/index.ts';
 import { startEnvoy } from '../helpers/envoy.ts';
 import { startUpstream } from '../helpers/upstream.ts';
@@ -48,7 +48,7 @@ async function nodeStatus(apiUrl: string, nodeId: string): Promise<NodeStatus | 
  * The node is connected and has ACKed every type it was sent (LDS, RDS, CDS, EDS at least).
  * After a restart a SotW Envoy that already holds the current versions is sent nothing;
  * the status must still show those versions as sent and ACKed (it showed "ACKed, never
- * sent" until control-plane/xds/status.ts got resumed()).
+ * sent" until control-plane/core/xds/status.ts got resumed()).
  */
 function inSync(n: NodeStatus | undefined): boolean {
   if (!n || n.streams < 1) return false;

@@ -19,10 +19,10 @@
 import t from 'tap';
 import * as tls from 'node:tls';
 import { Agent, request } from 'node:http';
-import { freePorts } from '../../kernel/free-port.ts';
+import { freePorts } from '../../dev/free-port.ts';
 import { startInteractDemo, envoyCertSerials, until, DATA_KEY_B64, DATA_UUID, type AppSide } from '../../examples/interact/interact-demo.ts';
-import type { EnvoyProcess } from '../../kernel/envoy-process.ts';
-import { issueGroupTlsAsset } from '../../capsule-manager/tls-groups/index.ts';
+import type { EnvoyProcess } from '../../dev/envoy-process.ts';
+import { issueGroupTlsAsset } from '../../tls-groups/index.ts';
 import { startLoad, waitUntil } from '../helpers/load.ts';
 import { EVIDENCE_DIGEST, SIM_CLAIMS, p256 } from '../tls-groups/fixtures.ts';
 

@@ -29,9 +29,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
-import { silentLogger } from '../../kernel/logger.ts';
-import { startDataCapsuleProxy } from '../../capsule-manager/data-capsule-proxy/main.ts';
-import { decryptStream, encryptFile } from '../../capsule-manager/data-capsule-proxy/enc-format.ts';
+import { silentLogger } from '../../foundation/logger.ts';
+import { startDataCapsuleProxy } from '../../data-capsule-proxy/start.ts';
+import { decryptStream, encryptFile } from '../../data-capsule-proxy/core/enc-format.ts';
 import { startTcpRelay, type TcpRelay } from '../helpers/tcp-relay.ts';
 import { dcpGrpcClient, startKillableS3, type DcpCallError, type KillableS3 } from '../helpers/s3-faults.ts';
 

@@ -12,17 +12,17 @@ import { decryptJwe, encryptJwe, openRequest, sealRequest, signJws, verifyJws, t
 import { checkExportVotes, exportAction } from '../../capsule-manager/core/export-votes.ts';
 import { generatePartyKeys } from '../../capsule-manager/core/party-keys.ts';
 import { CmError } from '../../capsule-manager/errors.ts';
-import { CapsuleManagerService, ENCRYPTED_RPCS, type EncryptedRpc } from '../../capsule-manager/service/capsule-manager-service.ts';
-import { Repository } from '../../capsule-manager/service/repository.ts';
+import { CapsuleManagerService, ENCRYPTED_RPCS, type EncryptedRpc } from '../../capsule-manager/core/capsule-manager-service.ts';
+import { Repository } from '../../capsule-manager/core/repository.ts';
 import { FileStore } from '../../capsule-manager/storage/file-store.ts';
-import { openKek } from '../../capsule-manager/storage/kek.ts';
-import { memoryAuditLog } from '../../capsule-manager/audit/audit-log.ts';
+import { openKek } from '../../capsule-manager/core/kek.ts';
+import { memoryAuditLog } from '../../capsule-manager/storage/audit-log.ts';
 import { buildHttpApi } from '../../capsule-manager/transport/http.ts';
-import { GROUP_OP } from '../../capsule-manager/tls-groups/index.ts';
+import { GROUP_OP } from '../../tls-groups/index.ts';
 import { CreateResultDataKeyRequest_Body, ResourceRequest as ResourceRequestPb } from '../../proto/gen/secretflowapis/v2/sdc/capsule_manager/capsule_manager.ts';
 import { createAttester, createEvidenceVerifier } from '../../platforms/index.ts';
-import { evidenceToUal } from '../../platforms/ual-report.ts';
-import type { Store } from '../../capsule-manager/storage/store.ts';
+import { evidenceToUal } from '../../platforms/core/ual-report.ts';
+import type { Store } from '../../capsule-manager/core/store.ts';
 import { checkProperty, expectTyped, fc } from './fuzz-config.ts';
 import { applyPemEdits, applyTextEdits, byteEdits, hostileJson, type ByteEdit } from './mutations.ts';
 

@@ -10,9 +10,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { ENC_BLOCK_DATA_LEN, ENC_BLOCK_HEADER_LEN, ENC_HEADER_LEN, decodeDataKeyB64, decodeEncHeader, decryptFile, decryptStream, encodeEncHeader, encryptStream } from '../../capsule-manager/data-capsule-proxy/enc-format.ts';
-import { DcpError } from '../../capsule-manager/data-capsule-proxy/errors.ts';
-import { TEMP_MARKER } from '../../capsule-manager/data-capsule-proxy/atomic-file.ts';
+import { ENC_BLOCK_DATA_LEN, ENC_BLOCK_HEADER_LEN, ENC_HEADER_LEN, decodeDataKeyB64, decodeEncHeader, decryptFile, decryptStream, encodeEncHeader, encryptStream } from '../../data-capsule-proxy/core/enc-format.ts';
+import { DcpError } from '../../data-capsule-proxy/errors.ts';
+import { TEMP_MARKER } from '../../data-capsule-proxy/storage/atomic-file.ts';
 import { checkProperty, expectTyped, fc } from './fuzz-config.ts';
 import { applyEdits, byteEdits, unchanged } from './mutations.ts';
 

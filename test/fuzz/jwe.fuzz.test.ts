@@ -4,14 +4,14 @@
 // other exception; valid envelopes (sealed by the real client) still decrypt;
 // a rejected request creates no session.
 import t from 'tap';
-import { createEphemeralAppIdentity } from '../../kernel/app-identity.ts';
+import { createEphemeralAppIdentity } from '../../platforms/index.ts';
 import { CONTENT_ENCS, KEY_ALGS, type ContentEnc } from '../../ext-proc/config.ts';
 import { ExtProcError } from '../../ext-proc/errors.ts';
-import { decryptEnvelope, type DecryptOptions } from '../../ext-proc/jwe-decrypt.ts';
-import { b64uDecode, parseCompact, parseJsonJwe, type ParsedJwe } from '../../ext-proc/jwe-envelope.ts';
-import { EnvelopeExchange, type EnvelopeContext } from '../../ext-proc/envelope-exchange.ts';
-import { SESSION_HEADER, SessionTable, deriveTicketKey } from '../../ext-proc/session-table.ts';
-import { sealRequest, sealSessionRequest, type ClientForm, type Sealed } from '../../ext-proc/client/envelope-client.ts';
+import { decryptEnvelope, type DecryptOptions } from '../../ext-proc/core/jwe-decrypt.ts';
+import { b64uDecode, parseCompact, parseJsonJwe, type ParsedJwe } from '../../ext-proc/core/jwe-envelope.ts';
+import { EnvelopeExchange, type EnvelopeContext } from '../../ext-proc/core/envelope-exchange.ts';
+import { SESSION_HEADER, SessionTable, deriveTicketKey } from '../../ext-proc/core/session-table.ts';
+import { sealRequest, sealSessionRequest, type ClientForm, type Sealed } from '../../ext-proc/core/envelope-client.ts';
 import { checkProperty, expectTyped, fc } from './fuzz-config.ts';
 import { applyTextEdits, byteEdits, hostileJson, hostileKey } from './mutations.ts';
 

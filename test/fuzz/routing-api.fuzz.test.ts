@@ -6,10 +6,10 @@
 // state and app configs as before; an accepted one is undone between runs.
 import t from 'tap';
 import { isDeepStrictEqual } from 'node:util';
-import { silentLogger } from '../../kernel/logger.ts';
-import { createHttpService } from '../../kernel/http-server.ts';
-import { ControlPlaneCore } from '../../control-plane/control-plane.ts';
-import { LocalRoutingSync } from '../../control-plane/routing-sync.ts';
+import { silentLogger } from '../../foundation/logger.ts';
+import { createHttpService } from '../../net/http-server.ts';
+import { ControlPlaneCore } from '../../control-plane/core/control-plane.ts';
+import { LocalRoutingSync } from '../../control-plane/core/routing-sync.ts';
 import { registerControlPlaneApi } from '../../control-plane/transport/http-api.ts';
 import { routeSample } from '../control-plane/plugin-samples.ts';
 import { checkProperty, fc, fuzzSettings, selected } from './fuzz-config.ts';

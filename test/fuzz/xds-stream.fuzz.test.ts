@@ -9,14 +9,14 @@
 // touched; a closed stream is gone from the cache and the status.
 import t from 'tap';
 import { isDeepStrictEqual } from 'node:util';
-import { silentLogger } from '../../kernel/logger.ts';
+import { silentLogger } from '../../foundation/logger.ts';
 import { ControlPlaneError } from '../../control-plane/errors.ts';
-import { SnapshotCache } from '../../control-plane/xds/cache.ts';
-import { XdsStatus } from '../../control-plane/xds/status.ts';
-import { SotwStream } from '../../control-plane/xds/sotw-stream.ts';
-import { DeltaStream } from '../../control-plane/xds/delta-stream.ts';
-import { PUSH_ORDER, TYPE, type TypeUrl } from '../../control-plane/xds/type-urls.ts';
-import type { Snapshot } from '../../control-plane/xds/snapshot.ts';
+import { SnapshotCache } from '../../control-plane/core/xds/cache.ts';
+import { XdsStatus } from '../../control-plane/core/xds/status.ts';
+import { SotwStream } from '../../control-plane/core/xds/sotw-stream.ts';
+import { DeltaStream } from '../../control-plane/core/xds/delta-stream.ts';
+import { PUSH_ORDER, TYPE, type TypeUrl } from '../../control-plane/core/xds/type-urls.ts';
+import type { Snapshot } from '../../control-plane/core/xds/snapshot.ts';
 import { DeltaDiscoveryRequest, DiscoveryRequest, type DeltaDiscoveryResponse, type DiscoveryResponse } from '../../proto/gen/envoy/service/discovery/v3/discovery.ts';
 import { edsSnapshot } from '../control-plane/xds-fixtures.ts';
 import { checkProperty, expectTyped, fc, fuzzSettings, selected } from './fuzz-config.ts';

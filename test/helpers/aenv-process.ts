@@ -5,8 +5,8 @@
 // process dies first).
 import { join } from 'node:path';
 import type { Test } from 'tap';
-import { Supervised } from '../../kernel/child-process.ts';
-import { PROJECT_ROOT } from '../../kernel/toolchain.ts';
+import { Supervised } from '../../dev/child-process.ts';
+import { PROJECT_ROOT } from '../../dev/toolchain.ts';
 
 export interface AenvProcessOptions {
   /** A name for messages (e.g. "ext-proc"). */

@@ -5,9 +5,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Test } from 'tap';
 import { createAttester } from '../../platforms/index.ts';
-import type { Attester } from '../../platforms/types.ts';
+import type { Attester } from '../../platforms/core/types.ts';
 import { startCapsuleManager, type RunningCapsuleManager } from '../../capsule-manager/start.ts';
-import { CapsuleManagerClient } from '../../capsule-manager/client/index.ts';
+import { CapsuleManagerClient } from '../../capsule-manager/transport/client.ts';
 import type { PartyKeys } from '../../capsule-manager/core/party-keys.ts';
 
 export const APP_MR = 'a1'.repeat(32);

@@ -6,7 +6,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { chromiumBin } from '../../kernel/toolchain.ts';
+import { chromiumBin } from '../../dev/toolchain.ts';
 
 const run = promisify(execFile);
 

@@ -3,9 +3,9 @@
 import type { Test } from 'tap';
 import { join } from 'node:path';
 import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
-import { Supervised } from '../../kernel/child-process.ts';
-import { freePort } from '../../kernel/free-port.ts';
-import { PROJECT_ROOT } from '../../kernel/toolchain.ts';
+import { Supervised } from '../../dev/child-process.ts';
+import { freePort } from '../../dev/free-port.ts';
+import { PROJECT_ROOT } from '../../dev/toolchain.ts';
 
 export interface S3Server {
   endpoint: string;

@@ -3,13 +3,13 @@
 // with exactly the ext_proc filter of interface 1, and a stack of app upstream +
 // ext-proc + real Envoy.
 import type { Test } from 'tap';
-import type { AppIdentity } from '../../kernel/app-identity.ts';
-import { createEphemeralAppIdentity } from '../../kernel/app-identity.ts';
-import { freePort } from '../../kernel/free-port.ts';
-import { silentLogger } from '../../kernel/logger.ts';
-import { startExtProc, type ExtProcHandle } from '../../ext-proc/main.ts';
+import type { AppIdentity } from '../../platforms/index.ts';
+import { createEphemeralAppIdentity } from '../../platforms/index.ts';
+import { freePort } from '../../dev/free-port.ts';
+import { silentLogger } from '../../foundation/logger.ts';
+import { startExtProc, type ExtProcHandle } from '../../ext-proc/start.ts';
 import { generateBootstrap, layeredRuntime } from '../../envoy-bootstrap/index.ts';
-import { startControlPlane } from '../../control-plane/server.ts';
+import { startControlPlane } from '../../control-plane/start.ts';
 import { startEnvoy, type EnvoyProcess } from './envoy.ts';
 import { startUpstream, type Handler, type Upstream } from './upstream.ts';
 import { httpListener, ROUTER_FILTER, staticCluster } from './static-bootstrap.ts';
@@ -164,7 +164,7 @@ export async function startIngressStack(
   const app = await startUpstream(t, opts.app ?? echoApp);
   const extProc = await startExtProc({ http: { enabled: false }, ...opts.extProc }, { identity, logger: silentLogger });
   t.teardown(() => extProc.close());
-  const { startExtAuthz } = await import('../../ext-authz/server.ts');
+  const { startExtAuthz } = await import('../../ext-authz/start.ts');
   const authz = await startExtAuthz({ grpc: { port: 0 }, http: { port: 0 }, policy: { rules: [{ name: 'all', pathPrefix: '/', public: true }] }, logLevel: 'silent' }, { logger: silentLogger });
   t.teardown(() => authz.close());
   const listenPort = await freePort();

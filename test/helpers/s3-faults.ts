@@ -5,8 +5,8 @@
 import * as grpc from '@grpc/grpc-js';
 import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
 import type { Test } from 'tap';
-import { Supervised } from '../../kernel/child-process.ts';
-import { freePort } from '../../kernel/free-port.ts';
+import { Supervised } from '../../dev/child-process.ts';
+import { freePort } from '../../dev/free-port.ts';
 import {
   DataCapsuleProxyService,
   GetInputDataRequest,

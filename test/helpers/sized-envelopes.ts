@@ -2,7 +2,7 @@
 // limit and so on: flattened JSON padded with trailing whitespace (valid JSON),
 // compact tuned through the plaintext length and a padding header parameter.
 import { randomBytes } from 'node:crypto';
-import { sealRequest, type Jwk, type Sealed } from '../../ext-proc/client/envelope-client.ts';
+import { sealRequest, type Jwk, type Sealed } from '../../ext-proc/core/envelope-client.ts';
 
 const b64len = (n: number) => Math.floor(n / 3) * 4 + [0, 2, 3][n % 3]!;
 

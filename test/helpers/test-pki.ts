@@ -3,7 +3,7 @@
 import { randomBytes, webcrypto } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { x509 } from '../../kernel/x509.ts';
+import { x509 } from '../../foundation/x509.ts';
 
 type CryptoKeyPair = webcrypto.CryptoKeyPair;
 type CryptoKey = webcrypto.CryptoKey;

@@ -1,6 +1,6 @@
 import t from 'tap';
-import { appraise } from '../../platforms/appraisal.ts';
-import type { Claims } from '../../platforms/types.ts';
+import { appraise } from '../../platforms/core/appraisal.ts';
+import type { Claims } from '../../platforms/core/types.ts';
 
 const base: Claims = {
   platform: 'tdx',

@@ -3,11 +3,11 @@ import { mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createAttester } from '../../platforms/index.ts';
-import { parseDcapQuote, parseTdxReportBody } from '../../platforms/dcap/quote.ts';
-import { parseCertTable } from '../../platforms/sev-snp/cert-table.ts';
-import { parseSnpReport } from '../../platforms/sev-snp/report.ts';
-import { TSM_REPORT_DIR } from '../../platforms/configfs-tsm.ts';
-import { readTdxSysfsMeasurements } from '../../platforms/tdx/attester.ts';
+import { parseDcapQuote, parseTdxReportBody } from '../../platforms/core/dcap/quote.ts';
+import { parseCertTable } from '../../platforms/plugins/sev-snp/cert-table.ts';
+import { parseSnpReport } from '../../platforms/plugins/sev-snp/report.ts';
+import { TSM_REPORT_DIR } from '../../platforms/transport/configfs-tsm.ts';
+import { readTdxSysfsMeasurements } from '../../platforms/plugins/tdx/attester.ts';
 import { emulateTsm } from './configfs-emulator.ts';
 import { vector } from './vectors.ts';
 

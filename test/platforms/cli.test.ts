@@ -2,11 +2,11 @@ import t from 'tap';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createEphemeralAppIdentity } from '../../kernel/app-identity.ts';
-import { silentLogger } from '../../kernel/logger.ts';
+import { createEphemeralAppIdentity } from '../../platforms/index.ts';
+import { silentLogger } from '../../foundation/logger.ts';
 import { main } from '../../platforms/cli.ts';
-import { startRaProxy } from '../../ra-proxy/main.ts';
-import { parseDcapQuote } from '../../platforms/dcap/quote.ts';
+import { startRaProxy } from '../../ra-proxy/start.ts';
+import { parseDcapQuote } from '../../platforms/core/dcap/quote.ts';
 import { nowWithin, pemCerts, vector } from './vectors.ts';
 import { captureOutput } from '../helpers/capture-output.ts';
 

@@ -3,7 +3,7 @@
 // outblob/auxblob). Attesters are pointed at it through their `root` option.
 import { mkdirSync, readFileSync, renameSync, watch, writeFileSync, existsSync, type FSWatcher } from 'node:fs';
 import { join } from 'node:path';
-import { TSM_REPORT_DIR } from '../../platforms/configfs-tsm.ts';
+import { TSM_REPORT_DIR } from '../../platforms/transport/configfs-tsm.ts';
 
 export interface TsmEmulator {
   root: string;

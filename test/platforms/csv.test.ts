@@ -1,9 +1,9 @@
 import t from 'tap';
 import { createHash } from 'node:crypto';
 import { createEvidenceVerifier } from '../../platforms/index.ts';
-import { sm2Verify } from '../../platforms/csv/sm2.ts';
-import { parseCsvCert } from '../../platforms/csv/certs.ts';
-import { parseCsvReport } from '../../platforms/csv/report.ts';
+import { sm2Verify } from '../../platforms/plugins/csv/sm2.ts';
+import { parseCsvCert } from '../../platforms/plugins/csv/certs.ts';
+import { parseCsvReport } from '../../platforms/plugins/csv/report.ts';
 import { flip, vector } from './vectors.ts';
 
 const csvEvidence = JSON.parse(vector('csv_evidence.json').toString('utf8')) as { attestation_report: { data: number[] }; serial_number: number[] };

@@ -1,9 +1,9 @@
 import t from 'tap';
 import { createEvidenceVerifier } from '../../platforms/index.ts';
-import { parseDcapQuote } from '../../platforms/dcap/quote.ts';
-import { checkQeIdentity } from '../../platforms/dcap/verify.ts';
-import type { PlatformName } from '../../platforms/types.ts';
-import { x509 } from '../../kernel/x509.ts';
+import { parseDcapQuote } from '../../platforms/core/dcap/quote.ts';
+import { checkQeIdentity } from '../../platforms/core/dcap/verify.ts';
+import type { PlatformName } from '../../platforms/core/types.ts';
+import { x509 } from '../../foundation/x509.ts';
 import { flip, nowExpired, nowWithin, pemCerts, vector, vectorText } from './vectors.ts';
 
 const FILES: Array<[string, PlatformName, number]> = [

@@ -1,7 +1,7 @@
 // A minimal TPM 2.0 responder for attester tests: answers Quote, PCR_Read and
 // ReadPublic with real RSA signatures over a real TPMS_ATTEST (no swtpm here).
 import { createHash, generateKeyPairSync, sign, type KeyObject } from 'node:crypto';
-import { tpm2b, u16, u32, type TpmTransport } from '../../platforms/tpm/commands.ts';
+import { tpm2b, u16, u32, type TpmTransport } from '../../platforms/plugins/tpm/commands.ts';
 
 export interface FakeTpm extends TpmTransport {
   akPublic: KeyObject;

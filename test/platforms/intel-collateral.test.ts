@@ -1,10 +1,10 @@
 import t from 'tap';
 import { createPrivateKey, sign } from 'node:crypto';
-import { x509 } from '../../kernel/x509.ts';
-import { createIntelCollateralProvider, rawJsonMember } from '../../platforms/dcap/intel-collateral.ts';
-import { parseDcapQuote } from '../../platforms/dcap/quote.ts';
+import { x509 } from '../../foundation/x509.ts';
+import { createIntelCollateralProvider, rawJsonMember } from '../../platforms/core/dcap/intel-collateral.ts';
+import { parseDcapQuote } from '../../platforms/core/dcap/quote.ts';
 import { createEvidenceVerifier } from '../../platforms/index.ts';
-import type { TcbQuery } from '../../platforms/collateral.ts';
+import type { TcbQuery } from '../../platforms/core/collateral.ts';
 import { nowWithin, pemCerts, vector } from './vectors.ts';
 
 // A stand-in for Intel's TCB signing PKI (Intel's private keys are not ours).

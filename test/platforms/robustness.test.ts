@@ -2,9 +2,9 @@
 // byte flips of every real vector end in a PlatformError with a known code
 // (or, for flips outside any checked field, in successful verification).
 import t from 'tap';
-import { AppError } from '../../kernel/errors.ts';
+import { AppError } from '../../foundation/errors.ts';
 import { createEvidenceVerifier, PlatformError } from '../../platforms/index.ts';
-import type { Evidence } from '../../platforms/types.ts';
+import type { Evidence } from '../../platforms/core/types.ts';
 import { pemCerts, vector, vectorText } from './vectors.ts';
 
 // deterministic PRNG so failures reproduce

@@ -1,10 +1,10 @@
 import t from 'tap';
 import { X509Certificate } from 'node:crypto';
 import { createEvidenceVerifier } from '../../platforms/index.ts';
-import { buildCertTable, parseCertTable } from '../../platforms/sev-snp/cert-table.ts';
-import { parseSnpReport } from '../../platforms/sev-snp/report.ts';
-import { verifySnpReportSignature } from '../../platforms/sev-snp/verifier.ts';
-import type { Evidence } from '../../platforms/types.ts';
+import { buildCertTable, parseCertTable } from '../../platforms/plugins/sev-snp/cert-table.ts';
+import { parseSnpReport } from '../../platforms/plugins/sev-snp/report.ts';
+import { verifySnpReportSignature } from '../../platforms/plugins/sev-snp/verifier.ts';
+import type { Evidence } from '../../platforms/core/types.ts';
 import { flip, nowExpired, nowWithin, pemCerts, vector, vectorText } from './vectors.ts';
 
 const CASES = [

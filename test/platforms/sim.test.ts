@@ -3,7 +3,7 @@ import { mkdtempSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createAttester, createEvidenceVerifier, decodeEvidence, encodeEvidence, PlatformError } from '../../platforms/index.ts';
-import { loadOrCreateSimKey, SIM_KEY_FILE } from '../../platforms/sim/signing-key.ts';
+import { loadOrCreateSimKey, SIM_KEY_FILE } from '../../platforms/plugins/sim/signing-key.ts';
 
 const MR = 'ab'.repeat(32);
 

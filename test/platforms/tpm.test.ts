@@ -1,8 +1,8 @@
 import t from 'tap';
 import { generateKeyPairSync } from 'node:crypto';
 import { createEvidenceVerifier } from '../../platforms/index.ts';
-import { createTpmAttester } from '../../platforms/tpm/attester.ts';
-import type { Evidence } from '../../platforms/types.ts';
+import { createTpmAttester } from '../../platforms/plugins/tpm/attester.ts';
+import type { Evidence } from '../../platforms/core/types.ts';
 import { createFakeTpm } from './fake-tpm.ts';
 import { flip, vector } from './vectors.ts';
 

@@ -3,7 +3,7 @@
 import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { PROJECT_ROOT } from '../../kernel/toolchain.ts';
+import { PROJECT_ROOT } from '../../dev/toolchain.ts';
 
 export const VECTORS = join(PROJECT_ROOT, 'test', 'fixtures', 'attestation');
 

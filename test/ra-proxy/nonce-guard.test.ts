@@ -1,5 +1,5 @@
 import t from 'tap';
-import { checkNonce, createNonceGuard, DOCUMENT_NONCE, RA_CERT_NONCE } from '../../ra-proxy/nonce-guard.ts';
+import { checkNonce, createNonceGuard, DOCUMENT_NONCE, RA_CERT_NONCE } from '../../ra-proxy/core/nonce-guard.ts';
 
 t.test('replay window, expiry and capacity (fail closed)', async (t) => {
   let now = 1_000_000;

@@ -3,13 +3,13 @@ import * as grpc from '@grpc/grpc-js';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createEphemeralAppIdentity } from '../../kernel/app-identity.ts';
+import { createEphemeralAppIdentity } from '../../platforms/index.ts';
 import { createEvidenceVerifier } from '../../platforms/index.ts';
-import { verifyAttestationDocument, verifyRaCertResponse } from '../../platforms/client/verify-attestation.ts';
+import { verifyAttestationDocument, verifyRaCertResponse } from '../../platforms/core/verify-attestation.ts';
 import { RaProxyClient, type GetRaCertResponse } from '../../proto/gen/secretflowapis/v2/sdc/ra_proxy/ra_proxy.ts';
 import { UnifiedAttestationReport } from '../../proto/gen/secretflowapis/v2/sdc/ual.ts';
-import { startRaProxy } from '../../ra-proxy/main.ts';
-import { silentLogger } from '../../kernel/logger.ts';
+import { startRaProxy } from '../../ra-proxy/start.ts';
+import { silentLogger } from '../../foundation/logger.ts';
 
 const MR = '11'.repeat(32);
 
@@ -100,7 +100,7 @@ t.test('gRPC GetRaCert round trip and verify', async (t) => {
   // (async: the server lives in this process, a blocking exec would starve it)
   const { execFile } = await import('node:child_process');
   const { promisify } = await import('node:util');
-  const { grpcurlBin } = await import('../../kernel/toolchain.ts');
+  const { grpcurlBin } = await import('../../dev/toolchain.ts');
   const run = async (args: string[]) => (await promisify(execFile)(grpcurlBin(), args, { encoding: 'utf8' })).stdout;
   const listed = await run(['-plaintext', `127.0.0.1:${rp.grpcPort}`, 'list']);
   t.match(listed, /secretflowapis\.v2\.sdc\.ra_proxy\.RaProxy/);

@@ -2,8 +2,8 @@ import t from 'tap';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { main } from '../../capsule-manager/tls-groups/cli.ts';
-import { issueGroupTlsAsset, deriveGroupCa } from '../../capsule-manager/tls-groups/index.ts';
+import { main } from '../../tls-groups/cli.ts';
+import { issueGroupTlsAsset, deriveGroupCa } from '../../tls-groups/index.ts';
 import { DATA_KEY, SIM_CLAIMS, EVIDENCE_DIGEST, p256 } from './fixtures.ts';
 import { captureOutput } from '../helpers/capture-output.ts';
 

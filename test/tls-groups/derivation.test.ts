@@ -3,8 +3,8 @@ import { X509Certificate, generateKeyPairSync, createPrivateKey, createPublicKey
 import {
   issueGroupTlsAsset, deriveSharedGroupAsset, deriveGroupCa, verifyGroupMember, trustedGroupCas, TlsGroupError,
   EVIDENCE_EXTENSION_OID, parseGroupUri, findEvidenceExtension, encodeOid,
-} from '../../capsule-manager/tls-groups/index.ts';
-import { deriveGroupKey } from '../../capsule-manager/tls-groups/group-key.ts';
+} from '../../tls-groups/index.ts';
+import { deriveGroupKey } from '../../tls-groups/core/group-key.ts';
 import { golden } from './golden.ts';
 import { DATA_KEY, SIM_CLAIMS, EVIDENCE_DIGEST, p256 } from './fixtures.ts';
 

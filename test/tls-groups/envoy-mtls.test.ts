@@ -4,8 +4,8 @@ import t from 'tap';
 import { startEnvoy } from '../helpers/envoy.ts';
 import { startUpstream } from '../helpers/upstream.ts';
 import { mtlsIngressBootstrap, mtlsGet } from '../helpers/tls-groups.ts';
-import { freePort } from '../../kernel/free-port.ts';
-import { issueGroupTlsAsset, deriveSharedGroupAsset, groupUriPrefix } from '../../capsule-manager/tls-groups/index.ts';
+import { freePort } from '../../dev/free-port.ts';
+import { issueGroupTlsAsset, deriveSharedGroupAsset, groupUriPrefix } from '../../tls-groups/index.ts';
 import { DATA_KEY, SIM_CLAIMS, EVIDENCE_DIGEST, p256 } from './fixtures.ts';
 
 const base = { dataKey: DATA_KEY, scope: 'default', dataUuid: 'data-1' };

@@ -1,6 +1,6 @@
 // Shared inputs of the tls-groups tests.
 import { createHash, generateKeyPairSync, type KeyObject } from 'node:crypto';
-import type { Claims } from '../../platforms/types.ts';
+import type { Claims } from '../../platforms/core/types.ts';
 
 export const DATA_KEY = Buffer.from('000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f', 'hex');
 export const SIM_CLAIMS: Claims = {

@@ -6,10 +6,10 @@ import t from 'tap';
 import * as tls from 'node:tls';
 import { Agent, request } from 'node:http';
 import type { X509Certificate } from 'node:crypto';
-import { freePorts } from '../../kernel/free-port.ts';
+import { freePorts } from '../../dev/free-port.ts';
 import { startInteractDemo, envoyCertSerials, until, type AppSide } from '../../examples/interact/interact-demo.ts';
 import { p256 } from './fixtures.ts';
-import { issueGroupTlsAsset, findEvidenceExtension } from '../../capsule-manager/tls-groups/index.ts';
+import { issueGroupTlsAsset, findEvidenceExtension } from '../../tls-groups/index.ts';
 import { SIM_CLAIMS, EVIDENCE_DIGEST } from './fixtures.ts';
 
 function serialOf(side: AppSide): Promise<string> {

@@ -2,9 +2,9 @@
 // API -> the next check of the removed party is REVOKED; a re-grant restores it.
 import t from 'tap';
 import { startInteractDemo, DATA_UUID, DATA_KEY_B64 } from '../../examples/interact/interact-demo.ts';
-import { startExtAuthz } from '../../ext-authz/server.ts';
-import { RevocationFeed, interactGrantees } from '../../capsule-manager/tls-groups/revocation-feed.ts';
-import { deriveGroupCa, issueGroupTlsAsset } from '../../capsule-manager/tls-groups/index.ts';
+import { startExtAuthz } from '../../ext-authz/start.ts';
+import { RevocationFeed, interactGrantees } from '../../tls-groups/core/revocation-feed.ts';
+import { deriveGroupCa, issueGroupTlsAsset } from '../../tls-groups/index.ts';
 import { SIM_CLAIMS, EVIDENCE_DIGEST, p256 } from './fixtures.ts';
 
 t.test('interactGrantees', async (t) => {

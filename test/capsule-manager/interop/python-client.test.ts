@@ -6,7 +6,7 @@ import { execFile } from 'node:child_process';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import t from 'tap';
-import { pythonBin } from '../../../kernel/toolchain.ts';
+import { pythonBin } from '../../../dev/toolchain.ts';
 import { startTestCapsuleManager } from '../../helpers/capsule-manager.ts';
 
 const f = await startTestCapsuleManager(t, { audit: false });

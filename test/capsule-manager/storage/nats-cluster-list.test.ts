@@ -4,7 +4,7 @@
 // consumer and often hung until the client deadline in this situation.)
 import t from 'tap';
 import { connect } from 'nats';
-import { NatsCluster } from '../../../kernel/nats-cluster.ts';
+import { NatsCluster } from '../../../dev/nats-cluster.ts';
 import { NatsStore } from '../../../capsule-manager/storage/nats-store.ts';
 
 const BUCKET = 'cm_cluster_list';

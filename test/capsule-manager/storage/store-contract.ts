@@ -1,9 +1,9 @@
 // One contract for every Store implementation: the file store and NATS KV run
 // the very same assertions.
 import type { Test } from 'tap';
-import type { Store } from '../../../capsule-manager/storage/store.ts';
-import { encodeKeyPart } from '../../../capsule-manager/storage/store.ts';
-import { openKek } from '../../../capsule-manager/storage/kek.ts';
+import type { Store } from '../../../capsule-manager/core/store.ts';
+import { encodeKeyPart } from '../../../capsule-manager/core/store.ts';
+import { openKek } from '../../../capsule-manager/core/kek.ts';
 
 export function storeContract(t: Test, name: string, open: () => Promise<Store>): void {
   t.test(`${name}: create/get/update/delete with revisions`, async (t) => {

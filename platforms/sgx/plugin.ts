@@ -1,9 +1,0 @@
-import type { PlatformPlugin } from '../plugin.ts';
-import { createSgxAttester } from './attester.ts';
-import { createSgxVerifier } from './verifier.ts';
-
-export const sgxPlugin: PlatformPlugin = {
-  name: 'sgx',
-  createVerifier: (o) => createSgxVerifier(o),
-  createAttester: (o) => createSgxAttester(o.root, o.sgxQuoteCommand),
-};

@@ -1,9 +1,0 @@
-import type { PlatformPlugin } from '../plugin.ts';
-import { createTdxAttester } from './attester.ts';
-import { createTdxVerifier } from './verifier.ts';
-
-export const tdxPlugin: PlatformPlugin = {
-  name: 'tdx',
-  createVerifier: (o) => createTdxVerifier(o),
-  createAttester: (o) => createTdxAttester(o.root),
-};
