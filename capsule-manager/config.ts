@@ -1,8 +1,9 @@
 // Capsule manager configuration: TypeBox schema with defaults, additionalProperties false.
+import { platformNameSchema } from '../platforms/index.ts';
 import { Type, type Static } from '@sinclair/typebox';
 import { natsSecurityProperties } from '../net/nats-connection.ts';
 
-const PlatformName = Type.Union([Type.Literal('sim'), Type.Literal('tdx'), Type.Literal('sgx'), Type.Literal('sev-snp'), Type.Literal('csv'), Type.Literal('tpm')]);
+const PlatformName = platformNameSchema();
 
 export const CapsuleManagerConfigSchema = Type.Object(
   {

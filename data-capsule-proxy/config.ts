@@ -1,5 +1,6 @@
 // Data capsule proxy configuration: TypeBox schema with defaults,
 // additionalProperties: false.
+import { attesterPlatformSchema } from '../platforms/index.ts';
 import { Type, type Static } from '@sinclair/typebox';
 import { listenSchema } from '../foundation/config-schemas.ts';
 
@@ -55,9 +56,7 @@ export const DcpConfigSchema = Type.Object(
           /** The app's TEE: evidence for GetDataKeys / CreateResultDataKey. */
           attester: Type.Object(
             {
-              platform: Type.Union([Type.Literal('auto'), Type.Literal('sim'), Type.Literal('tdx'), Type.Literal('sgx'), Type.Literal('sev-snp'), Type.Literal('csv'), Type.Literal('tpm')], {
-                default: 'auto',
-              }),
+              platform: attesterPlatformSchema({ default: 'auto' }),
               allowSim: Type.Boolean({ default: false }),
               simKeyDir: Type.Optional(Type.String()),
               simMeasurements: Type.Optional(Type.Record(Type.String(), Type.String())),

@@ -6,8 +6,8 @@ import { readFileSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import { parseCliArgs } from '../foundation/cli-args.ts';
 import { AppError } from '../foundation/errors.ts';
-import { verifyAttestationDocument, verifyRaCertResponse } from './core/verify-attestation.ts';
-import { decodeEvidence } from './core/evidence-codec.ts';
+import { verifyAttestationDocument, verifyRaCertResponse } from './catalog/verify-attestation.ts';
+import { decodeEvidence } from './catalog/evidence-codec.ts';
 import { createEvidenceVerifier, createIntelCollateralProvider, PlatformError, type AppraisalPolicy, type EvidenceVerifierOptions } from './index.ts';
 
 const USAGE = `usage: verify (--url <ra-proxy base URL> | --document <file> | --ra-cert <file> | --evidence <file>) [options]

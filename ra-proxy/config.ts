@@ -1,4 +1,5 @@
 // ra-proxy configuration: TypeBox schema with defaults, additionalProperties: false.
+import { attesterPlatformSchema } from '../platforms/index.ts';
 import { Type, type Static } from '@sinclair/typebox';
 import { listenSchema } from '../foundation/config-schemas.ts';
 
@@ -9,9 +10,7 @@ export const RaProxyConfigSchema = Type.Object(
     http: listenSchema(),
     grpc: listenSchema({ enabled: true }),
     /** A platform name, or 'auto' for the first detected hardware TEE. */
-    platform: Type.Union([Type.Literal('auto'), Type.Literal('sim'), Type.Literal('tdx'), Type.Literal('sgx'), Type.Literal('sev-snp'), Type.Literal('csv'), Type.Literal('tpm')], {
-      default: 'auto',
-    }),
+    platform: attesterPlatformSchema({ default: 'auto' }),
     /** With platform 'auto': fall back to sim when no TEE is found (development only). */
     allowSim: Type.Boolean({ default: false }),
     /** Root for device/configfs paths (tests point it at an emulated tree). */

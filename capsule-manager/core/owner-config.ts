@@ -2,6 +2,7 @@
 // where the CM is and how to verify it, the party's key and certificate, and
 // one section per operation.
 import { Type, type Static } from '@sinclair/typebox';
+import { platformNameSchema } from '../../platforms/index.ts';
 
 const RuleSchema = Type.Object(
   {
@@ -21,7 +22,7 @@ export const OwnerConfigSchema = Type.Object(
     /** host:port of the CM's gRPC endpoint (Trustflow default port 8888). */
     host: Type.String({ minLength: 3 }),
     /** Expected platform of the CM ("sim" needs sim: true). */
-    tee_plat: Type.Optional(Type.Union([Type.Literal('sim'), Type.Literal('tdx'), Type.Literal('sgx'), Type.Literal('sev-snp'), Type.Literal('csv'), Type.Literal('tpm')])),
+    tee_plat: Type.Optional(platformNameSchema()),
     /** Accept a CM running on the sim platform (development only). */
     sim: Type.Boolean({ default: false }),
     /** PEM file of the CM's sim signing public key (from the CM operator). */

@@ -8,8 +8,9 @@
 //   appraise – policy over verified Claims: expected measurements, debug off,
 //              minimum TCB, report_data binding.
 
-/** Platform names used in config, claims and policies. */
-export type PlatformName = 'sim' | 'tdx' | 'sgx' | 'sev-snp' | 'csv' | 'tpm';
+/** Platform names used in config, claims and policies (the plugin list's names). */
+import type { PlatformName } from '../catalog/index.ts';
+export type { PlatformName };
 
 /**
  * Evidence as produced by an attester and carried on the wire. `quote` holds the

@@ -21,7 +21,7 @@ import { buildHttpApi } from '../../capsule-manager/transport/http.ts';
 import { GROUP_OP } from '../../tls-groups/index.ts';
 import { CreateResultDataKeyRequest_Body, ResourceRequest as ResourceRequestPb } from '../../proto/gen/secretflowapis/v2/sdc/capsule_manager/capsule_manager.ts';
 import { createAttester, createEvidenceVerifier } from '../../platforms/index.ts';
-import { evidenceToUal } from '../../platforms/core/ual-report.ts';
+import { evidenceToUal } from '../../platforms/catalog/ual-report.ts';
 import type { Store } from '../../capsule-manager/core/store.ts';
 import { checkProperty, expectTyped, fc } from './fuzz-config.ts';
 import { applyPemEdits, applyTextEdits, byteEdits, hostileJson, type ByteEdit } from './mutations.ts';

@@ -14,7 +14,7 @@ import t from 'tap';
 import { isDeepStrictEqual } from 'node:util';
 import { createAttester, createEvidenceVerifier, decodeEvidence, encodeEvidence, PlatformError } from '../../platforms/index.ts';
 import type { Claims, Evidence, PlatformName } from '../../platforms/core/types.ts';
-import { evidenceToUal, ualToEvidence } from '../../platforms/core/ual-report.ts';
+import { evidenceToUal, ualToEvidence } from '../../platforms/catalog/ual-report.ts';
 import { parseDcapQuote } from '../../platforms/core/dcap/quote.ts';
 import { buildCertTable, parseCertTable } from '../../platforms/plugins/sev-snp/cert-table.ts';
 import { parsePcrValues } from '../../platforms/plugins/tpm/verifier.ts';

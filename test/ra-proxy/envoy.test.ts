@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { createEphemeralAppIdentity } from '../../platforms/index.ts';
 import { freePort } from '../../dev/free-port.ts';
 import { silentLogger } from '../../foundation/logger.ts';
-import { verifyAttestationDocument, verifyRaCertResponse } from '../../platforms/core/verify-attestation.ts';
+import { verifyAttestationDocument, verifyRaCertResponse } from '../../platforms/catalog/verify-attestation.ts';
 import { createEvidenceVerifier } from '../../platforms/index.ts';
 import { RaProxyClient, type GetRaCertResponse } from '../../proto/gen/secretflowapis/v2/sdc/ra_proxy/ra_proxy.ts';
 import { UnifiedAttestationReport } from '../../proto/gen/secretflowapis/v2/sdc/ual.ts';

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createEphemeralAppIdentity } from '../../platforms/index.ts';
 import { createEvidenceVerifier } from '../../platforms/index.ts';
-import { verifyAttestationDocument, verifyRaCertResponse } from '../../platforms/core/verify-attestation.ts';
+import { verifyAttestationDocument, verifyRaCertResponse } from '../../platforms/catalog/verify-attestation.ts';
 import { RaProxyClient, type GetRaCertResponse } from '../../proto/gen/secretflowapis/v2/sdc/ra_proxy/ra_proxy.ts';
 import { UnifiedAttestationReport } from '../../proto/gen/secretflowapis/v2/sdc/ual.ts';
 import { startRaProxy } from '../../ra-proxy/start.ts';

@@ -8,8 +8,27 @@ import { resolveTcbStatus, type CollateralProvider } from '../collateral.ts';
 import { derInteger, findOidValue, readTlv } from '../der.ts';
 import { PlatformError } from '../../errors.ts';
 import type { PlatformName, TcbStatus } from '../types.ts';
+import type { UalMapping } from '../plugin.ts';
 import { INTEL_QE_MRSIGNER, INTEL_SGX_ROOT_CA_SHA256, INTEL_TDQE_MRSIGNER, SGX_EXTENSION_OID, SGX_FMSPC_OID, SGX_PCESVN_OID, SGX_TCB_OID } from './intel-root.ts';
 import { parseSgxReportBody, TEE_TDX, type DcapQuote } from './quote.ts';
+
+/** What the sgx and tdx verifiers read: the Intel root (collateral comes with the common options). */
+export interface DcapVerifierOptions {
+  /** Intel SGX Root CA certificate(s), PEM. Defaults to the pinned Intel root. */
+  intelRootCaPems?: string[];
+}
+
+/** DCAP evidence in Trustflow's report: the collateral in json_collateral (IntelTdxReport / DcapReport). */
+export function dcapUal(teePlatform: 'TDX' | 'SGX_DCAP'): UalMapping {
+  return {
+    teePlatform,
+    toReport: (aux) => ({ fields: { json_collateral: aux.collateral ?? '' }, used: ['collateral'] }),
+    fromReport: (_rep, str): Record<string, string> => {
+      const c = str('json_collateral');
+      return c ? { collateral: c } : {};
+    },
+  };
+}
 
 export interface DcapVerifyOptions {
   intelRootCaPems?: string[];

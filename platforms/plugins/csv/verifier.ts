@@ -5,7 +5,8 @@
 // when its key matches the pinned digest or the configured HRK.
 import { PlatformError } from '../../errors.ts';
 import { resolveTcbStatus } from '../../core/collateral.ts';
-import type { PlatformVerifier, VerifierOptions } from '../../core/plugin.ts';
+import type { PlatformVerifier, CommonVerifierOptions } from '../../core/plugin.ts';
+import type { CsvVerifierOptions } from './plugin.ts';
 import type { Claims, Evidence, VerifyContext } from '../../core/types.ts';
 import { CA_CERT_SIZE, HYGON_HRK_KEY_SHA256, parseCaCert, parseCsvCert, USAGE, verifyIssued, type HygonCert } from './certs.ts';
 import { parseCsvReport } from './report.ts';
@@ -23,7 +24,7 @@ function reportVersion(aux: Record<string, string>): 1 | 2 {
   throw new PlatformError('UNSUPPORTED_VERSION', `CSV report version ${aux.report_version} is not supported (1, 2)`);
 }
 
-export function createCsvVerifier(o: VerifierOptions): PlatformVerifier {
+export function createCsvVerifier(o: CsvVerifierOptions & CommonVerifierOptions): PlatformVerifier {
   const configuredHrk = o.hygonHrk ? parseCaCert(Buffer.from(o.hygonHrk), 'configured HRK') : undefined;
   return {
     platform: 'csv',

@@ -7,7 +7,8 @@ import { anchorsFrom, extensionValue, parseCert, pemBlocks, verifyChain } from '
 import { resolveTcbStatus } from '../../core/collateral.ts';
 import { derInteger, readTlv } from '../../core/der.ts';
 import { PlatformError } from '../../errors.ts';
-import type { PlatformVerifier, VerifierOptions } from '../../core/plugin.ts';
+import type { PlatformVerifier, CommonVerifierOptions } from '../../core/plugin.ts';
+import type { SnpVerifierOptions } from './plugin.ts';
 import type { Claims, Evidence, VerifyContext } from '../../core/types.ts';
 import { AMD_ARK_SHA256, VCEK_OIDS } from './amd-roots.ts';
 import { parseCertTable } from './cert-table.ts';
@@ -80,7 +81,7 @@ function checkTcbBinding(vek: X509Certificate, tcb: SnpTcb, product: SnpProduct)
   }
 }
 
-export function createSnpVerifier(o: VerifierOptions): PlatformVerifier {
+export function createSnpVerifier(o: SnpVerifierOptions & CommonVerifierOptions): PlatformVerifier {
   const arkFps = [...Object.values(AMD_ARK_SHA256), ...(o.amdArkFingerprints ?? [])];
   return {
     platform: 'sev-snp',

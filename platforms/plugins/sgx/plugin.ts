@@ -1,9 +1,19 @@
-import type { PlatformPlugin } from '../../core/plugin.ts';
+// sgx: Intel SGX DCAP quotes (v3) from an enclave runtime (Gramine, Occlum).
+import { Type } from '@sinclair/typebox';
+import { definePlatform } from '../../core/plugin.ts';
+import { dcapUal, type DcapVerifierOptions } from '../../core/dcap/verify.ts';
 import { createSgxAttester } from './attester.ts';
 import { createSgxVerifier } from './verifier.ts';
 
-export const sgxPlugin: PlatformPlugin = {
+export interface SgxAttesterConfig {
+  /** (Occlum) command that prints a DCAP quote for the report data (hex, last argument). */
+  sgxQuoteCommand?: string[];
+}
+
+export const sgxPlugin = definePlatform<'sgx', DcapVerifierOptions, SgxAttesterConfig>({
   name: 'sgx',
+  ual: dcapUal('SGX_DCAP'),
+  attesterOptions: Type.Object({ sgxQuoteCommand: Type.Optional(Type.Array(Type.String(), { minItems: 1 })) }),
   createVerifier: (o) => createSgxVerifier(o),
   createAttester: (o) => createSgxAttester(o.root, o.sgxQuoteCommand),
-};
+});

@@ -3,7 +3,8 @@
 import { parseDcapQuote, parseSgxReportBody, TEE_SGX } from '../../core/dcap/quote.ts';
 import { verifyDcapQuote } from '../../core/dcap/verify.ts';
 import { PlatformError } from '../../errors.ts';
-import type { PlatformVerifier, VerifierOptions } from '../../core/plugin.ts';
+import type { CommonVerifierOptions, PlatformVerifier } from '../../core/plugin.ts';
+import type { DcapVerifierOptions } from '../../core/dcap/verify.ts';
 import type { Claims, Evidence, VerifyContext } from '../../core/types.ts';
 
 export function parseSgxQuote(quote: Uint8Array) {
@@ -12,7 +13,7 @@ export function parseSgxQuote(quote: Uint8Array) {
   return { q, body: parseSgxReportBody(q.body) };
 }
 
-export function createSgxVerifier(o: VerifierOptions): PlatformVerifier {
+export function createSgxVerifier(o: DcapVerifierOptions & CommonVerifierOptions): PlatformVerifier {
   return {
     platform: 'sgx',
     parse: (evidence) => parseSgxQuote(evidence.quote),

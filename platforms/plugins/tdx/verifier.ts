@@ -3,7 +3,8 @@
 import { parseDcapQuote, parseTdxReportBody, TEE_TDX } from '../../core/dcap/quote.ts';
 import { verifyDcapQuote } from '../../core/dcap/verify.ts';
 import { PlatformError } from '../../errors.ts';
-import type { PlatformVerifier, VerifierOptions } from '../../core/plugin.ts';
+import type { CommonVerifierOptions, PlatformVerifier } from '../../core/plugin.ts';
+import type { DcapVerifierOptions } from '../../core/dcap/verify.ts';
 import type { Claims, Evidence, VerifyContext } from '../../core/types.ts';
 
 export function parseTdxQuote(quote: Uint8Array) {
@@ -12,7 +13,7 @@ export function parseTdxQuote(quote: Uint8Array) {
   return { q, body: parseTdxReportBody(q.body) };
 }
 
-export function createTdxVerifier(o: VerifierOptions): PlatformVerifier {
+export function createTdxVerifier(o: DcapVerifierOptions & CommonVerifierOptions): PlatformVerifier {
   return {
     platform: 'tdx',
     parse: (evidence) => parseTdxQuote(evidence.quote),

@@ -6,7 +6,8 @@
 import { constants, createPublicKey, verify, type KeyObject } from 'node:crypto';
 import { resolveTcbStatus } from '../../core/collateral.ts';
 import { PlatformError } from '../../errors.ts';
-import type { PlatformVerifier, VerifierOptions } from '../../core/plugin.ts';
+import type { PlatformVerifier, CommonVerifierOptions } from '../../core/plugin.ts';
+import type { TpmVerifierOptions } from './plugin.ts';
 import type { Claims, Evidence, VerifyContext } from '../../core/types.ts';
 import { ALG, computePcrDigest, hashName, parseTpmsAttest, parseTpmtSignature, type TpmSignature } from './attest.ts';
 
@@ -46,7 +47,7 @@ function verifyWith(key: KeyObject, data: Buffer, s: TpmSignature): boolean {
   return verify(alg, data, { key, dsaEncoding: 'ieee-p1363' }, Buffer.concat([pad(s.r!), pad(s.s!)]));
 }
 
-export function createTpmVerifier(o: VerifierOptions): PlatformVerifier {
+export function createTpmVerifier(o: TpmVerifierOptions & CommonVerifierOptions): PlatformVerifier {
   const trusted = (o.tpmTrustedAkPems ?? []).map((pem) => {
     try {
       return createPublicKey(pem);

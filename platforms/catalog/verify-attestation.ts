@@ -3,11 +3,11 @@
 // data equals the binding recomputed from the caller's own nonce and the served
 // keys, and the claims pass the caller's policy.
 import { createHash, createPublicKey, X509Certificate, type KeyObject } from 'node:crypto';
-import { attestationReportData, computeKeySetDigest } from './app-identity.ts';
+import { attestationReportData, computeKeySetDigest } from '../core/app-identity.ts';
 import { PlatformError } from '../errors.ts';
 import { decodeEvidence } from './evidence-codec.ts';
 import { ualToEvidence } from './ual-report.ts';
-import type { AppraisalPolicy, Claims, EvidenceVerifier } from './types.ts';
+import type { AppraisalPolicy, Claims, EvidenceVerifier } from '../core/types.ts';
 
 export interface AttestationDocument {
   nonce: string;

@@ -2,9 +2,8 @@
 // Decoding is strict: unknown platform names, non-base64 quotes, non-string aux
 // values and oversized inputs are rejected before any parser sees them.
 import { PlatformError } from '../errors.ts';
-import type { Evidence, PlatformName } from './types.ts';
-
-export const PLATFORM_NAMES: readonly PlatformName[] = ['sim', 'tdx', 'sgx', 'sev-snp', 'csv', 'tpm'];
+import type { Evidence, PlatformName } from '../core/types.ts';
+import { isPlatformName, PLATFORM_NAMES } from './index.ts';
 /** Largest quote accepted on the wire (real quotes are < 16 KiB). */
 export const MAX_QUOTE_BYTES = 64 * 1024;
 const MAX_AUX_ENTRIES = 16;
@@ -14,10 +13,6 @@ export interface EncodedEvidence {
   platform: PlatformName;
   quote: string;
   aux?: Record<string, string>;
-}
-
-export function isPlatformName(v: unknown): v is PlatformName {
-  return typeof v === 'string' && (PLATFORM_NAMES as readonly string[]).includes(v);
 }
 
 export function encodeEvidence(e: Evidence): EncodedEvidence {

@@ -1,9 +1,12 @@
 // Evidence <-> Trustflow's UnifiedAttestationReport (JSON form, snake_case names
 // as in secretflowapis/v2/sdc/ual.proto). Trustflow knows SGX_DCAP, TDX and CSV;
-// this project adds SEV_SNP, TPM and SIM with the same {b64_quote, ...} shape and
-// the evidence aux map carried as a JSON string in json_aux.
+// this project adds SEV_SNP, TPM and SIM with the same {b64_quote, ...} shape.
+// Each plugin declares its str_tee_platform and the aux keys that travel in
+// report fields of their own (its `ual` mapping); every other aux key travels
+// as a JSON string in json_aux.
 import { PlatformError } from '../errors.ts';
-import type { Evidence, PlatformName } from './types.ts';
+import type { Evidence } from '../core/types.ts';
+import { PLUGINS } from './index.ts';
 
 export interface UalReportJson {
   str_report_version: string;
@@ -13,32 +16,15 @@ export interface UalReportJson {
   json_nested_reports?: string;
 }
 
-const TEE_NAMES: Record<PlatformName, string> = {
-  sgx: 'SGX_DCAP',
-  tdx: 'TDX',
-  csv: 'CSV',
-  'sev-snp': 'SEV_SNP',
-  tpm: 'TPM',
-  sim: 'SIM',
-};
-
 export function evidenceToUal(e: Evidence): UalReportJson {
-  const b64_quote = Buffer.from(e.quote).toString('base64');
-  const aux = { ...(e.aux ?? {}) };
-  let report: Record<string, string>;
-  if (e.platform === 'sgx' || e.platform === 'tdx') {
-    report = { b64_quote, json_collateral: aux.collateral ?? '' };
-    delete aux.collateral;
-  } else if (e.platform === 'csv') {
-    report = { b64_quote, json_cert_chain: JSON.stringify({ b64_hsk_cert: aux.hsk ?? '', b64_cek_cert: aux.cek ?? '' }), str_chip_id: aux.chip_id ?? '' };
-    delete aux.hsk;
-    delete aux.cek;
-    delete aux.chip_id;
-  } else {
-    report = { b64_quote };
-  }
+  const plugin = PLUGINS.find((p) => p.name === e.platform);
+  if (!plugin) throw new PlatformError('UNKNOWN_PLATFORM', `no plugin for platform "${e.platform}"`);
+  const aux: Record<string, string> = { ...(e.aux ?? {}) };
+  const own = plugin.ual.toReport?.(aux);
+  for (const k of own?.used ?? []) delete aux[k];
+  const report: Record<string, string> = { b64_quote: Buffer.from(e.quote).toString('base64'), ...(own?.fields ?? {}) };
   if (Object.keys(aux).length > 0) report.json_aux = JSON.stringify(aux);
-  return { str_report_version: '1.0', str_report_type: 'Passport', str_tee_platform: TEE_NAMES[e.platform], json_report: JSON.stringify(report) };
+  return { str_report_version: '1.0', str_report_type: 'Passport', str_tee_platform: plugin.ual.teePlatform, json_report: JSON.stringify(report) };
 }
 
 function parseJson(text: string, what: string): Record<string, unknown> {
@@ -62,8 +48,9 @@ export function ualToEvidence(r: unknown): Evidence {
   if (!r || typeof r !== 'object') throw new PlatformError('EVIDENCE_MALFORMED', 'attestation_report must be an object');
   const o = r as Record<string, unknown>;
   const tee = o.str_tee_platform;
-  const platform = (Object.keys(TEE_NAMES) as PlatformName[]).find((p) => TEE_NAMES[p] === tee);
-  if (!platform) throw new PlatformError('UNKNOWN_PLATFORM', `unknown str_tee_platform ${JSON.stringify(tee)}`);
+  const plugin = PLUGINS.find((p) => p.ual.teePlatform === tee);
+  if (!plugin) throw new PlatformError('UNKNOWN_PLATFORM', `unknown str_tee_platform ${JSON.stringify(tee)}`);
+  const platform = plugin.name;
   if (typeof o.json_report !== 'string') throw new PlatformError('EVIDENCE_MALFORMED', 'attestation_report.json_report must be a string');
   const rep = parseJson(o.json_report, 'json_report');
   const b64 = str(rep, 'b64_quote');
@@ -76,18 +63,7 @@ export function ualToEvidence(r: unknown): Evidence {
       aux[k] = v;
     }
   }
-  const coll = str(rep, 'json_collateral');
-  if (coll) aux.collateral = coll;
-  const chain = str(rep, 'json_cert_chain');
-  if (chain) {
-    const c = parseJson(chain, 'json_cert_chain');
-    const hsk = str(c, 'b64_hsk_cert');
-    const cek = str(c, 'b64_cek_cert');
-    if (hsk) aux.hsk = hsk;
-    if (cek) aux.cek = cek;
-  }
-  const chip = str(rep, 'str_chip_id');
-  if (chip) aux.chip_id = chip;
+  Object.assign(aux, plugin.ual.fromReport?.(rep, (k) => str(rep, k)) ?? {});
   const quote = new Uint8Array(Buffer.from(b64, 'base64'));
   return Object.keys(aux).length > 0 ? { platform, quote, aux } : { platform, quote };
 }
