@@ -1,0 +1,122 @@
+// Shared by the key-releasing RPCs (GetDataKeys, GetTlsAsset): the resource
+// request's shape, the app's evidence check and the all-or-nothing policy
+// evaluation. Refusals carry their audit record (the pipeline appends it).
+import { Type, type Static } from '@sinclair/typebox';
+import { ResourceRequest as ResourceRequestPb } from '../../../proto/gen/secretflowapis/v2/sdc/capsule_manager/capsule_manager.ts';
+import type { Claims } from '../../../platforms/index.ts';
+import type { AuditEvent } from '../../storage/audit-log.ts';
+import { CmError } from '../../errors.ts';
+import { teeEnv, verifyAppReport, type VerifiedApp } from '../attestation.ts';
+import { certBinding } from '../envelope.ts';
+import { checkScope, parseJsonObject, parseResourceUri, scopeOf, type ResourceRequest } from '../model.ts';
+import { evaluatePolicy, type RequestView } from '../policy-evaluation.ts';
+import { withAudit, type RpcContext } from './rpc.ts';
+
+const OptString = Type.Optional(Type.Union([Type.String(), Type.Null()]));
+
+export const ResourceRequestSchema = Type.Object({
+  initiator_party_id: Type.String({ minLength: 1 }),
+  scope: OptString,
+  op_name: Type.String({ minLength: 1 }),
+  env: OptString,
+  global_attrs: OptString,
+  resources: Type.Array(
+    Type.Object({
+      resource_uri: Type.String({ minLength: 1 }),
+      columns: Type.Optional(Type.Union([Type.Array(Type.String()), Type.Null()])),
+      attrs: OptString,
+    }),
+  ),
+});
+
+/** The body of GetDataKeys and GetTlsAsset. */
+export const KeyReleaseSchema = Type.Object({
+  cert: Type.String({ minLength: 1 }),
+  resource_request: ResourceRequestSchema,
+  attestation_report: Type.Optional(Type.Unknown()),
+});
+export type KeyReleaseBody = Static<typeof KeyReleaseSchema>;
+
+/** The checked resource request with Trustflow's defaults ('' / []) filled in. */
+export function resourceRequestOf(rr: KeyReleaseBody['resource_request']): ResourceRequest {
+  if (rr.resources.length === 0 || rr.resources.length > 256) throw new CmError('INVALID_REQUEST', 'resource_request.resources must list 1..256 resources');
+  return {
+    initiator_party_id: rr.initiator_party_id,
+    scope: rr.scope ?? '',
+    op_name: rr.op_name,
+    env: rr.env ?? '',
+    global_attrs: rr.global_attrs ?? '',
+    resources: rr.resources.map((r) => ({ resource_uri: r.resource_uri, columns: r.columns ?? [], attrs: r.attrs ?? '' })),
+  };
+}
+
+export function targetOfRequest(rr: ResourceRequest): string {
+  return rr.resources.map((r) => r.resource_uri).join(',');
+}
+
+/** Verifies the app's evidence (binding SHA-256(cert "." serialized ResourceRequest)); a refusal carries its audit record. */
+export async function attestApp(ctx: RpcContext, body: KeyReleaseBody, rr: ResourceRequest, action: string, actor: string): Promise<VerifiedApp | undefined> {
+  try {
+    const report = body.attestation_report as { json_report?: unknown } | undefined;
+    if (!report || (typeof report === 'object' && !report.json_report)) {
+      if (ctx.requireAttestation) throw new CmError('ATTESTATION_FAILED', 'attestation_report is required');
+      return undefined;
+    }
+    const serialized = ResourceRequestPb.encode(ResourceRequestPb.fromJSON(body.resource_request)).finish();
+    return await verifyAppReport(report, certBinding(body.cert, serialized), ctx.verifier, ctx.appraisal);
+  } catch (e) {
+    throw withAudit(e as Error, { actor, initiator: rr.initiator_party_id, action, target: targetOfRequest(rr), decision: 'deny', reasons: [(e as Error).message] });
+  }
+}
+
+/** Evaluates every resource, all or nothing: the granted keys and the allow record, or POLICY_DENIED with its deny record. */
+export async function authorizeRelease(
+  ctx: RpcContext,
+  rr: ResourceRequest,
+  claims: Claims | undefined,
+  actor: string,
+  action: string,
+): Promise<{ granted: Array<{ uri: string; dataUuid: string; key: Buffer }>; audit: AuditEvent }> {
+  const scope = scopeOf(rr.scope);
+  checkScope(scope);
+  const clientEnv = parseJsonObject(rr.env, 'env');
+  // tee and request_time come from the server, never from the client.
+  const env = { ...clientEnv, request_time: ctx.now().toISOString(), tee: teeEnv(claims) };
+  const globalAttrs = parseJsonObject(rr.global_attrs, 'global_attrs');
+  const granted: Array<{ uri: string; dataUuid: string; key: Buffer }> = [];
+  const denials: Array<{ resource_uri: string; reasons: string[] }> = [];
+  for (const res of rr.resources) {
+    const { dataUuid } = parseResourceUri(res.resource_uri);
+    const view: RequestView = {
+      resource_uri: res.resource_uri,
+      columns: res.columns,
+      initiator_party_id: rr.initiator_party_id,
+      scope,
+      op_name: rr.op_name,
+      env,
+      attrs: parseJsonObject(res.attrs, 'attrs'),
+      global_attrs: globalAttrs,
+    };
+    const key = await ctx.repo.getDataKey(res.resource_uri);
+    if (!key) {
+      denials.push({ resource_uri: res.resource_uri, reasons: ['no data key is registered for this resource'] });
+      continue;
+    }
+    const decision = evaluatePolicy((await ctx.repo.getPolicy(scope, dataUuid))?.policy, view);
+    if (!decision.allowed) denials.push({ resource_uri: res.resource_uri, reasons: decision.reasons });
+    else granted.push({ uri: res.resource_uri, dataUuid, key: key.key });
+  }
+  const target = targetOfRequest(rr);
+  if (denials.length) {
+    const text = denials.map((d) => `${d.resource_uri}: ${d.reasons.join('; ')}`).join(' | ');
+    throw withAudit(new CmError('POLICY_DENIED', `request is not satisfied with the policy: ${text}`, { details: { denials } }), {
+      actor,
+      initiator: rr.initiator_party_id,
+      action,
+      target,
+      decision: 'deny',
+      reasons: denials.flatMap((d) => d.reasons.map((r) => `${d.resource_uri}: ${r}`)),
+    });
+  }
+  return { granted, audit: { actor, initiator: rr.initiator_party_id, action, target, decision: 'allow' } };
+}

@@ -1,0 +1,19 @@
+// GetDataKeys: an attested app asks for data keys; released only when its
+// evidence verifies (bound to SHA-256(cert "." serialized ResourceRequest)) and
+// every resource's rules grant the request. Keys are sealed to the attested cert.
+import { defineRpc } from '../rpc/rpc.ts';
+import { attestApp, authorizeRelease, KeyReleaseSchema, resourceRequestOf } from '../rpc/release.ts';
+
+export const getDataKeys = defineRpc({
+  name: 'GetDataKeys',
+  auth: 'attested-app',
+  schema: KeyReleaseSchema,
+  auditErrors: 'own',
+  async handle(ctx, body, { signer }) {
+    const rr = resourceRequestOf(body.resource_request);
+    const app = await attestApp(ctx, body, rr, 'GetDataKeys', signer.partyId);
+    const { granted, audit } = await authorizeRelease(ctx, rr, app?.claims, `${rr.initiator_party_id} via ${signer.partyId}`, 'GetDataKeys');
+    ctx.observer?.keysReleased('GetDataKeys', granted.length);
+    return { response: { data_keys: granted.map((g) => ({ resource_uri: g.uri, data_key_b64: g.key.toString('base64') })), cert: ctx.identity.certPem }, audit: [audit] };
+  },
+});
