@@ -1,9 +1,45 @@
 // Capsule manager configuration: TypeBox schema with defaults, additionalProperties false.
-import { platformNameSchema } from '../platforms/index.ts';
+import { attesterPlatformSchema, platformNameSchema } from '../platforms/index.ts';
 import { Type, type Static } from '@sinclair/typebox';
 import { natsSecurityProperties } from '../net/nats-connection.ts';
 
 const PlatformName = platformNameSchema();
+
+/** How the CM's own report is checked before its key is trusted (by an app talking to the CM). */
+export const CmVerifySchema = Type.Object(
+  {
+    /** PEM files of sim signing keys to trust (development). */
+    trustedSimKeyFiles: Type.Array(Type.String(), { default: [] }),
+    allowInsecure: Type.Boolean({ default: false }),
+    /** Expected CM measurements (name -> hex or list of hex). */
+    measurements: Type.Optional(Type.Record(Type.String(), Type.Union([Type.String(), Type.Array(Type.String())]))),
+  },
+  { additionalProperties: false, default: {} },
+);
+
+/** The app's TEE: the evidence its requests to the CM carry. */
+export const AppAttesterSchema = Type.Object(
+  {
+    platform: attesterPlatformSchema({ default: 'auto' }),
+    allowSim: Type.Boolean({ default: false }),
+    simKeyDir: Type.Optional(Type.String()),
+    simMeasurements: Type.Optional(Type.Record(Type.String(), Type.String())),
+  },
+  { additionalProperties: false, default: {} },
+);
+
+/** The fields every app-side connection to the CM has (the data capsule proxy's, the control plane's groups). */
+export const appCmConnectionFields = {
+  /** host:port of the CM's gRPC endpoint. */
+  address: Type.String({ minLength: 1 }),
+  /** The app's signing key (PKCS#8 PEM, 0600) and certificate (PEM) used for CM requests. */
+  keyFile: Type.String({ minLength: 1 }),
+  certFile: Type.String({ minLength: 1 }),
+};
+
+/** An app's connection to the capsule manager: where it is, the app's key, how the CM is verified, the app's TEE. */
+export const AppCmConnectionSchema = Type.Object({ ...appCmConnectionFields, verify: CmVerifySchema, attester: AppAttesterSchema }, { additionalProperties: false });
+export type AppCmConnection = Static<typeof AppCmConnectionSchema>;
 
 export const CapsuleManagerConfigSchema = Type.Object(
   {

@@ -3,6 +3,7 @@
 import { Type, type Static } from '@sinclair/typebox';
 import { listenSchema } from '../foundation/config-schemas.ts';
 import { natsSecurityProperties } from '../net/nats-connection.ts';
+import { AppCmConnectionSchema } from '../capsule-manager/index.ts';
 
 export const ControlPlaneConfig = Type.Object(
   {
@@ -75,6 +76,40 @@ export const ControlPlaneConfig = Type.Object(
             ),
             { minItems: 1, maxItems: 64 },
           ),
+        },
+        { additionalProperties: false },
+      ),
+    ),
+    /**
+     * Communication groups served over SDS without code (docs/groups.md): acting
+     * for its app, the control plane attests to the capsule manager, fetches each
+     * group's leaf (a key it generates; only the public key goes to the CM), serves
+     * it and the group CA as SDS secrets, and renews them at 2/3 of their life.
+     */
+    groups: Type.Optional(
+      Type.Object(
+        {
+          capsuleManager: AppCmConnectionSchema,
+          bindings: Type.Array(
+            Type.Object(
+              {
+                /** Local name of the group (logs, status). */
+                name: Type.String({ pattern: '^[A-Za-z0-9_.-]{1,64}$' }),
+                /** The data key naming the group (resource_uri = data_uuid). */
+                resourceUri: Type.String({ minLength: 1 }),
+                scope: Type.Optional(Type.String()),
+                /** SDS secret names the interact plugin's listeners and clusters reference. */
+                certSecret: Type.String({ pattern: '^[A-Za-z0-9_.:-]{1,128}$' }),
+                caSecret: Type.String({ pattern: '^[A-Za-z0-9_.:-]{1,128}$' }),
+                /** "leaf" (default): the app's own key certified. "shared": Trustflow's shared asset. */
+                form: Type.Union([Type.Literal('leaf'), Type.Literal('shared')], { default: 'leaf' }),
+              },
+              { additionalProperties: false },
+            ),
+            { minItems: 1, maxItems: 64 },
+          ),
+          /** Renew at this fraction of a leaf's lifetime. */
+          renewAtFraction: Type.Number({ exclusiveMinimum: 0, maximum: 0.95, default: 2 / 3 }),
         },
         { additionalProperties: false },
       ),

@@ -18,6 +18,8 @@ import { LocalRoutingSync, type RoutingSync } from './core/routing-sync.ts';
 import { wireXdsMetrics } from './transport/metrics.ts';
 import { CmDecisionsPoller } from './transport/cm-decisions-poller.ts';
 import { ServiceHealthPoller } from './transport/service-health-poller.ts';
+import { GroupSdsProvider } from './transport/group-sds-provider.ts';
+import { connectAppToCm } from '../capsule-manager/index.ts';
 import { statusDocument, type StatusDocument, type StatusSources } from './core/status-view.ts';
 import type { SecretInput, SecretInfo } from './core/secret-store.ts';
 import type { RoutingChange } from './core/routing.ts';
@@ -53,6 +55,30 @@ export interface ControlPlaneHandle {
 
 function readToken(path: string, field = 'api.tokenFile'): string {
   return readSecretFile(path, field, (_, message, cause) => new ControlPlaneError('INSECURE_CONFIG', message, { cause }), 16);
+}
+
+/** The control plane's side of communication groups, from its config (docs/groups.md). */
+async function startGroups(cfg: NonNullable<ControlPlaneConfig['groups']>, core: ControlPlaneCore, logger: Logger): Promise<{ provider: GroupSdsProvider; close(): void }> {
+  const link = await connectAppToCm(cfg.capsuleManager);
+  const provider = new GroupSdsProvider({
+    partyId: link.partyId,
+    source: link.client,
+    attester: link.attester,
+    secrets: { set: (name, secret) => core.setSecret(name, secret) },
+    groups: cfg.bindings,
+    renewal: { fraction: cfg.renewAtFraction },
+    onRotated: (e) => logger.info({ group: e.name, notAfter: e.notAfter.toISOString(), serial: e.serial }, 'group leaf served'),
+    onDenied: (e) => logger.warn({ group: e.name, reason: e.reason }, 'the capsule manager refused the group leaf; retrying'),
+    onError: (e) => logger.warn({ group: e.name, err: e.error.message }, 'group leaf fetch failed; retrying'),
+  });
+  provider.start().catch(() => undefined);
+  return {
+    provider,
+    close() {
+      provider.stop();
+      link.close();
+    },
+  };
 }
 
 export async function startControlPlane(input: unknown, opts: { logger?: Logger } = {}): Promise<ControlPlaneHandle> {
@@ -95,6 +121,10 @@ export async function startControlPlane(input: unknown, opts: { logger?: Logger 
   const apiPort = await listenHttp(http, config.api?.port ?? 0, apiHost);
   cm?.start();
   health?.start();
+  // Communication groups from config: the first fetch runs in the background
+  // (a CM that does not grant yet is retried with a backoff, never fatal).
+  const groups = config.groups ? await startGroups(config.groups, core, logger.child({ svc: 'groups' })) : undefined;
+  if (groups) sources.groups = () => groups.provider.status();
   logger.info({ xdsPort: bound.port, apiPort }, 'control plane listening');
 
   let closed = false;
@@ -120,6 +150,7 @@ export async function startControlPlane(input: unknown, opts: { logger?: Logger 
       unwire();
       cm?.stop();
       health?.stop();
+      groups?.close();
       await Promise.all([bound.close(), http.close(), sync.close()]);
     },
   };

@@ -1,6 +1,6 @@
 // Data capsule proxy configuration: TypeBox schema with defaults,
 // additionalProperties: false.
-import { attesterPlatformSchema } from '../platforms/index.ts';
+import { AppAttesterSchema, appCmConnectionFields, CmVerifySchema } from '../capsule-manager/index.ts';
 import { Type, type Static } from '@sinclair/typebox';
 import { listenSchema } from '../foundation/config-schemas.ts';
 
@@ -33,36 +33,13 @@ export const DcpConfigSchema = Type.Object(
     capsuleManager: Type.Optional(
       Type.Object(
         {
-          /** host:port of the CM's gRPC endpoint; requests may name it (or nothing). */
-          address: Type.String({ minLength: 1 }),
-          /** The app's signing key (PKCS#8 PEM, 0600) and certificate (PEM) used for CM requests. */
-          keyFile: Type.String({ minLength: 1 }),
-          certFile: Type.String({ minLength: 1 }),
+          ...appCmConnectionFields,
           /** The party the app works for (Trustflow's initiator; the grantee in rules). */
           initiatorPartyId: Type.String({ minLength: 1 }),
           /** Owner recorded for results (default: the app's signing party). */
           resultOwnerId: Type.Optional(Type.String({ minLength: 1 })),
-          /** How the CM's own report is checked before its key is trusted. */
-          verify: Type.Object(
-            {
-              /** PEM files of sim signing keys to trust (development). */
-              trustedSimKeyFiles: Type.Array(Type.String(), { default: [] }),
-              allowInsecure: Type.Boolean({ default: false }),
-              /** Expected CM measurements (name -> hex or list of hex). */
-              measurements: Type.Optional(Type.Record(Type.String(), Type.Union([Type.String(), Type.Array(Type.String())]))),
-            },
-            { additionalProperties: false, default: {} },
-          ),
-          /** The app's TEE: evidence for GetDataKeys / CreateResultDataKey. */
-          attester: Type.Object(
-            {
-              platform: attesterPlatformSchema({ default: 'auto' }),
-              allowSim: Type.Boolean({ default: false }),
-              simKeyDir: Type.Optional(Type.String()),
-              simMeasurements: Type.Optional(Type.Record(Type.String(), Type.String())),
-            },
-            { additionalProperties: false, default: {} },
-          ),
+          verify: CmVerifySchema,
+          attester: AppAttesterSchema,
         },
         { additionalProperties: false },
       ),

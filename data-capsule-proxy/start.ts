@@ -1,10 +1,7 @@
 // Wires config, logger, metrics, the stores, the capsule manager port and both
 // transports. The only place in data-capsule-proxy/ that starts servers.
 import * as grpc from '@grpc/grpc-js';
-import { createPrivateKey } from 'node:crypto';
-import { readFileSync } from 'node:fs';
-import { createAttester } from '../platforms/index.ts';
-import { CapsuleManagerClient } from '../capsule-manager/index.ts';
+import { connectAppToCm } from '../capsule-manager/index.ts';
 import { createCmClientPort } from './transport/cm-client-port.ts';
 import { validateConfig } from '../foundation/config.ts';
 import { addReflection, bindServer, type BoundServer } from '../net/grpc-server.ts';
@@ -54,19 +51,7 @@ export function createS3Opener(cfg: DcpConfig['s3']): (s3: S3Config) => S3Store 
 
 /** Builds the attested CM client port from config (the app's key, its TEE, the CM's expected report). */
 export async function cmPortFromConfig(cm: NonNullable<DcpConfig['capsuleManager']>): Promise<{ port: CapsuleManagerPort; close(): void }> {
-  const client = new CapsuleManagerClient({
-    address: cm.address,
-    signer: { privateKey: createPrivateKey(readFileSync(cm.keyFile)), certChainPem: [readFileSync(cm.certFile, 'utf8')] },
-    verify: {
-      trustedSimKeys: cm.verify.trustedSimKeyFiles.map((f) => readFileSync(f, 'utf8')),
-      policy: { allowInsecure: cm.verify.allowInsecure, ...(cm.verify.measurements ? { measurements: cm.verify.measurements } : {}) },
-    },
-  });
-  const attester = await createAttester(cm.attester.platform, {
-    allowSim: cm.attester.allowSim,
-    simKeyDir: cm.attester.simKeyDir,
-    simMeasurements: cm.attester.simMeasurements,
-  });
+  const { client, attester } = await connectAppToCm(cm);
   const port = createCmClientPort({ client, attester, initiatorPartyId: cm.initiatorPartyId, resultOwnerId: cm.resultOwnerId, endpoints: [cm.address] });
   return { port, close: () => client.close() };
 }

@@ -22,12 +22,26 @@ export interface StatusDocument {
   cmDecisions: CmDecisionsView | null;
   /** Health of the watched services (null when `services` is not configured). */
   services: ServiceHealth[] | null;
+  /** Communication groups served from config (null when `groups` is not configured). */
+  groups: GroupView[] | null;
+}
+
+/** A configured group as the status shows it (never key material). */
+export interface GroupView {
+  name: string;
+  state: 'pending' | 'active' | 'denied' | 'failing' | 'stopped';
+  groupUriPrefix?: string;
+  notAfter?: string;
+  rotations: number;
+  failures: number;
+  lastError?: string;
 }
 
 /** What the status view shows beside the core's own state. */
 export interface StatusSources {
   cmDecisions?: () => CmDecisionsView;
   services?: () => ServiceHealth[];
+  groups?: () => GroupView[];
 }
 
 export function statusDocument(id: string, core: ControlPlaneCore, sync: RoutingSync, sources: StatusSources = {}): StatusDocument {
@@ -51,5 +65,6 @@ export function statusDocument(id: string, core: ControlPlaneCore, sync: Routing
     replication: sync.info(),
     cmDecisions: sources.cmDecisions ? sources.cmDecisions() : null,
     services: sources.services ? sources.services() : null,
+    groups: sources.groups ? sources.groups() : null,
   };
 }

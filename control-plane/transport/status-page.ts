@@ -43,6 +43,9 @@ export const STATUS_PAGE = `<!doctype html>
 <h2>Services</h2>
 <div id="services-summary" class="muted"></div>
 <table id="services"><thead><tr><th>service</th><th>health URL</th><th>state</th><th>since</th><th>times down</th><th>last error</th></tr></thead><tbody></tbody></table>
+<h2>Communication groups</h2>
+<div id="groups-summary" class="muted"></div>
+<table id="groups"><thead><tr><th>group</th><th>state</th><th>leaf expires</th><th>rotations</th><th>failures</th><th>last error</th></tr></thead><tbody></tbody></table>
 <h2>Secrets</h2>
 <div id="secrets-summary" class="muted"></div>
 <table id="secrets"><thead><tr><th>name</th><th>kind</th><th>subject</th><th>expires at</th><th>expires in</th><th>state</th></tr></thead><tbody></tbody></table>
@@ -113,6 +116,18 @@ async function refresh() {
       cell(tr, x.up === null ? 'unknown' : x.up ? 'up' : 'DOWN', x.up === false ? 'alarm' : x.up ? 'ok' : 'muted');
       if (x.since) timeCell(tr, x.since); else cell(tr, '');
       cell(tr, x.downs, x.downs ? 'warn' : ''); cell(tr, x.lastError || '');
+      return tr;
+    }));
+    const gs = s.groups || [];
+    const gsum = document.getElementById('groups-summary');
+    const gBad = gs.filter((g) => g.state === 'denied' || g.state === 'failing').map((g) => g.name);
+    gsum.textContent = s.groups ? gs.length + ' group(s) from config' + (gBad.length ? '; ' + gBad.length + ' not served: ' + gBad.join(', ') : '') : 'none configured (control-plane config groups)';
+    gsum.className = gBad.length ? 'bad' : 'muted';
+    fill('groups', gs.map((g) => {
+      const tr = document.createElement('tr'); tr.dataset.group = g.name; if (g.state === 'denied' || g.state === 'failing') tr.className = 'alarm';
+      cell(tr, g.name); cell(tr, g.state, g.state === 'active' ? 'ok' : g.state === 'pending' ? 'muted' : 'alarm');
+      if (g.notAfter) timeCell(tr, g.notAfter); else cell(tr, '');
+      cell(tr, g.rotations); cell(tr, g.failures, g.failures ? 'warn' : ''); cell(tr, g.lastError || '');
       return tr;
     }));
     const alarms = [];
