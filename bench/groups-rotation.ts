@@ -76,7 +76,7 @@ try {
   const key = generateKeyPairSync('ec', { namedCurve: 'P-256' });
   for (let i = 0; i < N_BASE; i++) {
     const t0 = performance.now();
-    const a = await issueGroupTlsAsset({ dataKey: Buffer.alloc(32, 1), scope: 'default', dataUuid: 'baseline', partyId: 'carol', subjectPublicKeyPem: key.publicKey.export({ type: 'spki', format: 'pem' }) as string, claims: { platform: 'sim', measurements: {}, reportData: '', tcb: { status: 'Unknown' }, debug: false, insecure: true }, evidenceDigest: Buffer.alloc(32) });
+    const a = await issueGroupTlsAsset({ dataKey: Buffer.alloc(32, 1), scope: 'default', dataUuid: 'baseline', partyId: 'carol', subjectPublicKeyPem: key.publicKey.export({ type: 'spki', format: 'pem' }) as string, claims: { platform: 'sim', measurements: {}, reportData: '', tcb: { status: 'NotApplicable' }, debug: false, insecure: true, checks: [] }, evidenceDigest: Buffer.alloc(32) });
     const [port] = await freePorts(1);
     const envoy = await EnvoyProcess.start({ name: 'baseline', bootstrap: mtlsIngressBootstrap({ listenPort: port!, upstreamPort: carol.appPort, certPem: a.leafCertPem, keyPem: key.privateKey.export({ type: 'pkcs8', format: 'pem' }) as string, caPem: a.caCertPem, sanPrefix: 'aenv://group/' }) });
     const serial = new X509Certificate(a.leafCertPem).serialNumber.toLowerCase();

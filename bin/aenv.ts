@@ -23,6 +23,7 @@ export const COMMANDS: readonly Command[] = [
   { name: 'client', summary: 'online scenario client: attest the app, send an encrypted message, print the reply', load: async () => (await import('../client/cli.ts')).main },
   { name: 'app', summary: 'the sample app ("I got your message: <body>")', load: async () => (await import('../dev/sample-app.ts')).main },
   { name: 'verify', summary: 'verify an attestation report against expected measurements; print the trusted app key', load: async () => (await import('../platforms/cli.ts')).main },
+  { name: 'collateral', summary: 'Intel TCB collateral on disk: fetch from Intel PCS or a PCCS, show what a directory holds', load: async () => (await import('../platforms/index.ts')).collateralMain },
 ];
 
 export function usage(): string {

@@ -61,7 +61,7 @@ function clientFor(cfg: OwnerConfig): CapsuleManagerClient {
     signer: loadSigner(cfg),
     verify: {
       trustedSimKeys,
-      policy: { allowInsecure: cfg.sim, ...(cfg.tee_plat ? { platforms: [cfg.tee_plat] } : {}), ...(cfg.tee_constraints ? { measurements: cfg.tee_constraints } : {}) },
+      policy: { allowInsecure: cfg.sim, allowUnknownTcb: cfg.allow_unknown_tcb, ...(cfg.tee_plat ? { platforms: [cfg.tee_plat] } : {}), ...(cfg.tee_constraints ? { measurements: cfg.tee_constraints } : {}) },
     },
   });
 }

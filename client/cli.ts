@@ -9,12 +9,15 @@ import { runOnlineClient, runTrustflowClient } from './transport/online-client.t
 const USAGE = `usage: online-client --url URL (--sim-key FILE | --trust-served-sim-key) [--message hello]
        [--key rsa|x25519|p256] [--alg RSA-OAEP-256|ECDH-ES|ECDH-ES+A256KW] [--enc A128GCM|A256GCM]
        [--compat rfc7516|trustflow] [--path /] [--measurement name=hex ...] [--session MSG ...]
+       [--allow-unknown-tcb]
        online-client --trustflow --url URL --sim-key FILE [--path /teeapp] [--message hello]
 
 Attests the app behind Envoy (sim platform: --allow-insecure is implied by a sim key),
 sends the message in a JWE envelope and prints the decrypted reply.
 --trust-served-sim-key fetches the sim key from /.well-known/sim-key: demo only, it
 proves nothing.
+--allow-unknown-tcb accepts a hardware TEE whose TCB status is Unknown (no collateral
+established its TCB level); without it such evidence is rejected.
 --trustflow runs Trustflow's client steps (GetRaCert, Trustflow's envelope form) against
 an ingress whose ext-proc is in compat: trustflow (the demo's, default port 50001).`;
 
@@ -27,7 +30,7 @@ export async function main(argv: string[]): Promise<number> {
         key: { type: 'string', default: 'rsa' }, alg: { type: 'string' }, enc: { type: 'string', default: 'A128GCM' },
         compat: { type: 'string', default: 'rfc7516' }, 'sim-key': { type: 'string', multiple: true },
         'trust-served-sim-key': { type: 'boolean' }, measurement: { type: 'string', multiple: true },
-        session: { type: 'string', multiple: true }, trustflow: { type: 'boolean' }, verbose: { type: 'boolean', short: 'v' }, help: { type: 'boolean', short: 'h' },
+        session: { type: 'string', multiple: true }, trustflow: { type: 'boolean' }, 'allow-unknown-tcb': { type: 'boolean' }, verbose: { type: 'boolean', short: 'v' }, help: { type: 'boolean', short: 'h' },
       },
     },
     USAGE,
@@ -46,7 +49,7 @@ export async function main(argv: string[]): Promise<number> {
       trustedSimKeys.push(await r.text());
     }
     const measurements = Object.fromEntries((v.measurement ?? []).map((m) => m.split('=', 2) as [string, string]));
-    const policy = { allowInsecure: trustedSimKeys.length > 0, ...(Object.keys(measurements).length ? { measurements } : {}) };
+    const policy = { allowInsecure: trustedSimKeys.length > 0, allowUnknownTcb: v['allow-unknown-tcb'] === true, ...(Object.keys(measurements).length ? { measurements } : {}) };
     const out = v.trustflow
       ? await runTrustflowClient({ url: v.url, message: v.message!, path: v.path, trustedSimKeys, policy })
       : await runOnlineClient({

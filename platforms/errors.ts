@@ -30,6 +30,18 @@ export const PlatformError = defineErrors('platforms', {
   TRUST_ANCHOR_MISSING: 'failed_precondition',
   /** Collateral present but invalid (bad signature, expired, wrong FMSPC). */
   COLLATERAL_INVALID: 'unauthenticated',
+  /** Collateral (TCB Info, QE Identity, a CRL) is past its nextUpdate (or not yet issued) at the verification time: fetch it anew. */
+  COLLATERAL_EXPIRED: 'failed_precondition',
+  /** A certificate of the chain (PCK, PCK CA, TCB signing) is listed in its issuer's CRL. */
+  CERT_REVOKED: 'unauthenticated',
+  /** The QE report does not match Intel's QE Identity (MRSIGNER, ISVPRODID, MISCSELECT, ATTRIBUTES, or its id/TEE). */
+  QE_IDENTITY_MISMATCH: 'unauthenticated',
+  /** The TDX module (MRSIGNERSEAM, SEAMATTRIBUTES, its version) does not match the TDX module identities of the TCB Info. */
+  TDX_MODULE_MISMATCH: 'unauthenticated',
+  /** No TCB level of the TCB Info (or of the QE / TDX module identity) covers the platform: Intel does not support this TCB. */
+  TCB_NOT_SUPPORTED: 'unauthenticated',
+  /** A collateral service (PCS, PCCS) could not be reached or did not answer 200. */
+  COLLATERAL_UNAVAILABLE: 'unavailable',
   /** No TEE detected for `auto`, or the named TEE is absent on this machine. */
   NO_PLATFORM: 'failed_precondition',
   /** The TEE device/configfs refused or returned something unusable. */

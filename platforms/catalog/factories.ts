@@ -31,12 +31,34 @@ export function createEvidenceVerifier(opts: EvidenceVerifierOptions = {}): Evid
     return v;
   }
   return {
-    parse: (evidence: Evidence) => verifierFor(evidence.platform).parse(evidence),
+    parse: (evidence: Evidence) => {
+      const v = verifierFor(evidence.platform);
+      checkAuxKeys(evidence);
+      return v.parse(evidence);
+    },
     async verify(evidence: Evidence, ctx: VerifyContext = {}): Promise<Claims> {
-      return verifierFor(evidence.platform).verify(evidence, ctx);
+      const v = verifierFor(evidence.platform);
+      checkAuxKeys(evidence);
+      return v.verify(evidence, ctx);
     },
     appraise,
   };
+}
+
+/**
+ * The one aux rule, for every platform: each plugin declares its aux keys
+ * (plugin.ts `auxKeys`); evidence with any other key is rejected, naming it,
+ * before the plugin parses anything. An unknown key may be a newer attester's
+ * input this verifier would silently ignore, so it is never accepted.
+ */
+export function checkAuxKeys(evidence: Evidence): void {
+  const known = plugin(evidence.platform).auxKeys;
+  for (const k of Object.keys(evidence.aux ?? {})) {
+    if (!known.includes(k)) {
+      const list = known.length > 0 ? `its aux keys are ${known.join(', ')}` : 'it takes no aux entries';
+      throw new PlatformError('EVIDENCE_MALFORMED', `${evidence.platform} evidence: unknown aux entry "${k}" (${list})`, { details: { auxKey: k } });
+    }
+  }
 }
 
 export interface CreateAttesterOptions extends AttesterOptions {

@@ -48,7 +48,7 @@ function importJwk(jwk: Record<string, string>, i: number): KeyObject {
 
 function applyPolicy(v: EvidenceVerifier, claims: Claims, policy: AppraisalPolicy): void {
   const r = v.appraise(claims, policy);
-  if (!r.ok) throw new PlatformError('POLICY_REJECTED', `attestation rejected by policy: ${r.failures.join('; ')}`, { details: { failures: r.failures } });
+  if (!r.ok) throw new PlatformError('POLICY_REJECTED', `attestation rejected by policy: ${r.failures.join('; ')}`, { details: { failures: r.failures, checks: claims.checks } });
 }
 
 /** Verifies a /.well-known/attestation document for the caller's nonce. */

@@ -10,6 +10,29 @@ function short(h: string): string {
   return h.length > 24 ? `${h.slice(0, 16)}..${h.slice(-8)}` : h;
 }
 
+/** How to accept TCB status Unknown, named in every failure about it. */
+export const ACCEPT_UNKNOWN_TCB = 'allowUnknownTcb: true in the policy (or "Unknown" in acceptedTcbStatuses; aenv verify --allow-unknown-tcb)';
+
+/**
+ * TCB status. Unknown (no collateral established the TCB level) fails unless the
+ * policy accepts it explicitly; NotApplicable is the sim platform's (no TCB) and
+ * valid on insecure claims only. Without acceptedTcbStatuses any other status but
+ * Revoked passes.
+ */
+function tcbFailures(claims: Claims, policy: AppraisalPolicy): string[] {
+  const status = claims.tcb.status;
+  const accepted = policy.acceptedTcbStatuses && policy.acceptedTcbStatuses.length > 0 ? policy.acceptedTcbStatuses : undefined;
+  if (status === 'NotApplicable' && !claims.insecure) return [`TCB status NotApplicable is only valid for a platform without a TCB (sim), not ${claims.platform}`];
+  if (status === 'Unknown') {
+    if (policy.allowUnknownTcb === true || accepted?.includes('Unknown')) return [];
+    // An explicit list already says what is accepted; the default names the way to accept Unknown.
+    if (accepted) return [`TCB status Unknown is not accepted (accepted: ${accepted.join(', ')})`];
+    return [`TCB status Unknown is not accepted: no collateral established the TCB level of this ${claims.platform} evidence; configure collateral, or accept Unknown explicitly with ${ACCEPT_UNKNOWN_TCB}`];
+  }
+  if (accepted) return accepted.includes(status) ? [] : [`TCB status ${status} is not accepted (accepted: ${accepted.join(', ')})`];
+  return status === 'Revoked' ? ['TCB status is Revoked'] : [];
+}
+
 export function appraise(claims: Claims, policy: AppraisalPolicy): AppraisalResult {
   const failures: string[] = [];
   if (policy.platforms && policy.platforms.length > 0 && !policy.platforms.includes(claims.platform)) {
@@ -30,12 +53,7 @@ export function appraise(claims: Claims, policy: AppraisalPolicy): AppraisalResu
       failures.push(`measurement ${name}: expected ${allowed.map(short).join(' | ')}, got ${short(norm(got))}`);
     }
   }
-  const accepted = policy.acceptedTcbStatuses;
-  if (accepted && accepted.length > 0) {
-    if (!accepted.includes(claims.tcb.status)) failures.push(`TCB status ${claims.tcb.status} is not accepted (accepted: ${accepted.join(', ')})`);
-  } else if (claims.tcb.status === 'Revoked') {
-    failures.push('TCB status is Revoked');
-  }
+  failures.push(...tcbFailures(claims, policy));
   for (const [name, min] of Object.entries(policy.minTcbSvn ?? {})) {
     const got = claims.tcb.svn?.[name];
     if (typeof got !== 'number') failures.push(`TCB component ${name}: minimum ${min} required, but the evidence has none`);

@@ -45,6 +45,12 @@ export interface UalMapping {
 export interface PlatformPlugin<N extends string = string, V = object, A = object> {
   readonly name: N;
   readonly ual: UalMapping;
+  /**
+   * Every aux key this platform's evidence may carry. The catalog's verifier
+   * rejects evidence with any other key (EVIDENCE_MALFORMED naming it) before the
+   * plugin sees it, so an unknown key is never silently ignored.
+   */
+  readonly auxKeys: readonly string[];
   /** Schema of the attester's data options (checked before an attester is made: a bad option is a clear error). */
   readonly attesterOptions: TObject;
   createVerifier(opts: V & CommonVerifierOptions): PlatformVerifier;

@@ -24,8 +24,25 @@ export interface Evidence {
   aux?: Record<string, string>;
 }
 
-/** TCB status as reported by verification; "Unknown" when no collateral was available. */
-export type TcbStatus = 'UpToDate' | 'SWHardeningNeeded' | 'ConfigurationNeeded' | 'ConfigurationAndSWHardeningNeeded' | 'OutOfDate' | 'OutOfDateConfigurationNeeded' | 'Revoked' | 'Unknown';
+/**
+ * TCB status as reported by verification. "Unknown" when no collateral was
+ * available (appraisal rejects it unless the policy accepts it explicitly);
+ * "NotApplicable" only for the insecure sim platform, which has no TCB at all.
+ */
+export type TcbStatus = 'UpToDate' | 'SWHardeningNeeded' | 'ConfigurationNeeded' | 'ConfigurationAndSWHardeningNeeded' | 'OutOfDate' | 'OutOfDateConfigurationNeeded' | 'Revoked' | 'Unknown' | 'NotApplicable';
+
+/**
+ * One step of verification and what became of it: `pass` (checked and good),
+ * `not-checked` (this verifier did not or could not check it, e.g. no CRLs
+ * supplied), `warn` (checked, and the user should know, e.g. unsigned trailing
+ * bytes). A check that fails makes verification throw instead.
+ */
+export interface VerificationCheck {
+  /** Check name, e.g. signature, cert-chain, crl, tcb-status, trailing-bytes (platforms/core/checks.ts). */
+  check: string;
+  result: 'pass' | 'not-checked' | 'warn';
+  detail?: string;
+}
 
 /**
  * Verified claims in one normalized shape, whatever the platform.
@@ -49,6 +66,8 @@ export interface Claims {
   insecure: boolean;
   /** Platform-specific extras that policies may read (chip id, vmpl, product, ...). */
   extra?: Record<string, string | number | boolean>;
+  /** What verification checked and what it did not, in order (docs/platforms.md, "Verdicts"). */
+  checks: VerificationCheck[];
 }
 
 /** Expected values: every listed measurement must equal one of the allowed values. */
@@ -56,8 +75,14 @@ export interface AppraisalPolicy {
   platforms?: PlatformName[];
   measurements?: Record<string, string | string[]>;
   allowDebug?: boolean;
-  /** Accept only these TCB statuses (default: any but Revoked). */
+  /**
+   * Accept only these TCB statuses. Default: any status collateral established but
+   * Revoked, plus NotApplicable (sim, which needs allowInsecure anyway); never
+   * Unknown unless listed here or allowUnknownTcb is set.
+   */
   acceptedTcbStatuses?: TcbStatus[];
+  /** Accept TCB status Unknown (no collateral established the TCB level) in addition to the accepted statuses (default false). */
+  allowUnknownTcb?: boolean;
   /** Minimum value per TCB component (names as in Claims.tcb.svn, e.g. sev-snp "snp", sgx "isv_svn"). */
   minTcbSvn?: Record<string, number>;
   /** Accept the insecure sim platform (default false). */

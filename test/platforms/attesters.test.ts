@@ -109,5 +109,35 @@ t.test('csv attester: ioctl helper command, mnonce must come back', async (t) =>
   t.equal(ev.aux?.chip_id, 'CHIP1');
   t.same(Buffer.from(ev.quote).subarray(64, 128), RD);
   await t.rejects((await createAttester('csv', { root: dir, csvReportCommand: [process.execPath, stale] })).getEvidence(RD), { code: 'DEVICE_ERROR', message: /mnonce/ });
-  t.equal(await (await createAttester('csv', { root: dir })).detect(), false, 'no helper, no csv');
+  // Without csvReportCommand the built-in native helper does the ioctl: the device alone decides.
+  t.equal(await (await createAttester('csv', { root: dir })).detect(), true, '/dev/csv-guest present: a CSV guest');
+  const none = await createAttester('csv', { root: mkdtempSync(join(tmpdir(), 'nocsv-')) });
+  t.equal(await none.detect(), false, 'no /dev/csv-guest, no csv');
+  await t.rejects(none.getEvidence(RD), { code: 'NO_PLATFORM', message: /csv-guest/ });
+  await t.rejects(createAttester('csv', { root: dir, teeHelper: '' }), { code: 'INVALID_INPUT', message: /teeHelper/ }, 'option schema');
+  await t.rejects((await createAttester('csv', { root: dir, teeHelper: join(dir, 'missing-helper') })).getEvidence(RD), { code: 'DEVICE_ERROR', message: /aenv-tee-helper is not an executable file .*setup\.sh/ }, 'a missing helper is a clear error');
+});
+
+t.test('detection without configfs-tsm: the guest devices decide; every attester names its missing path', async (t) => {
+  const root = mkdtempSync(join(tmpdir(), 'nodev-'));
+  for (const p of ['tdx', 'sev-snp', 'csv', 'tpm'] as const) t.equal(await (await createAttester(p, { root })).detect(), false, `${p}: nothing present`);
+  await t.rejects((await createAttester('tdx', { root })).getEvidence(RD), { code: 'NO_PLATFORM', message: /configfs-tsm.*tdx_guest/ });
+  await t.rejects((await createAttester('sev-snp', { root })).getEvidence(RD), { code: 'NO_PLATFORM', message: /configfs-tsm.*sev-guest/ });
+  await t.rejects(createAttester('auto', { root }), { code: 'NO_PLATFORM' });
+  mkdirSync(join(root, 'sys/devices/virtual/misc/tdx_guest'), { recursive: true });
+  t.equal(await (await createAttester('tdx', { root })).detect(), false, 'the sysfs node alone (no device, no configfs) cannot quote');
+  mkdirSync(join(root, TSM_REPORT_DIR), { recursive: true });
+  t.equal(await (await createAttester('tdx', { root })).detect(), true, 'sysfs node + configfs-tsm');
+  const snpRoot = mkdtempSync(join(tmpdir(), 'snpdev-'));
+  mkdirSync(join(snpRoot, 'dev'));
+  writeFileSync(join(snpRoot, 'dev/sev-guest'), '');
+  t.equal(await (await createAttester('sev-snp', { root: snpRoot })).detect(), true, '/dev/sev-guest alone (the ioctl path)');
+  const tpmRoot = mkdtempSync(join(tmpdir(), 'tpmdev-'));
+  mkdirSync(join(tpmRoot, 'dev'));
+  writeFileSync(join(tpmRoot, 'dev/tpmrm0'), '');
+  t.equal(await (await createAttester('tpm', { root: tpmRoot })).detect(), true, '/dev/tpmrm0 readable and writable');
+  t.equal(await (await createAttester('tpm', { root, tpmDevice: join(tpmRoot, 'dev/tpmrm0') })).detect(), true, 'tpmDevice overrides the path');
+  await t.rejects(createAttester('tpm', { root, tpmSimulator: 'not an address' }), { code: 'INVALID_INPUT', message: /tpmSimulator/ });
+  // a regular file is not a TPM: the device transport refuses the answer
+  await t.rejects((await createAttester('tpm', { root: tpmRoot })).getEvidence(RD), { code: 'DEVICE_ERROR' });
 });

@@ -39,11 +39,11 @@ t.test('verify CLI against a running ra-proxy (sim)', async (t) => {
   const ev = join(dir, 'tdx.json');
   writeFileSync(ev, JSON.stringify({ platform: 'tdx', quote: vector('tdx_v4.dat').toString('base64') }));
   const now = nowWithin(pemCerts(parseDcapQuote(vector('tdx_v4.dat')).cert.pckChainPem)).toISOString();
-  const okTdx = await run(['--evidence', ev, '--now', now]);
+  const okTdx = await run(['--evidence', ev, '--now', now, '--allow-unknown-tcb']);
   t.equal(okTdx.rc, 0, okTdx.err);
   const mrTd = JSON.parse(okTdx.out).claims.measurements.mr_td as string;
-  t.equal((await run(['--evidence', ev, '--now', now, '--expect', `mr_td=${mrTd}`])).rc, 0);
-  const wrong = await run(['--evidence', ev, '--now', now, '--expect', `mr_td=${'00'.repeat(48)}`]);
+  t.equal((await run(['--evidence', ev, '--now', now, '--allow-unknown-tcb', '--expect', `mr_td=${mrTd}`])).rc, 0);
+  const wrong = await run(['--evidence', ev, '--now', now, '--allow-unknown-tcb', '--expect', `mr_td=${'00'.repeat(48)}`]);
   t.equal(wrong.rc, 1);
   t.match(wrong.err, /measurement mr_td/);
   const expired = await run(['--evidence', ev, '--now', '2099-01-01T00:00:00Z']);
@@ -53,7 +53,7 @@ t.test('verify CLI against a running ra-proxy (sim)', async (t) => {
   writeFileSync(csv, JSON.stringify({ platform: 'csv', quote: vector('csv_report.cert').toString('base64'), aux: { hsk_cek: vector('hsk_cek.cert').toString('base64') } }));
   const hrkFile = join(dir, 'hrk.cert');
   writeFileSync(hrkFile, vector('hrk.cert'));
-  const okCsv = await run(['--evidence', csv, '--hygon-hrk', hrkFile]);
+  const okCsv = await run(['--evidence', csv, '--hygon-hrk', hrkFile, '--allow-unknown-tcb']);
   t.equal(okCsv.rc, 0, okCsv.err);
   t.equal(JSON.parse(okCsv.out).claims.extra.chain, 'hrk');
   t.equal((await run(['--evidence', ev, '--tcb-info', csv])).rc, 1, '--tcb-info needs its chain');

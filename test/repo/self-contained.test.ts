@@ -19,7 +19,8 @@ t.test('every attestation vector is listed in PROVENANCE.md with its SHA-256, an
     if (cells.length !== 8 || !/^`[0-9a-f]{64}`$/.test(cells[6]!)) continue;
     rows.set(cells[1]!, { source: cells[3]!, licence: cells[5]!, sha256: cells[6]!.slice(1, -1) });
   }
-  const files = readdirSync(FIXTURES).filter((f) => f !== 'PROVENANCE.md');
+  // Vectors may sit in subfolders (collateral/<source>/...): rows name them by their path in this folder.
+  const files = (readdirSync(FIXTURES, { recursive: true }) as string[]).map((f) => f.split('\\').join('/')).filter((f) => f !== 'PROVENANCE.md' && statSync(join(FIXTURES, f)).isFile());
   t.ok(files.length >= 20, `${files.length} vectors`);
   t.same([...rows.keys()].sort(), files.sort(), 'the table lists exactly the files present');
   for (const f of files) {

@@ -29,6 +29,8 @@ export interface DcapQuote {
   signature: Buffer;
   attestKey: Buffer;
   cert: QeCertData;
+  /** Bytes after the signature data (no signature covers them, no check reads them). */
+  trailing: Buffer;
 }
 
 const bad = (why: string) => new PlatformError('EVIDENCE_MALFORMED', `DCAP quote: ${why}`);
@@ -117,7 +119,11 @@ export function parseDcapQuote(quote: Uint8Array): DcapQuote {
     const inner = new Reader(q, r.off, r.off + size);
     if (inner.end > r.end) throw bad('QE report certification data exceeds the signature data');
     cert = parseQeCertData(inner);
+    // Inside a length-delimited field every byte is accounted for (docs/platforms.md, "Trailing bytes").
+    if (inner.off !== inner.end) throw bad(`${inner.end - inner.off} bytes in the QE report certification data after the PCK chain`);
+    r.off = inner.end;
   }
+  if (r.off !== r.end) throw bad(`${r.end - r.off} bytes in the signature data after the certification data`);
   return {
     version,
     teeType,
@@ -128,6 +134,7 @@ export function parseDcapQuote(quote: Uint8Array): DcapQuote {
     signature,
     attestKey,
     cert,
+    trailing: q.subarray(r.end),
   };
 }
 

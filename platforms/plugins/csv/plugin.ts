@@ -3,7 +3,7 @@ import { Type } from '@sinclair/typebox';
 import { definePlatform } from '../../core/plugin.ts';
 import { PlatformError } from '../../errors.ts';
 import { createCsvAttester } from './attester.ts';
-import { createCsvVerifier } from './verifier.ts';
+import { createCsvVerifier, CSV_AUX_KEYS } from './verifier.ts';
 
 export interface CsvVerifierOptions {
   /** Hygon root key (HRK) certificate, Hygon binary format. */
@@ -15,14 +15,17 @@ export interface CsvVerifierOptions {
 }
 
 export interface CsvAttesterConfig {
-  /** ioctl helper command (request hex as last argument, report on stdout). */
+  /** An external report command instead of the built-in ioctl helper (request hex as last argument, report on stdout). */
   csvReportCommand?: string[];
+  /** The native ioctl helper (default $AENV_TEE_HELPER, else .tools/bin/aenv-tee-helper). */
+  teeHelper?: string;
   /** Directory of <chip serial>/hsk_cek.cert files sent along with the report. */
   csvHskCekDir?: string;
 }
 
 export const csvPlugin = definePlatform<'csv', CsvVerifierOptions, CsvAttesterConfig>({
   name: 'csv',
+  auxKeys: CSV_AUX_KEYS,
   // Trustflow's HygonCsvReport: the HSK/CEK chain and chip id in fields of their own.
   ual: {
     teePlatform: 'CSV',
@@ -51,7 +54,7 @@ export const csvPlugin = definePlatform<'csv', CsvVerifierOptions, CsvAttesterCo
       return out;
     },
   },
-  attesterOptions: Type.Object({ csvReportCommand: Type.Optional(Type.Array(Type.String(), { minItems: 1 })), csvHskCekDir: Type.Optional(Type.String({ minLength: 1 })) }),
+  attesterOptions: Type.Object({ csvReportCommand: Type.Optional(Type.Array(Type.String(), { minItems: 1 })), csvHskCekDir: Type.Optional(Type.String({ minLength: 1 })), teeHelper: Type.Optional(Type.String({ minLength: 1 })) }),
   createVerifier: (o) => createCsvVerifier(o),
-  createAttester: (o) => createCsvAttester({ root: o.root, command: o.csvReportCommand, hskCekDir: o.csvHskCekDir }),
+  createAttester: (o) => createCsvAttester({ root: o.root, command: o.csvReportCommand, hskCekDir: o.csvHskCekDir, teeHelper: o.teeHelper }),
 });

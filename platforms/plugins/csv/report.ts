@@ -31,6 +31,8 @@ export interface CsvReport {
   chipSn: string;
   /** true/false when the signer MAC could be checked, undefined when it could not (restored block). */
   macValid?: boolean;
+  /** Bytes after the signer block (no signature or MAC covers them, no check reads them). */
+  trailing: Buffer;
 }
 
 const bad = (why: string) => new PlatformError('EVIDENCE_MALFORMED', `CSV report: ${why}`);
@@ -47,7 +49,9 @@ function xor(b: Buffer, anonce: number): Buffer {
 export function parseCsvReport(bytes: Uint8Array, version: 1 | 2 = 1): CsvReport {
   const b = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const signerAt = version === 1 ? 0x150 : 0x490;
-  if (b.length < signerAt + CSV_CERT_SIZE + 64 + 32 + 32) throw bad(`${b.length} bytes is too short for a v${version} report`);
+  // The report ends with the signer block: PEK cert, chip SN (64), reserved (32), MAC (32).
+  const end = signerAt + CSV_CERT_SIZE + 64 + 32 + 32;
+  if (b.length < end) throw bad(`${b.length} bytes is too short for a v${version} report`);
   if (b.length > 4096) throw bad(`${b.length} bytes exceeds 4096`);
   const anonce = version === 1 ? b.readUInt32LE(0xbc) : 0;
   const f = (from: number, to: number) => (version === 1 ? xor(b.subarray(from, to), anonce) : Buffer.from(b.subarray(from, to)));
@@ -87,6 +91,7 @@ export function parseCsvReport(bytes: Uint8Array, version: 1 | 2 = 1): CsvReport
     pekCert,
     chipSn: sn.toString('latin1').replace(/\0+$/, ''),
     macValid,
+    trailing: b.subarray(end),
   };
   if (version === 2) {
     out.build = b.readUInt32LE(0xbc);

@@ -4,6 +4,7 @@
 // comes from configuration (hygonHrk) or the evidence (aux.hrk), accepted only
 // when its key matches the pinned digest or the configured HRK.
 import { PlatformError } from '../../errors.ts';
+import { CHECK, CheckList, tcbStatusCheck, trailingBytesCheck } from '../../core/checks.ts';
 import { resolveTcbStatus } from '../../core/collateral.ts';
 import type { PlatformVerifier, CommonVerifierOptions } from '../../core/plugin.ts';
 import type { CsvVerifierOptions } from './plugin.ts';
@@ -30,10 +31,8 @@ export function createCsvVerifier(o: CsvVerifierOptions & CommonVerifierOptions)
     platform: 'csv',
     parse: (evidence) => parseCsvReport(evidence.quote, reportVersion(evidence.aux ?? {})),
     async verify(evidence: Evidence, _ctx: VerifyContext): Promise<Claims> {
+      // Unknown aux keys are rejected by the catalog (plugin.ts auxKeys = CSV_AUX_KEYS).
       const aux = evidence.aux ?? {};
-      for (const k of Object.keys(aux)) {
-        if (!(CSV_AUX_KEYS as readonly string[]).includes(k)) throw new PlatformError('EVIDENCE_MALFORMED', `CSV evidence: unknown aux entry "${k}"`);
-      }
       const r = parseCsvReport(evidence.quote, reportVersion(aux));
       if (r.macValid === false) throw new PlatformError('SIGNATURE_INVALID', 'CSV report: the signer block MAC (HMAC-SM3 keyed by mnonce) does not verify');
       const pek = parseCsvCert(r.pekCert, 'PEK certificate');
@@ -82,15 +81,26 @@ export function createCsvVerifier(o: CsvVerifierOptions & CommonVerifierOptions)
       };
       r.rtmr?.forEach((m, i) => (measurements[`rtmr${i}`] = hex(m)));
       const svn = { hsk_version: (r.policy >> 8) & 0xf, cek_version: (r.policy >> 12) & 0xf, api_major: (r.policy >> 16) & 0xff, api_minor: (r.policy >>> 24) & 0xff };
+      const status = await resolveTcbStatus(o.collateral, { platform: 'csv', platformId: r.chipSn, svn });
+      // Verdict: every step above passed (or threw); what was not checked is listed too.
+      const checks = new CheckList();
+      if (r.macValid) checks.pass('signer-mac', 'signer block MAC (HMAC-SM3 keyed by mnonce) verifies');
+      else checks.notChecked('signer-mac', 'the signer block comes restored (not in firmware form): its MAC cannot be checked');
+      checks.pass(CHECK.signature, `report signed by the PEK over [0, 0x${r.signed.length.toString(16)}) (SM2/SM3, user id ${pek.uid.toString('latin1')})`);
+      if (chain === 'hrk') checks.pass(CHECK.certChain, `PEK <- CEK <- HSK <- HRK (${configuredHrk ? 'configured hygonHrk' : 'pinned Hygon root key'}) for chip ${r.chipSn}`);
+      else checks.notChecked(CHECK.certChain, `the HSK/CEK of chip ${r.chipSn} are not available: the PEK is not traced to the Hygon root (csvAllowPekOnly)`);
+      checks.add(tcbStatusCheck(status, o.collateral !== undefined));
+      checks.add(trailingBytesCheck(r.trailing.length, 'the signer block', r.trailing));
       return {
         platform: 'csv',
         measurements,
         reportData: hex(r.reportData),
-        tcb: { status: await resolveTcbStatus(o.collateral, { platform: 'csv', platformId: r.chipSn, svn }), svn },
+        tcb: { status, svn },
         // POLICY bit 0 NODBG: debugging is disallowed when set
         debug: (r.policy & 1) === 0,
         insecure: false,
         extra: { report_version: r.version, chip_id: r.chipSn, policy: r.policy, chain, mnonce: hex(r.mnonce), ...(r.build !== undefined ? { build: r.build } : {}) },
+        checks: checks.toArray(),
       };
     },
   };

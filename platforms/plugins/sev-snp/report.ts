@@ -41,6 +41,8 @@ export interface SnpReport {
   /** r||s big-endian, 48 bytes each (IEEE P1363 for P-384). */
   signature: Buffer;
   debugAllowed: boolean;
+  /** Bytes after the 1184-byte report (no signature covers them, no check reads them). */
+  trailing: Buffer;
 }
 
 const bad = (why: string) => new PlatformError('EVIDENCE_MALFORMED', `SEV-SNP report: ${why}`);
@@ -66,7 +68,8 @@ function leToBe48(le72: Buffer): Buffer {
 
 export function parseSnpReport(bytes: Uint8Array): SnpReport {
   const b = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  if (b.length !== SNP_REPORT_SIZE) throw bad(`${b.length} bytes, expected ${SNP_REPORT_SIZE}`);
+  // The report has a fixed size; anything after it is reported, not read (docs/platforms.md, "Trailing bytes").
+  if (b.length < SNP_REPORT_SIZE) throw bad(`${b.length} bytes, expected ${SNP_REPORT_SIZE}`);
   const version = b.readUInt32LE(0);
   if (version !== 2 && version !== 3 && version !== 5) throw new PlatformError('UNSUPPORTED_VERSION', `SEV-SNP report version ${version} is not supported (2, 3, 5)`);
   const sigAlgo = b.readUInt32LE(0x34);
@@ -100,5 +103,6 @@ export function parseSnpReport(bytes: Uint8Array): SnpReport {
     signature: Buffer.concat([leToBe48(b.subarray(0x2a0, 0x2a0 + 72)), leToBe48(b.subarray(0x2a0 + 72, 0x2a0 + 144))]),
     // POLICY bit 19: DEBUG allowed
     debugAllowed: (policy & (1n << 19n)) !== 0n,
+    trailing: b.subarray(SNP_REPORT_SIZE),
   };
 }

@@ -1,17 +1,19 @@
 // SEV-SNP verifier, offline: the VCEK/VLEK (from aux or the cert table) signs
 // report[0:0x2A0] with ECDSA P-384/SHA-384; its chain VEK <- ASK/ASVK <- ARK
-// (RSASSA-PSS SHA-384) ends at a pinned ARK; the VCEK's hwID equals CHIP_ID and
-// its TCB extensions equal REPORTED_TCB.
+// (RSASSA-PSS SHA-384) ends at a pinned ARK (AMD's ASK/ASVK/ARK are bundled,
+// roots/amd-certs.ts, for evidence that carries only the VEK); the VCEK's hwID
+// equals CHIP_ID and its TCB extensions equal REPORTED_TCB.
 import { createPublicKey, verify, type KeyObject, type X509Certificate } from 'node:crypto';
-import { anchorsFrom, extensionValue, parseCert, pemBlocks, verifyChain } from '../../core/cert-chain.ts';
+import { anchorsFrom, extensionValue, fingerprint, parseCert, pemBlocks, verifyChain } from '../../core/cert-chain.ts';
 import { resolveTcbStatus } from '../../core/collateral.ts';
 import { derInteger, readTlv } from '../../core/der.ts';
 import { PlatformError } from '../../errors.ts';
 import type { PlatformVerifier, CommonVerifierOptions } from '../../core/plugin.ts';
 import type { SnpVerifierOptions } from './plugin.ts';
 import type { Claims, Evidence, VerifyContext } from '../../core/types.ts';
-import { AMD_ARK_SHA256, VCEK_OIDS } from './amd-roots.ts';
+import { AMD_ARK_SHA256, amdBundledCerts, VCEK_OIDS } from './amd-roots.ts';
 import { parseCertTable } from './cert-table.ts';
+import { snpChecks } from './checks.ts';
 import { decodeTcb, parseSnpReport, productFromCpuid, type SnpProduct, type SnpReport, type SnpTcb } from './report.ts';
 
 /** aux keys: cert_table (base64), vcek | vlek (base64 DER or PEM), ask | asvk | ark (PEM or base64 DER). */
@@ -89,10 +91,8 @@ export function createSnpVerifier(o: SnpVerifierOptions & CommonVerifierOptions)
     async verify(evidence: Evidence, ctx: VerifyContext): Promise<Claims> {
       const now = ctx.now ?? new Date();
       const r = parseSnpReport(evidence.quote);
+      // Unknown aux keys are rejected by the catalog (plugin.ts auxKeys = SNP_AUX_KEYS).
       const aux = evidence.aux ?? {};
-      for (const k of Object.keys(aux)) {
-        if (!(SNP_AUX_KEYS as readonly string[]).includes(k)) throw new PlatformError('EVIDENCE_MALFORMED', `SEV-SNP evidence: unknown aux entry "${k}"`);
-      }
       const table = aux.cert_table ? parseCertTable(Buffer.from(aux.cert_table, 'base64')) : {};
       const want = r.signingKey;
       if (want === 'none') throw new PlatformError('UNSUPPORTED_VERSION', 'SEV-SNP report is not signed by a VCEK or VLEK');
@@ -108,21 +108,33 @@ export function createSnpVerifier(o: SnpVerifierOptions & CommonVerifierOptions)
       // Signature first: a flipped report byte is reported as such.
       if (!verifySnpReportSignature(r, vek.publicKey)) throw new PlatformError('SIGNATURE_INVALID', `SEV-SNP report signature does not verify with the ${want.toUpperCase()}`);
       const product = productOf(r, vek);
+      // Intermediates: the evidence's, then configured ones, then AMD's bundled ASK/ASVK
+      // (roots/amd-certs.ts): the first that issued and verifies the VEK.
+      const bundledCerts = amdBundledCerts();
       const intermediates = [
         ...(aux.ask ? certsFromAux(aux.ask, 'ASK') : []),
         ...(aux.asvk ? certsFromAux(aux.asvk, 'ASVK') : []),
         ...(table.ask ? [parseCert(table.ask, 'ASK')] : []),
         ...(o.amdIntermediatePems ?? []).flatMap((p) => certsFromAux(p, 'AMD intermediate')),
+        ...bundledCerts.filter((b) => b.role !== 'ark').map((b) => b.cert),
       ];
-      const arks = [...(aux.ark ? certsFromAux(aux.ark, 'ARK') : []), ...(table.ark ? [parseCert(table.ark, 'ARK')] : []), ...(o.amdArkPems ?? []).flatMap((p) => certsFromAux(p, 'ARK'))];
       const ask = intermediates.find((c) => vek.checkIssued(c) && vek.verify(c.publicKey));
       if (!ask) {
         const named = vek.issuer.match(/CN=([^\n]+)/)?.[1] ?? 'issuer';
         throw new PlatformError('CHAIN_INVALID', `SEV-SNP: the ${want.toUpperCase()}'s issuer "${named}" is not available or does not verify it (provide it in aux.${want === 'vlek' ? 'asvk' : 'ask'}, the cert table, or amdIntermediatePems)`);
       }
-      const ark = arks.find((c) => ask.checkIssued(c)) ?? arks[0];
+      // An ARK the evidence carries must be pinned (or configured) and must be the one
+      // that issued the ASK; without one, a configured ARK or AMD's bundled (pinned) one
+      // completes the chain.
+      const anchors = anchorsFrom(o.amdArkPems, arkFps);
+      const evidenceArks = [...(aux.ark ? certsFromAux(aux.ark, 'ARK') : []), ...(table.ark ? [parseCert(table.ark, 'ARK')] : [])];
+      for (const a of evidenceArks) {
+        if (!anchors.fingerprints.has(fingerprint(a))) throw new PlatformError('UNTRUSTED_ROOT', `SEV-SNP: the evidence's ARK "${cn(a)}" (sha256 ${fingerprint(a).slice(0, 16)}..) is not a pinned AMD ARK (amd-roots.ts) nor configured (amdArkPems, amdArkFingerprints)`);
+      }
+      const arks = evidenceArks.length > 0 ? evidenceArks : [...(o.amdArkPems ?? []).flatMap((p) => certsFromAux(p, 'ARK')), ...bundledCerts.filter((b) => b.role === 'ark').map((b) => b.cert)];
+      const ark = arks.find((c) => ask.checkIssued(c) && ask.verify(c.publicKey)) ?? arks.find((c) => ask.checkIssued(c)) ?? arks[0];
       const chain = ark ? [vek, ask, ark] : [vek, ask];
-      verifyChain(chain, anchorsFrom(o.amdArkPems, arkFps), now, `SEV-SNP ${want.toUpperCase()} chain`);
+      verifyChain(chain, anchors, now, `SEV-SNP ${want.toUpperCase()} chain`);
       const reported = decodeTcb(r.reportedTcbRaw, product);
       checkTcbBinding(vek, reported, product);
       if (want === 'vcek' && !r.maskChipKey) {
@@ -158,6 +170,7 @@ export function createSnpVerifier(o: SnpVerifierOptions & CommonVerifierOptions)
           chip_id: hex(r.chipId),
           report_id: hex(r.reportId),
         },
+        checks: snpChecks({ report: r, signer: want, chain, hasProvider: o.collateral !== undefined, status }),
       };
     },
   };

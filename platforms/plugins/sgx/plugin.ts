@@ -1,7 +1,7 @@
 // sgx: Intel SGX DCAP quotes (v3) from an enclave runtime (Gramine, Occlum).
 import { Type } from '@sinclair/typebox';
 import { definePlatform } from '../../core/plugin.ts';
-import { dcapUal, type DcapVerifierOptions } from '../../core/dcap/verify.ts';
+import { DCAP_AUX_KEYS, dcapUal, type DcapVerifierOptions } from '../../core/dcap/verify.ts';
 import { createSgxAttester } from './attester.ts';
 import { createSgxVerifier } from './verifier.ts';
 
@@ -12,6 +12,7 @@ export interface SgxAttesterConfig {
 
 export const sgxPlugin = definePlatform<'sgx', DcapVerifierOptions, SgxAttesterConfig>({
   name: 'sgx',
+  auxKeys: DCAP_AUX_KEYS,
   ual: dcapUal('SGX_DCAP'),
   attesterOptions: Type.Object({ sgxQuoteCommand: Type.Optional(Type.Array(Type.String(), { minItems: 1 })) }),
   createVerifier: (o) => createSgxVerifier(o),

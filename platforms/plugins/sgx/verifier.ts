@@ -20,7 +20,7 @@ export function createSgxVerifier(o: DcapVerifierOptions & CommonVerifierOptions
     async verify(evidence: Evidence, ctx: VerifyContext): Promise<Claims> {
       const { q, body } = parseSgxQuote(evidence.quote);
       const svn = { isv_svn: body.isvSvn, isv_prod_id: body.isvProdId, config_svn: body.configSvn };
-      const v = await verifyDcapQuote(q, { intelRootCaPems: o.intelRootCaPems, collateral: o.collateral, now: ctx.now ?? new Date(), platform: 'sgx', svn });
+      const v = await verifyDcapQuote(q, { intelRootCaPems: o.intelRootCaPems, collateral: o.collateral, now: ctx.now ?? new Date(), platform: 'sgx', svn, auxCollateral: evidence.aux?.collateral !== undefined });
       return {
         platform: 'sgx',
         measurements: {
@@ -39,7 +39,10 @@ export function createSgxVerifier(o: DcapVerifierOptions & CommonVerifierOptions
           isv_prod_id: body.isvProdId,
           isv_svn: body.isvSvn,
           ...(v.fmspc ? { fmspc: v.fmspc } : {}),
+          ...(v.advisoryIds?.length ? { tcb_advisories: v.advisoryIds.join(',') } : {}),
+          ...(v.tcbDate ? { tcb_date: v.tcbDate } : {}),
         },
+        checks: v.checks.toArray(),
       };
     },
   };

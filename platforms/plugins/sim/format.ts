@@ -8,7 +8,9 @@
 //   52  report_data (64)
 //   116 count u16 LE, then per measurement: name_len u8, name (ASCII [a-z0-9_]),
 //       value_len u16 LE, value bytes
-//   end signature (64) = ECDSA P-256 / SHA-256, r||s, over [0, end)
+//   end signature (64) = ECDSA P-256 / SHA-256, r||s, over [0, end), right after
+//       the measurement list; bytes after it are unsigned and only reported
+//       (docs/platforms.md, "Trailing bytes")
 import { PlatformError } from '../../errors.ts';
 
 export const SIM_MAGIC = Buffer.from('AENV-SIM', 'ascii');
@@ -28,6 +30,8 @@ export interface SimQuoteBody {
 export interface ParsedSimQuote extends SimQuoteBody {
   signed: Buffer;
   signature: Buffer;
+  /** Bytes after the signature. */
+  trailing: Buffer;
 }
 
 export function encodeSimBody(b: SimQuoteBody): Buffer {
@@ -66,6 +70,7 @@ export function parseSimQuote(quote: Uint8Array): ParsedSimQuote {
   const count = q.readUInt16LE(HEADER);
   let off = HEADER + 2;
   const measurements: Record<string, Buffer> = {};
+  // The measurement list is length-delimited; the signature must fit after it.
   const end = q.length - SIG;
   for (let i = 0; i < count; i++) {
     if (off + 1 > end) throw bad('truncated measurement list');
@@ -80,14 +85,14 @@ export function parseSimQuote(quote: Uint8Array): ParsedSimQuote {
     measurements[name] = q.subarray(vs, vs + vl);
     off = vs + vl;
   }
-  if (off !== end) throw bad(`${end - off} trailing bytes before the signature`);
   return {
     debug: (flags & 1) === 1,
     issuedAt: Number(q.readBigUInt64LE(12)),
     keyId: q.subarray(20, 52),
     reportData: q.subarray(52, 116),
     measurements,
-    signed: q.subarray(0, end),
-    signature: q.subarray(end),
+    signed: q.subarray(0, off),
+    signature: q.subarray(off, off + SIG),
+    trailing: q.subarray(off + SIG),
   };
 }

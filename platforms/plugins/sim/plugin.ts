@@ -21,6 +21,8 @@ export interface SimAttesterConfig {
 
 export const simPlugin = definePlatform<'sim', SimVerifierOptions, SimAttesterConfig>({
   name: 'sim',
+  // The sim quote carries everything itself.
+  auxKeys: [],
   ual: { teePlatform: 'SIM' },
   attesterOptions: Type.Object({
     simKeyDir: Type.Optional(Type.String({ minLength: 1 })),

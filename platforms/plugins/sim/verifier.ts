@@ -2,6 +2,7 @@
 // the P-256 signature must verify. Claims always say insecure: true.
 import { createPublicKey, verify, type KeyObject } from 'node:crypto';
 import { PlatformError } from '../../errors.ts';
+import { CHECK, CheckList, trailingBytesCheck } from '../../core/checks.ts';
 import type { PlatformVerifier } from '../../core/plugin.ts';
 import type { Claims, Evidence } from '../../core/types.ts';
 import { parseSimQuote } from './format.ts';
@@ -33,10 +34,18 @@ export function createSimVerifier(trustedPems: string[] = []): PlatformVerifier 
         platform: 'sim',
         measurements: Object.fromEntries(Object.entries(q.measurements).map(([k, v]) => [k, v.toString('hex')])),
         reportData: q.reportData.toString('hex'),
-        tcb: { status: 'Unknown' },
+        // No hardware, so no TCB to be current or not: NotApplicable (never Unknown, which
+        // would ask for collateral that cannot exist). allowInsecure governs sim evidence.
+        tcb: { status: 'NotApplicable' },
         debug: q.debug,
         insecure: true,
         extra: { key_id: q.keyId.toString('hex'), issued_at: new Date(q.issuedAt).toISOString() },
+        checks: new CheckList()
+          .pass(CHECK.signature, `sim quote signed by trusted sim key ${q.keyId.toString('hex').slice(0, 16)}.. (ECDSA P-256)`)
+          .warn('hardware-root-of-trust', 'sim: no hardware root of trust, the key is a file (appraisal needs allowInsecure)')
+          .notChecked(CHECK.tcbStatus, 'no TCB on the sim platform: TCB status NotApplicable')
+          .add(trailingBytesCheck(q.trailing.length, 'the signature', q.trailing))
+          .toArray(),
       };
     },
   };

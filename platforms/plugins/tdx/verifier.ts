@@ -20,7 +20,10 @@ export function createTdxVerifier(o: DcapVerifierOptions & CommonVerifierOptions
     async verify(evidence: Evidence, ctx: VerifyContext): Promise<Claims> {
       const { q, body } = parseTdxQuote(evidence.quote);
       const svn: Record<string, number | string> = { tee_tcb_svn: body.teeTcbSvn.toString('hex'), tee_tcb_svn_major: body.teeTcbSvn[1]!, tee_tcb_svn_minor: body.teeTcbSvn[0]! };
-      const v = await verifyDcapQuote(q, { intelRootCaPems: o.intelRootCaPems, collateral: o.collateral, now: ctx.now ?? new Date(), platform: 'tdx', svn });
+      const tdx = { teeTcbSvn: body.teeTcbSvn.toString('hex'), ...(body.teeTcbSvn2 ? { teeTcbSvn2: body.teeTcbSvn2.toString('hex') } : {}), mrSignerSeam: body.mrSignerSeam.toString('hex'), seamAttributes: body.seamAttributes.toString('hex') };
+      const v = await verifyDcapQuote(q, { intelRootCaPems: o.intelRootCaPems, collateral: o.collateral, now: ctx.now ?? new Date(), platform: 'tdx', svn, auxCollateral: evidence.aux?.collateral !== undefined, tdx });
+      // Set by the collateral (TCB Info's TDX module identities) when it was evaluated.
+      if (!v.checks.get('tdx-module-identity')) v.checks.notChecked('tdx-module-identity', 'no TDX module identity collateral: MRSIGNERSEAM and SEAM attributes are not judged');
       const hex = (b: Buffer) => b.toString('hex');
       const measurements: Record<string, string> = {
         mr_td: hex(body.mrTd),
@@ -52,7 +55,10 @@ export function createTdxVerifier(o: DcapVerifierOptions & CommonVerifierOptions
           xfam: hex(body.xfam),
           tee_tcb_svn: hex(body.teeTcbSvn),
           ...(v.fmspc ? { fmspc: v.fmspc } : {}),
+          ...(v.advisoryIds?.length ? { tcb_advisories: v.advisoryIds.join(',') } : {}),
+          ...(v.tcbDate ? { tcb_date: v.tcbDate } : {}),
         },
+        checks: v.checks.toArray(),
       };
     },
   };

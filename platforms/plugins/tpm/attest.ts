@@ -92,7 +92,9 @@ export function parseTpmsAttest(bytes: Uint8Array): TpmQuote {
     pcrDigest: r.tpm2b('pcrDigest'),
   };
   if (q.extraData.length > 64) throw bad('extraData exceeds 64 bytes');
-  if (r.off !== r.b.length) throw bad(`${r.b.length - r.off} trailing bytes`);
+  // The AK signs the whole message: bytes after TPMS_ATTEST would be signed content
+  // no parser reads, so they are rejected, not reported (docs/platforms.md, "Trailing bytes").
+  if (r.off !== r.b.length) throw bad(`${r.b.length - r.off} bytes after TPMS_ATTEST (signed by the AK, but not part of the structure)`);
   return q;
 }
 
@@ -105,15 +107,20 @@ export interface TpmSignature {
   s?: Buffer;
 }
 
-export function parseTpmtSignature(bytes: Uint8Array): TpmSignature {
+/** With `whole` (evidence: aux.signature is one TPMT_SIGNATURE) bytes after the structure are rejected; without, a prefix is parsed (a TPM response). */
+export function parseTpmtSignature(bytes: Uint8Array, opts: { whole?: boolean } = {}): TpmSignature {
   const r = new BeReader(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
   const sigAlg = r.u16('sigAlg');
   const hash = r.u16('hash');
-  if (sigAlg === ALG.RSASSA || sigAlg === ALG.RSAPSS) return { sigAlg, hash, sig: r.tpm2b('RSA signature') };
+  const whole = <T>(v: T): T => {
+    if (opts.whole && r.off !== r.b.length) throw new PlatformError('EVIDENCE_MALFORMED', `TPM aux.signature: ${r.b.length - r.off} bytes after TPMT_SIGNATURE`);
+    return v;
+  };
+  if (sigAlg === ALG.RSASSA || sigAlg === ALG.RSAPSS) return whole({ sigAlg, hash, sig: r.tpm2b('RSA signature') });
   if (sigAlg === ALG.ECDSA) {
     const rr = r.tpm2b('ECDSA r');
     const ss = r.tpm2b('ECDSA s');
-    return { sigAlg, hash, sig: Buffer.concat([rr, ss]), r: rr, s: ss };
+    return whole({ sigAlg, hash, sig: Buffer.concat([rr, ss]), r: rr, s: ss });
   }
   throw new PlatformError('UNSUPPORTED_VERSION', `TPM signature algorithm 0x${sigAlg.toString(16)} is not supported`);
 }

@@ -4,6 +4,7 @@
 // aux: signature (base64 TPMT_SIGNATURE), pcrs (JSON: {"sha256": {"0": hex, ...}}
 // or an array of sha256 hex values by index), ak_public (base64 SPKI, optional).
 import { constants, createPublicKey, verify, type KeyObject } from 'node:crypto';
+import { CHECK, CheckList, tcbStatusCheck, trailingBytesCheck } from '../../core/checks.ts';
 import { resolveTcbStatus } from '../../core/collateral.ts';
 import { PlatformError } from '../../errors.ts';
 import type { PlatformVerifier, CommonVerifierOptions } from '../../core/plugin.ts';
@@ -59,13 +60,11 @@ export function createTpmVerifier(o: TpmVerifierOptions & CommonVerifierOptions)
     platform: 'tpm',
     parse: (evidence) => parseTpmsAttest(evidence.quote),
     async verify(evidence: Evidence, _ctx: VerifyContext): Promise<Claims> {
+      // Unknown aux keys are rejected by the catalog (plugin.ts auxKeys = TPM_AUX_KEYS).
       const aux = evidence.aux ?? {};
-      for (const k of Object.keys(aux)) {
-        if (!(TPM_AUX_KEYS as readonly string[]).includes(k)) throw new PlatformError('EVIDENCE_MALFORMED', `TPM evidence: unknown aux entry "${k}"`);
-      }
       const q = parseTpmsAttest(evidence.quote);
       if (!aux.signature) throw new PlatformError('EVIDENCE_MALFORMED', 'TPM evidence lacks aux.signature');
-      const sig = parseTpmtSignature(Buffer.from(aux.signature, 'base64'));
+      const sig = parseTpmtSignature(Buffer.from(aux.signature, 'base64'), { whole: true });
       if (trusted.length === 0) throw new PlatformError('TRUST_ANCHOR_MISSING', 'TPM evidence cannot be verified: no tpmTrustedAkPems configured');
       let candidates = trusted;
       if (aux.ak_public) {
@@ -91,14 +90,23 @@ export function createTpmVerifier(o: TpmVerifierOptions & CommonVerifierOptions)
       const rd = Buffer.alloc(64);
       q.extraData.copy(rd);
       const svn = { firmware_version: q.firmwareVersion.toString(16), reset_count: q.resetCount, restart_count: q.restartCount };
+      const status = await resolveTcbStatus(o.collateral, { platform: 'tpm', svn });
+      // Verdict: every step above passed (or threw); what was not checked is listed too.
+      const checks = new CheckList()
+        .pass(CHECK.signature, `TPMS_ATTEST signed by a trusted attestation key (${sig.sigAlg === ALG.ECDSA ? 'ECDSA' : sig.sigAlg === ALG.RSAPSS ? 'RSASSA-PSS' : 'RSASSA-PKCS1-v1_5'}, ${hashName(sig.hash)})`)
+        .notChecked(CHECK.certChain, 'the AK is trusted by configuration (tpmTrustedAkPems): no EK certificate or AK credential is checked')
+        .pass('pcr-digest', `the PCR values hash to the signed pcrDigest (${q.selections.reduce((n, s) => n + s.pcrs.length, 0)} PCRs)`)
+        .add(tcbStatusCheck(status, o.collateral !== undefined))
+        .add(trailingBytesCheck(0, 'TPMS_ATTEST'));
       return {
         platform: 'tpm',
         measurements,
         reportData: rd.toString('hex'),
-        tcb: { status: await resolveTcbStatus(o.collateral, { platform: 'tpm', svn }), svn },
+        tcb: { status, svn },
         debug: false,
         insecure: false,
         extra: { clock: q.clock.toString(), safe: q.safe, qualified_signer: q.qualifiedSigner.toString('hex'), extra_data_length: q.extraData.length },
+        checks: checks.toArray(),
       };
     },
   };
