@@ -1,5 +1,6 @@
 // Capsule manager configuration: TypeBox schema with defaults, additionalProperties false.
 import { attesterPlatformSchema, platformNameSchema } from '../platforms/index.ts';
+import { listenSchema } from '../foundation/config-schemas.ts';
 import { Type, type Static } from '@sinclair/typebox';
 import { natsSecurityProperties } from '../net/nats-connection.ts';
 
@@ -11,6 +12,8 @@ export const CmVerifySchema = Type.Object(
     /** PEM files of sim signing keys to trust (development). */
     trustedSimKeyFiles: Type.Array(Type.String(), { default: [] }),
     allowInsecure: Type.Boolean({ default: false }),
+    /** Accept TCB status Unknown (no collateral established the CM's TCB level); explicit, default false. */
+    allowUnknownTcb: Type.Boolean({ default: false }),
     /** Expected CM measurements (name -> hex or list of hex). */
     measurements: Type.Optional(Type.Record(Type.String(), Type.Union([Type.String(), Type.Array(Type.String())]))),
   },
@@ -43,12 +46,11 @@ export type AppCmConnection = Static<typeof AppCmConnectionSchema>;
 
 export const CapsuleManagerConfigSchema = Type.Object(
   {
-    grpc: Type.Object({ host: Type.String({ default: '127.0.0.1' }), port: Type.Integer({ minimum: 0, maximum: 65535, default: 8888 }) }, { additionalProperties: false, default: {} }),
+    /** The CM's API. Beyond loopback every request still authenticates itself: signed and encrypted envelopes. */
+    grpc: listenSchema({ port: 8888 }),
     http: Type.Object(
       {
-        enabled: Type.Boolean({ default: true }),
-        host: Type.String({ default: '127.0.0.1' }),
-        port: Type.Integer({ minimum: 0, maximum: 65535, default: 8889 }),
+        ...listenSchema({ enabled: true, port: 8889 }).properties,
         /**
          * File holding a bearer token (at least 16 characters) required by the operator
          * endpoint GET /api/v1/audit/recent. Mandatory when http.host is not loopback.
@@ -97,10 +99,28 @@ export const CapsuleManagerConfigSchema = Type.Object(
         /** Accept sim evidence from apps (development only). */
         allowInsecure: Type.Boolean({ default: false }),
         allowDebug: Type.Boolean({ default: false }),
+        /**
+         * Accept apps whose TCB status is Unknown: the CM has no collateral provider, so
+         * hardware evidence is Unknown. Explicit, default false (docs/platforms.md, "Verdicts").
+         */
+        allowUnknownTcb: Type.Boolean({ default: false }),
         platforms: Type.Optional(Type.Array(PlatformName)),
         trustedSimKeys: Type.Array(Type.String(), { default: [] }),
         /** Expected app measurements for every release (in addition to rule constraints). */
         measurements: Type.Optional(Type.Record(Type.String(), Type.Union([Type.String(), Type.Array(Type.String())]))),
+      },
+      { additionalProperties: false, default: {} },
+    ),
+    /**
+     * Key releases (GetDataKeys, GetTlsAsset) must be fresh: the signed request
+     * carries freshness {request_time (RFC 3339), nonce}; a time outside the window
+     * or a nonce already seen (in the store, so across replicas) is refused.
+     * Trustflow's clients send none: with required false they are served as before.
+     */
+    freshness: Type.Object(
+      {
+        required: Type.Boolean({ default: true }),
+        windowSeconds: Type.Integer({ minimum: 5, maximum: 3600, default: 120 }),
       },
       { additionalProperties: false, default: {} },
     ),

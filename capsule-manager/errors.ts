@@ -15,6 +15,12 @@ export const CmError = defineErrors('capsule-manager', {
   ALREADY_EXISTS: 'already_exists',
   CONFLICT: 'aborted',
   ATTESTATION_FAILED: 'permission_denied',
+  /** A key release without freshness (request_time + nonce) where it is required. */
+  FRESHNESS_REQUIRED: 'failed_precondition',
+  /** A key release whose request_time is outside the window. */
+  STALE_REQUEST: 'failed_precondition',
+  /** A key release whose nonce was already used: a replay. */
+  REPLAYED: 'permission_denied',
   POLICY_DENIED: 'permission_denied',
   EXPORT_DENIED: 'permission_denied',
   KEK_MISMATCH: 'failed_precondition',

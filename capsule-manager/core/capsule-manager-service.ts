@@ -33,6 +33,8 @@ export interface CapsuleManagerServiceOptions {
   audit: AuditLog;
   /** Metrics hook (capsule-manager/transport/metrics.ts); absent = nothing observed. */
   observer?: ServiceObserver;
+  /** Key releases must be fresh (default required, 120 s window). */
+  freshness?: { required: boolean; windowSeconds: number };
   now?: () => Date;
 }
 
@@ -40,7 +42,7 @@ export class CapsuleManagerService {
   private readonly ctx: RpcContext;
   constructor(private readonly o: CapsuleManagerServiceOptions) {
     const now = o.now ?? (() => new Date());
-    this.ctx = { repo: o.repo, identity: o.identity, verifier: o.verifier, appraisal: o.appraisal, requireAttestation: o.requireAttestation !== false, attester: o.attester, observer: o.observer, now };
+    this.ctx = { repo: o.repo, identity: o.identity, verifier: o.verifier, appraisal: o.appraisal, requireAttestation: o.requireAttestation !== false, attester: o.attester, observer: o.observer, freshness: o.freshness ?? { required: true, windowSeconds: 120 }, now };
   }
 
   get certPem(): string {

@@ -5,6 +5,7 @@
 //   policy.<enc(scope)>.<enc(uuid)>  {owner_party_id, policy}
 // Read-modify-write goes through compare-and-set with retries, so replicas
 // sharing NATS never lose each other's updates.
+import { createHash } from 'node:crypto';
 import { CmError } from '../errors.ts';
 import type { Policy } from './model.ts';
 import type { KeyLineage } from './lineage.ts';
@@ -41,6 +42,38 @@ export class Repository {
 
   async putParty(id: string, rec: PartyRecord): Promise<void> {
     await this.upsert(`party.${id}`, () => rec);
+  }
+
+  /**
+   * Records a key release's nonce; REPLAYED when it was recorded before. Keys
+   * are bucketed by time (`nonce.<bucket>.<digest>`) so whole expired buckets
+   * can be swept; the store's create is atomic, so replicas share the record.
+   */
+  async claimNonce(party: string, nonce: string, bucket: number): Promise<void> {
+    try {
+      await this.store.create(nonceKey(party, nonce, bucket), Buffer.from('1'));
+    } catch (e) {
+      if (CmError.is(e, 'ALREADY_EXISTS')) throw replayedError();
+      throw e;
+    }
+  }
+
+  /** REPLAYED when the nonce was recorded before (a read: it records nothing). */
+  async checkNonce(party: string, nonce: string, bucket: number): Promise<void> {
+    if (await this.store.get(nonceKey(party, nonce, bucket))) throw replayedError();
+  }
+
+  /** Deletes the nonce records of buckets before `keepFrom`. */
+  async sweepNonces(keepFrom: number): Promise<number> {
+    let n = 0;
+    for (const e of await this.store.list('nonce')) {
+      const b = Number(e.key.split('.')[1]);
+      if (b < keepFrom) {
+        await this.store.delete(e.key).catch(() => undefined);
+        n++;
+      }
+    }
+    return n;
   }
 
   async getDataset(uuid: string): Promise<DatasetRecord | undefined> {
@@ -137,4 +170,12 @@ export class Repository {
     }
     throw new CmError('CONFLICT', `${key} is being changed concurrently; retry`);
   }
+}
+
+function nonceKey(party: string, nonce: string, bucket: number): string {
+  return `nonce.${bucket}.${createHash('sha256').update(party).update('\0').update(nonce).digest('base64url')}`;
+}
+
+function replayedError(): CmError {
+  return new CmError('REPLAYED', 'this request was already served (its freshness nonce was seen): a replay is refused');
 }

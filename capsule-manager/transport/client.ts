@@ -143,13 +143,15 @@ export class CapsuleManagerClient {
   }
 
   // App operations (signed by the app's attested key; evidence from `attester`).
-  private async attested(resourceRequest: ResourceRequest, attester: Attester | undefined): Promise<{ cert: string; attestation_report?: unknown; resource_request: unknown }> {
+  private async attested(resourceRequest: ResourceRequest, attester: Attester | undefined): Promise<{ cert: string; attestation_report?: unknown; resource_request: unknown; freshness: { request_time: string; nonce: string } }> {
     const cert = this.opts.signer.certChainPem[0]!;
     const rr = ResourceRequestPb.toJSON(ResourceRequestPb.fromJSON(resourceRequest));
-    if (!attester) return { cert, resource_request: rr };
+    // Inside the signed request: the CM refuses it outside its window or a second time.
+    const freshness = { request_time: new Date().toISOString(), nonce: randomBytes(18).toString('base64url') };
+    if (!attester) return { cert, resource_request: rr, freshness };
     const serialized = ResourceRequestPb.encode(ResourceRequestPb.fromJSON(rr)).finish();
     const evidence = await attester.getEvidence(certBinding(cert, serialized));
-    return { cert, attestation_report: evidenceToUal(evidence), resource_request: rr };
+    return { cert, attestation_report: evidenceToUal(evidence), resource_request: rr, freshness };
   }
 
   async getDataKeys(resourceRequest: ResourceRequest, attester?: Attester): Promise<DataKey[]> {

@@ -4,7 +4,7 @@
 // service's own parsing). Property: a response or a CmError, never another
 // exception; a rejected request leaves the store exactly as it was.
 import t, { type Test } from 'tap';
-import { createPublicKey, createHash } from 'node:crypto';
+import { createPublicKey, createHash, randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -37,6 +37,17 @@ const b64u = (v: unknown) => Buffer.from(JSON.stringify(v) ?? 'null').toString('
 const KEY_B64 = Buffer.alloc(16, 3).toString('base64');
 const rule = { rule_id: 'r1', grantee_party_ids: [alice.partyId], columns: ['*'], op_constraints: [{ op_name: 'PSI', constraints: ['r.op_name == "PSI"'] }, { op_name: GROUP_OP }], global_constraints: [] };
 const rr = (op: string) => ({ initiator_party_id: alice.partyId, scope: 'default', op_name: op, resources: [{ resource_uri: 'd1', columns: ['a'] }], env: '', global_attrs: '' });
+/** Key releases carry freshness; these placeholders become a current time and a new nonce when sent (edits may replace them). */
+const FRESH = { request_time: '<now>', nonce: '<nonce>' };
+function refreshed(body: unknown): unknown {
+  if (!body || typeof body !== 'object' || Array.isArray(body)) return body;
+  const f = (body as { freshness?: unknown }).freshness;
+  if (!f || typeof f !== 'object' || Array.isArray(f)) return body;
+  const g = { ...(f as Record<string, unknown>) };
+  if (g.request_time === FRESH.request_time) g.request_time = new Date().toISOString();
+  if (g.nonce === FRESH.nonce) g.nonce = randomBytes(18).toString('base64url');
+  return { ...body, freshness: g };
+}
 /** A valid body per RPC; the fuzzer edits its fields. */
 const TEMPLATES: Record<EncryptedRpc, Record<string, unknown>> = {
   RegisterCert: { owner_party_id: alice.partyId, certs: [alice.certPem], scheme: 'RSA' },
@@ -47,8 +58,8 @@ const TEMPLATES: Record<EncryptedRpc, Record<string, unknown>> = {
   AddDataRule: { owner_party_id: alice.partyId, scope: 'default', data_uuid: 'd1', rule: { ...rule, rule_id: 'r2' } },
   DeleteDataRule: { owner_party_id: alice.partyId, scope: 'default', data_uuid: 'd1', rule_id: 'r1' },
   DeleteDataPolicy: { owner_party_id: alice.partyId, scope: 'default', data_uuid: 'd1' },
-  GetDataKeys: { cert: alice.certPem, resource_request: rr('PSI') },
-  GetTlsAsset: { cert: alice.certPem, resource_request: rr(GROUP_OP) },
+  GetDataKeys: { cert: alice.certPem, resource_request: rr('PSI'), freshness: FRESH },
+  GetTlsAsset: { cert: alice.certPem, resource_request: rr(GROUP_OP), freshness: FRESH },
   CreateResultDataKey: { body: { resource_uri: 'res1', scope: 'default', data_key_b64: KEY_B64, ancestor_uuids: ['d1'] } },
   GetExportDataKey: { request_party_id: alice.partyId, resource_uri: 'd1', data_export_certificate: '{"votes":[]}' },
 };
@@ -119,7 +130,7 @@ async function serviceFixture(t: Test) {
 }
 
 async function call(svc: CapsuleManagerService, rpc: EncryptedRpc, body: unknown, signed = true) {
-  const env = await sealRequest(body, cmPub, signed ? signer : undefined);
+  const env = await sealRequest(refreshed(body), cmPub, signed ? signer : undefined);
   return svc.handle(rpc, { message: env.message, has_signature: env.has_signature });
 }
 
@@ -357,7 +368,7 @@ t.test('HTTP transport: arbitrary bodies are 4xx {code, message}, never 5xx', as
   const app = await buildHttpApi(lax);
   t.teardown(() => app.close());
   const sealedBody = async (rpc: EncryptedRpc) => {
-    const env = await sealRequest(TEMPLATES[rpc], cmPub, signer);
+    const env = await sealRequest(refreshed(TEMPLATES[rpc]), cmPub, signer);
     return { message: env.message, has_signature: true } as Record<string, unknown>;
   };
   const good = await sealedBody('ListDataPolicy');

@@ -34,6 +34,8 @@ export const KeyReleaseSchema = Type.Object({
   cert: Type.String({ minLength: 1 }),
   resource_request: ResourceRequestSchema,
   attestation_report: Type.Optional(Type.Unknown()),
+  /** Inside the signed request: when it was made and a nonce used once (aenv; Trustflow's clients send none). */
+  freshness: Type.Optional(Type.Object({ request_time: Type.String({ minLength: 1 }), nonce: Type.String({ minLength: 1 }) })),
 });
 export type KeyReleaseBody = Static<typeof KeyReleaseSchema>;
 
@@ -52,6 +54,45 @@ export function resourceRequestOf(rr: KeyReleaseBody['resource_request']): Resou
 
 export function targetOfRequest(rr: ResourceRequest): string {
   return rr.resources.map((r) => r.resource_uri).join(',');
+}
+
+const NONCE = /^[A-Za-z0-9_-]{22,128}$/;
+
+/**
+ * A key release is fresh: its signed request names a time within the window
+ * and a nonce (>= 16 random bytes, base64url) never seen before, recorded in
+ * the store so a byte-identical replay, to this CM or another replica, is
+ * refused. Without freshness: refused when required (a clear error for
+ * clients that do not send it), else served as before.
+ *
+ * Checked in two steps so a refused request changes nothing: here the time,
+ * the form and whether the nonce was seen (a read); `claim()` records the
+ * nonce (an atomic create: of two concurrent copies one wins) once the request
+ * has passed attestation and policy, just before anything is released.
+ */
+export async function checkFreshness(ctx: RpcContext, body: KeyReleaseBody, rr: ResourceRequest, action: string, actor: string): Promise<{ claim(): Promise<void> }> {
+  const refuse = (e: CmError): never => {
+    throw withAudit(e, { actor, initiator: rr.initiator_party_id, action, target: targetOfRequest(rr), decision: 'deny', reasons: [e.message] });
+  };
+  const f = body.freshness;
+  if (!f) {
+    if (ctx.freshness.required) refuse(new CmError('FRESHNESS_REQUIRED', `${action} must carry freshness {request_time, nonce} in the signed request (this capsule manager refuses replayable key releases; set freshness.required false to serve clients that cannot send it)`));
+    return { claim: async () => undefined };
+  }
+  const t = Date.parse(f.request_time);
+  const now = ctx.now().getTime();
+  const windowMs = ctx.freshness.windowSeconds * 1000;
+  if (!Number.isFinite(t) || !/^\d{4}-\d\d-\d\dT/.test(f.request_time)) refuse(new CmError('INVALID_REQUEST', 'freshness.request_time must be an RFC 3339 time'));
+  if (Math.abs(now - t) > windowMs) refuse(new CmError('STALE_REQUEST', `freshness.request_time is ${Math.round((now - t) / 1000)} s from this capsule manager's clock; at most ${ctx.freshness.windowSeconds} s is accepted`));
+  if (!NONCE.test(f.nonce)) refuse(new CmError('INVALID_REQUEST', 'freshness.nonce must be 22..128 base64url characters (16+ random bytes)'));
+  // A nonce is remembered for two windows: its own and the next (clock skew both ways).
+  const bucket = Math.floor(t / windowMs);
+  const replayed = (e: unknown): never => {
+    if (CmError.is(e, 'REPLAYED')) refuse(e as CmError);
+    throw e;
+  };
+  await ctx.repo.checkNonce(actor, f.nonce, bucket).catch(replayed);
+  return { claim: () => ctx.repo.claimNonce(actor, f.nonce, bucket).catch(replayed) };
 }
 
 /** Verifies the app's evidence (binding SHA-256(cert "." serialized ResourceRequest)); a refusal carries its audit record. */

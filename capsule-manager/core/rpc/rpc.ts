@@ -27,6 +27,8 @@ export interface RpcContext {
   requireAttestation: boolean;
   attester?: Attester;
   observer?: ServiceObserver;
+  /** Key releases must carry a fresh request_time and an unused nonce. */
+  freshness: { required: boolean; windowSeconds: number };
   now(): Date;
 }
 

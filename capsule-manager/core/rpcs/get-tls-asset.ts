@@ -6,7 +6,7 @@ import { CmError } from '../../errors.ts';
 import { parseJsonObject, scopeOf } from '../model.ts';
 import { partyIdOfKey } from '../party-id.ts';
 import { defineRpc, withAudit } from '../rpc/rpc.ts';
-import { attestApp, authorizeRelease, KeyReleaseSchema, resourceRequestOf, targetOfRequest } from '../rpc/release.ts';
+import { attestApp, authorizeRelease, checkFreshness, KeyReleaseSchema, resourceRequestOf, targetOfRequest } from '../rpc/release.ts';
 
 /** Bounds of a certified group leaf's lifetime asked for in global_attrs.validity_seconds. */
 export const TLS_VALIDITY_MIN_SECONDS = 60;
@@ -45,8 +45,11 @@ export const getTlsAsset = defineRpc({
     const subject = globalAttrs.subject_public_key_pem;
     const wantsLeaf = typeof subject === 'string' && subject.length > 0;
     const validitySeconds = validityOf(globalAttrs.validity_seconds, wantsLeaf);
+    const fresh = await checkFreshness(ctx, body, rr, 'GetTlsAsset', signer.partyId);
     const app = await attestApp(ctx, body, rr, 'GetTlsAsset', signer.partyId);
     const { granted, audit } = await authorizeRelease(ctx, rr, app?.claims, `${rr.initiator_party_id} via ${signer.partyId}`, 'GetTlsAsset');
+    if (wantsLeaf && !app) throw new CmError('ATTESTATION_FAILED', 'a certified group leaf needs verified evidence');
+    await fresh.claim();
     const g = granted[0]!;
     const scope = scopeOf(rr.scope);
     if (wantsLeaf) {
