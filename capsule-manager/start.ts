@@ -111,6 +111,7 @@ export async function startCapsuleManager(config: unknown, deps: { logger?: Logg
     const appraisal: AppraisalPolicy = {
       allowInsecure: cfg.attestation.allowInsecure,
       allowDebug: cfg.attestation.allowDebug,
+      allowUnknownTcb: cfg.attestation.allowUnknownTcb,
       ...(cfg.attestation.platforms ? { platforms: cfg.attestation.platforms } : {}),
       ...(cfg.attestation.measurements ? { measurements: cfg.attestation.measurements } : {}),
     };
@@ -137,8 +138,10 @@ export async function startCapsuleManager(config: unknown, deps: { logger?: Logg
       }, RECENT_DECISIONS_CAPACITY * 4);
     }
     const partyId = partyIdOfKey(createPublicKey(rsa.privateKey));
+    const repo = new Repository(store, kek);
     const service = new CapsuleManagerService({
-      repo: new Repository(store, kek),
+      repo,
+      freshness: cfg.freshness,
       identity: { privateKey: rsa.privateKey, certPem: identity.certPem, partyId },
       verifier,
       appraisal,
@@ -147,12 +150,17 @@ export async function startCapsuleManager(config: unknown, deps: { logger?: Logg
       audit,
       observer: metrics.observer,
     });
-    const grpcServer = await startGrpc(service, { host: cfg.grpc.host, port: cfg.grpc.port, log });
+    // Expired nonce buckets (older than two windows) are swept once a window.
+    const windowMs = cfg.freshness.windowSeconds * 1000;
+    const sweep = setInterval(() => void repo.sweepNonces(Math.floor(Date.now() / windowMs) - 1).catch((e: Error) => log.warn({ err: e.message }, 'nonce sweep failed')), windowMs);
+    sweep.unref();
+    cleanup.push(() => clearInterval(sweep));
+    const grpcServer = await startGrpc(service, { ...cfg.grpc, log });
     cleanup.push(() => grpcServer.close());
     let httpPort = 0;
     if (cfg.http.enabled) {
-      const app = await buildHttpApi(service, { log, metrics: metrics.registry, recent, ...(auditToken ? { auditToken } : {}) });
-      httpPort = await listenHttp(app, cfg.http.port, cfg.http.host);
+      const app = await buildHttpApi(service, { log, metrics: metrics.registry, recent, endpoint: cfg.http, ...(auditToken ? { auditToken } : {}) });
+      httpPort = await listenHttp(app, cfg.http, undefined, 'http', 'signed and encrypted envelopes (operator endpoints: http.auditTokenFile)');
       cleanup.push(() => app.close());
     }
     log.info({ grpcPort: grpcServer.port, httpPort, store: store.kind, partyId, attester: attester?.platform ?? 'none' }, 'capsule manager listening');

@@ -8,7 +8,20 @@ import { AppCmConnectionSchema } from '../capsule-manager/index.ts';
 export const ControlPlaneConfig = Type.Object(
   {
     id: Type.String({ default: 'aenv-control-plane', minLength: 1, maxLength: 128 }),
-    xds: listenSchema(),
+    /**
+     * Where Envoys fetch their configuration and secrets: a Unix socket for the
+     * co-located Envoy (`socket`, its `socketMode` deciding who may connect), mutual
+     * TLS for remote ones (`tls`: the client certificate names the node; a request
+     * for another node id is refused), or loopback TCP, where no secret is served.
+     */
+    xds: Type.Object(
+      {
+        ...listenSchema().properties,
+        /** Development only: serve SDS secrets over plaintext loopback TCP too (any local process could fetch them). */
+        secretsOverLoopbackTcp: Type.Boolean({ default: false }),
+      },
+      { additionalProperties: false, default: {} },
+    ),
     api: Type.Object(
       {
         ...listenSchema().properties,
@@ -71,6 +84,8 @@ export const ControlPlaneConfig = Type.Object(
                 name: Type.String({ pattern: '^[A-Za-z0-9_. -]{1,64}$' }),
                 /** A health URL answering 2xx while the service is up (e.g. ext-proc's http /health). */
                 url: Type.String({ format: 'uri', pattern: '^https?://', maxLength: 2048 }),
+                /** The service's Unix socket: the probe connects there and sends the URL's path. */
+                socket: Type.Optional(Type.String({ minLength: 1, maxLength: 107 })),
               },
               { additionalProperties: false },
             ),

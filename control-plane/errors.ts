@@ -10,6 +10,10 @@ export const ControlPlaneError = defineErrors('control-plane', {
   CONFLICT: 'aborted',
   UNKNOWN_TYPE: 'invalid_argument',
   MISSING_NODE: 'invalid_argument',
+  /** The node id is not the one the client certificate names (mTLS xDS). */
+  NODE_ID_MISMATCH: 'permission_denied',
+  /** SDS over a transport that cannot tell who asks (plaintext TCP): secrets are not served there. */
+  SECRETS_REFUSED: 'permission_denied',
   UNAVAILABLE: 'unavailable',
   UNAUTHENTICATED: 'unauthenticated',
   INSECURE_CONFIG: 'failed_precondition',

@@ -7,6 +7,8 @@ import { createLogger } from '../foundation/logger.ts';
 import { createMetrics } from '../foundation/metrics.ts';
 import { readSecretFile } from '../foundation/secret-file.ts';
 import { bindServer } from '../net/grpc-server.ts';
+import { localOnly } from '../net/admin-guard.ts';
+import { listenKind } from '../net/listen.ts';
 import { createHttpService, listenHttp } from '../net/http-server.ts';
 import { ControlPlaneConfig } from './config.ts';
 import { ControlPlaneCore } from './core/control-plane.ts';
@@ -26,10 +28,15 @@ import type { RoutingChange } from './core/routing.ts';
 import type { RoutingState } from './core/app-config.ts';
 
 export interface ControlPlaneHandle {
+  /** The xDS TCP port (0 when it listens on a Unix socket). */
   xdsPort: number;
+  /** The xDS Unix socket path, when it listens on one. */
+  xdsSocket?: string;
   apiPort: number;
   /** host of the xDS server (for generateBootstrap's xdsAddress). */
   address: string;
+  /** Where an Envoy bootstrap points (spread into generateBootstrap): the socket, or host and port. */
+  xdsTarget: { xdsSocket: string } | { xdsAddress: string; xdsPort: number };
   apiUrl: string;
   /**
    * Validates, translates and publishes an app config; throws (and changes
@@ -85,9 +92,8 @@ export async function startControlPlane(input: unknown, opts: { logger?: Logger 
   const config = validateConfig(ControlPlaneConfig, input ?? {}, 'control-plane config');
   const logger = opts.logger ?? createLogger('control-plane', { ...(config.logLevel ? { level: config.logLevel } : {}) });
   const apiHost = config.api?.host ?? '127.0.0.1';
-  const loopback = apiHost === '127.0.0.1' || apiHost === '::1' || apiHost === 'localhost';
-  // Fail closed: an API reachable from the network must not be writable by anyone.
-  if (!loopback && !config.api?.tokenFile) throw new ControlPlaneError('INSECURE_CONFIG', `api.host ${apiHost} is not loopback: set api.tokenFile`);
+  // Fail closed, before anything listens: an API beyond loopback needs a credential.
+  if (!localOnly(config.api ?? {}) && !config.api?.tokenFile && !config.api?.tls) throw new ControlPlaneError('INSECURE_CONFIG', `api.host ${apiHost} is not loopback: set api.tokenFile or api.tls`);
   const token = config.api?.tokenFile ? readToken(config.api.tokenFile) : undefined;
   // Created (token read) before anything listens, so a bad tokenFile leaks nothing; started once the API is up.
   const cm = config.capsuleManager
@@ -112,13 +118,21 @@ export async function startControlPlane(input: unknown, opts: { logger?: Logger 
     ? await NatsRoutingSync.start(core, config.nats, logger) // schema defaults applied
     : new LocalRoutingSync(core);
 
-  const grpcServer = createXdsGrpcServer({ cache: core.cache, status: core.status, logger: logger.child({ svc: 'xds' }), controlPlaneId: config.id });
+  const grpcServer = createXdsGrpcServer({
+    cache: core.cache,
+    status: core.status,
+    logger: logger.child({ svc: 'xds' }),
+    controlPlaneId: config.id,
+    listen: listenKind(config.xds ?? {}, 'xds'),
+    secretsOverLoopbackTcp: config.xds?.secretsOverLoopbackTcp === true,
+  });
   const xdsHost = config.xds?.host ?? '127.0.0.1';
-  const bound = await bindServer(grpcServer, { host: xdsHost, port: config.xds?.port ?? 0 });
+  // xDS carries secrets: a Unix socket, mutual TLS, or loopback TCP (never plaintext beyond).
+  const bound = await bindServer(grpcServer, { ...config.xds, what: 'xds' });
 
-  const http = createHttpService({ logger: logger.child({ svc: 'api' }), metrics: metrics.registry });
-  await registerControlPlaneApi(http, { id: config.id, core, sync, ...(token ? { token } : {}), sources });
-  const apiPort = await listenHttp(http, config.api?.port ?? 0, apiHost);
+  const http = createHttpService({ logger: logger.child({ svc: 'api' }), metrics: metrics.registry, endpoint: config.api ?? {}, what: 'api' });
+  await registerControlPlaneApi(http, { id: config.id, core, sync, ...(token ? { token } : {}), sources, endpoint: config.api ?? {} });
+  const apiPort = await listenHttp(http, config.api ?? {}, undefined, 'api', token ? 'a bearer token (api.tokenFile)' : undefined);
   cm?.start();
   health?.start();
   // Communication groups from config: the first fetch runs in the background
@@ -131,9 +145,11 @@ export async function startControlPlane(input: unknown, opts: { logger?: Logger 
   const label = (s: { label: string }) => ({ snapshot: s.label });
   return {
     xdsPort: bound.port,
+    ...(config.xds?.socket ? { xdsSocket: config.xds.socket } : {}),
     apiPort,
     address: xdsHost,
-    apiUrl: `http://${apiHost}:${apiPort}`,
+    xdsTarget: config.xds?.socket ? { xdsSocket: config.xds.socket } : { xdsAddress: xdsHost, xdsPort: bound.port },
+    apiUrl: `${config.api?.tls ? 'https' : 'http'}://${apiHost}:${apiPort}`,
     setAppConfig: (cfg, o) => label(o?.nodeKey !== undefined ? core.setNodeAppConfig(o.nodeKey, cfg) : core.setAppConfig(cfg)),
     secrets: {
       set: (name, secret) => label(core.setSecret(name, secret)),

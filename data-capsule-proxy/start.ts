@@ -75,16 +75,16 @@ export async function startDataCapsuleProxy(input: Partial<DcpConfig> | unknown,
     },
   });
   if (!cm) log.warn('no capsule manager configured: only requests with data_key_b64 and without cm_result_config can succeed');
-  const app = createHttpService({ logger: log, metrics: metrics.registry });
+  const app = createHttpService({ logger: log, metrics: metrics.registry, endpoint: cfg.http, what: 'http' });
   registerDcpRoutes(app, core);
-  const httpPort = await listenHttp(app, cfg.http.port, cfg.http.host);
+  const httpPort = await listenHttp(app, cfg.http, undefined, 'http');
   let bound: BoundServer | undefined;
   if (cfg.grpc.enabled) {
     const server = new grpc.Server();
     addDcpGrpc(server, core, log);
     addReflection(server, [DCP_SERVICE_NAME]);
     try {
-      bound = await bindServer(server, { host: cfg.grpc.host, port: cfg.grpc.port });
+      bound = await bindServer(server, { ...cfg.grpc, what: 'grpc' });
     } catch (e) {
       await app.close();
       fromConfig?.close();

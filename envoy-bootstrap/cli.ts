@@ -10,6 +10,9 @@ const USAGE = `usage: aenv bootstrap --node-id <id> --cluster <name> --xds-port 
   --cluster <name>       Envoy node cluster
   --xds-address <host>   control plane address (default 127.0.0.1)
   --xds-port <port>      control plane xDS gRPC port
+  --xds-socket <path>    the control plane's Unix socket instead (co-located Envoy)
+  --xds-tls-cert <f> --xds-tls-key <f> --xds-tls-ca <f>
+                         mutual TLS to a remote control plane (the cert names the node)
   --mode <sotw|delta>    ADS flavour (default sotw)
   --admin-port <port>    Envoy admin port on 127.0.0.1 (default 9901)
   --max-heap-mb <n>      overload manager heap budget (default 1024)
@@ -27,6 +30,10 @@ export async function main(argv: string[]): Promise<number> {
         cluster: { type: 'string' },
         'xds-address': { type: 'string', default: '127.0.0.1' },
         'xds-port': { type: 'string' },
+        'xds-socket': { type: 'string' },
+        'xds-tls-cert': { type: 'string' },
+        'xds-tls-key': { type: 'string' },
+        'xds-tls-ca': { type: 'string' },
         mode: { type: 'string', default: 'sotw' },
         'admin-port': { type: 'string' },
         'max-heap-mb': { type: 'string' },
@@ -45,8 +52,8 @@ export async function main(argv: string[]): Promise<number> {
       generateBootstrap({
         nodeId: values['node-id'] ?? '',
         cluster: values.cluster ?? '',
-        xdsAddress: values['xds-address'] ?? '127.0.0.1',
-        xdsPort: Number(values['xds-port']),
+        ...(values['xds-socket'] !== undefined ? { xdsSocket: values['xds-socket'] } : { xdsAddress: values['xds-address'] ?? '127.0.0.1', xdsPort: Number(values['xds-port']) }),
+        ...(values['xds-tls-cert'] || values['xds-tls-key'] || values['xds-tls-ca'] ? { xdsTls: { certFile: values['xds-tls-cert'] ?? '', keyFile: values['xds-tls-key'] ?? '', caFile: values['xds-tls-ca'] ?? '' } } : {}),
         mode: values.mode as XdsMode,
         ...(values['admin-port'] !== undefined ? { adminPort: Number(values['admin-port']) } : {}),
         ...(values['max-heap-mb'] !== undefined ? { maxHeapBytes: Number(values['max-heap-mb']) * 1024 * 1024 } : {}),

@@ -31,8 +31,10 @@ export const GroupTrustSchema = Type.Object({
 }, { additionalProperties: false });
 
 export const ExtAuthzConfigSchema = Type.Object({
+  /** Envoy's ext_authz side stream: a Unix socket for the co-located Envoy, mutual TLS for anything else. */
   grpc: listenSchema(),
-  http: listenSchema(),
+  /** The admin API (groups, revocations): every change needs `tokenFile` (or mutual TLS), reads too beyond loopback. */
+  http: Type.Object({ ...listenSchema().properties, tokenFile: Type.Optional(Type.String({ minLength: 1, description: 'bearer token file required by every change (and by reads beyond loopback)' })) }, { additionalProperties: false, default: {} }),
   groups: Type.Array(GroupTrustSchema, { default: [] }),
   policy: Type.Object({ rules: Type.Array(PolicyRuleSchema, { default: [] }) }, { additionalProperties: false, default: {} }),
   jwt: Type.Optional(Type.Object({

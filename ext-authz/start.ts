@@ -3,6 +3,7 @@
 import * as grpc from '@grpc/grpc-js';
 import { addReflection, bindServer } from '../net/grpc-server.ts';
 import { createHttpService, listenHttp } from '../net/http-server.ts';
+import { guardAdmin, readAdminToken } from '../net/admin-guard.ts';
 import { createLogger, silentLogger, type Logger } from '../foundation/logger.ts';
 import { loadConfigFile, validateConfig } from '../foundation/config.ts';
 import { Authorizer } from './core/authorizer.ts';
@@ -38,13 +39,16 @@ export async function startExtAuthz(input: unknown, opts: { logger?: Logger; jwk
   const server = new grpc.Server();
   addAuthorizationService(server, authorizer, m, log);
   addReflection(server, ['envoy.service.auth.v3.Authorization']);
-  const bound = await bindServer(server, { host: cfg.grpc.host, port: cfg.grpc.port });
+  // Read before anything listens: a bad token file starts nothing.
+  const token = cfg.http.tokenFile ? readAdminToken(cfg.http.tokenFile, 'http.tokenFile') : undefined;
+  const bound = await bindServer(server, { ...cfg.grpc, what: 'grpc' });
 
-  const app = createHttpService({ logger: log, metrics: m.metrics.registry });
+  const app = createHttpService({ logger: log, metrics: m.metrics.registry, endpoint: cfg.http, what: 'http' });
+  guardAdmin(app, { token, endpoint: cfg.http, tokenField: 'http.tokenFile', open: ['/metrics'] });
   registerAdminApi(app, authorizer, () => log.info({ version: authorizer.revocations.version }, 'revocation list changed'));
   let httpPort: number;
   try {
-    httpPort = await listenHttp(app, cfg.http.port, cfg.http.host);
+    httpPort = await listenHttp(app, cfg.http, undefined, 'http', token ? 'a bearer token (http.tokenFile)' : undefined);
   } catch (e) {
     await bound.close();
     throw e;

@@ -48,15 +48,15 @@ export async function startExtProc(input: unknown, opts: StartExtProcOptions = {
   // up to 64 MiB unacknowledged per connection.
   const streamWindow = Math.min(2 ** 31 - 1, Math.max(65_535, Math.ceil(cfg.maxBodyBytes * 1.4) + 65_536));
   const connectionWindow = Math.max(streamWindow, Math.min(64 * 1024 * 1024, streamWindow * 16));
-  const bound = await bindServer(server, { host: cfg.grpc.host, port: cfg.grpc.port, receiveWindow: { stream: streamWindow, connection: connectionWindow } });
+  const bound = await bindServer(server, { ...cfg.grpc, what: 'grpc', receiveWindow: { stream: streamWindow, connection: connectionWindow } });
   if (!bound.receiveWindowApplied) logger.warn('HTTP/2 receive windows left at 64 KiB (grpc-js internals changed): large bodies will be slow');
   const sweep = setInterval(() => sessions.sweep(), 30_000);
   sweep.unref();
   let http: ReturnType<typeof createHttpService> | undefined;
   let httpPort: number | undefined;
   if (cfg.http.enabled) {
-    http = createHttpService({ logger, metrics: m.registry });
-    httpPort = await listenHttp(http, cfg.http.port, cfg.http.host);
+    http = createHttpService({ logger, metrics: m.registry, endpoint: cfg.http, what: 'http' });
+    httpPort = await listenHttp(http, cfg.http, undefined, 'http');
   }
   logger.info({ grpc: bound.address, httpPort, compat: cfg.compat, plain: cfg.plain, kids: identity.jwks().keys.map((k) => k.kid) }, 'ext-proc listening');
   return {

@@ -9,6 +9,7 @@ import descriptorExt from 'protobufjs/ext/descriptor/index.js';
 import { ReflectionService } from '@grpc/reflection';
 import { toPublicError } from '../foundation/errors.ts';
 import { PROJECT_ROOT } from '../foundation/project-root.ts';
+import { grpcListen, prepareSocket, restrictSocket, type ListenEndpoint, type ListenKind } from './listen.ts';
 
 let fileProtos: Buffer[] | undefined;
 /**
@@ -41,16 +42,23 @@ export function addReflection(server: grpc.Server, services: string[]): void {
 
 export interface BoundServer {
   server: grpc.Server;
+  /** The TCP port (0 for a Unix socket). */
   port: number;
+  /** host:port, or unix:<path>. */
   address: string;
+  /** How callers are admitted: a Unix socket's permissions, mutual TLS, or loopback. */
+  kind: ListenKind;
   /** Whether opts.receiveWindow took effect (false when not asked for). */
   receiveWindowApplied: boolean;
   close(): Promise<void>;
 }
 
-export interface GrpcServerOptions {
-  host?: string;
-  port?: number;
+export interface GrpcServerOptions extends ListenEndpoint {
+  /** The config field naming this endpoint, for errors (e.g. "xds"). */
+  what?: string;
+  /** What authenticates every request when it listens on plaintext TCP beyond loopback (else refused). */
+  protectedBy?: string;
+  /** Overrides the endpoint's credentials (tests). */
   credentials?: grpc.ServerCredentials;
   options?: grpc.ServerOptions;
   /**
@@ -78,19 +86,26 @@ function applyReceiveWindow(server: grpc.Server, win: { stream: number; connecti
   return true;
 }
 
-/** Binds (default 127.0.0.1:0, insecure) and resolves with the chosen port. */
+/**
+ * Binds per the endpoint (default 127.0.0.1:0): a Unix socket (permissions set
+ * once bound), mutual TLS, or plaintext loopback TCP; a plaintext bind beyond
+ * loopback is refused (net/listen.ts). Resolves with the address.
+ */
 export async function bindServer(server: grpc.Server, opts: GrpcServerOptions = {}): Promise<BoundServer> {
-  const host = opts.host ?? '127.0.0.1';
+  const what = opts.what ?? 'grpc';
+  const { target, credentials, kind } = grpcListen(opts, what, opts.protectedBy);
+  if (kind === 'unix') await prepareSocket(opts.socket!, what);
   const port = await new Promise<number>((resolve, reject) =>
-    server.bindAsync(`${host.includes(':') ? `[${host}]` : host}:${opts.port ?? 0}`, opts.credentials ?? grpc.ServerCredentials.createInsecure(), (err, p) =>
-      err ? reject(err) : resolve(p),
-    ),
+    server.bindAsync(target, opts.credentials ?? credentials, (err, p) => (err ? reject(err) : resolve(p))),
   );
+  if (kind === 'unix') restrictSocket(opts.socket!, opts.socketMode);
   const receiveWindowApplied = opts.receiveWindow ? applyReceiveWindow(server, opts.receiveWindow) : false;
+  const host = opts.host ?? '127.0.0.1';
   return {
     server,
-    port,
-    address: `${host}:${port}`,
+    port: kind === 'unix' ? 0 : port,
+    address: kind === 'unix' ? `unix:${opts.socket}` : `${host}:${port}`,
+    kind,
     receiveWindowApplied,
     close: () =>
       new Promise<void>((resolve) => {

@@ -66,16 +66,16 @@ export async function startRaProxy(input: Partial<RaProxyConfig> | unknown, deps
     };
   svc.getRaCert = counted('ra_cert', svc.getRaCert);
   svc.attestationDocument = counted('document', svc.attestationDocument);
-  const app = createHttpService({ logger: log, metrics: metrics.registry });
+  const app = createHttpService({ logger: log, metrics: metrics.registry, endpoint: cfg.http, what: 'http' });
   registerRaRoutes(app, svc, { publishSimKey: cfg.publishSimKey });
-  const httpPort = await listenHttp(app, cfg.http.port, cfg.http.host);
+  const httpPort = await listenHttp(app, cfg.http, undefined, 'http');
   let bound: BoundServer | undefined;
   if (cfg.grpc.enabled) {
     const server = new grpc.Server();
     addRaProxyGrpc(server, svc, log);
     addReflection(server, [RA_PROXY_SERVICE_NAME]);
     try {
-      bound = await bindServer(server, { host: cfg.grpc.host, port: cfg.grpc.port });
+      bound = await bindServer(server, { ...cfg.grpc, what: 'grpc' });
     } catch (e) {
       await app.close();
       throw e;

@@ -2,6 +2,7 @@
 // grpc-js. Each handler converts the proto message to its JSON form, calls the
 // service and converts back; errors map through toGrpcError.
 import * as grpc from '@grpc/grpc-js';
+import type { ListenEndpoint } from '../../net/listen.ts';
 import { addReflection, bindServer, toGrpcError, type BoundServer } from '../../net/grpc-server.ts';
 import type { Logger } from '../../foundation/logger.ts';
 import { Status } from '../../proto/gen/secretflowapis/v2/status.ts';
@@ -47,9 +48,11 @@ export function grpcHandlers(svc: CapsuleManagerService, log?: Logger): CapsuleM
   return handlers as unknown as CapsuleManagerServer;
 }
 
-export async function startGrpc(svc: CapsuleManagerService, opts: { host?: string; port?: number; log?: Logger }): Promise<BoundServer> {
+export async function startGrpc(svc: CapsuleManagerService, opts: ListenEndpoint & { log?: Logger }): Promise<BoundServer> {
   const server = new grpc.Server({ 'grpc.max_receive_message_length': 8 * 1024 * 1024 });
   server.addService(CapsuleManagerDefinition, grpcHandlers(svc, opts.log));
   addReflection(server, [CM_SERVICE_NAME]);
-  return bindServer(server, { host: opts.host, port: opts.port });
+  // The encrypted RPCs are signed (JWS) and sealed (JWE) end to end, so a
+  // plaintext listener beyond loopback still authenticates every request.
+  return bindServer(server, { host: opts.host, port: opts.port, socket: opts.socket, socketMode: opts.socketMode, tls: opts.tls, what: 'grpc', protectedBy: 'signed and encrypted envelopes' });
 }

@@ -7,6 +7,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import swagger from '@fastify/swagger';
 import type { FastifyInstance } from 'fastify';
 import { createHttpService } from '../../net/http-server.ts';
+import type { ListenEndpoint } from '../../net/listen.ts';
 import type { Logger } from '../../foundation/logger.ts';
 import type { Registry } from 'prom-client';
 import { EncryptedRequest, EncryptedResponse, GetRaCertResponse } from '../../proto/gen/secretflowapis/v2/sdc/capsule_manager/capsule_manager.ts';
@@ -65,10 +66,12 @@ export interface HttpApiOptions {
   recent?: RecentDecisions;
   /** Bearer token required by /api/v1/audit/recent (mandatory off loopback; start.ts enforces it). */
   auditToken?: string;
+  /** The endpoint it will listen on (mutual TLS when it has `tls`). */
+  endpoint?: ListenEndpoint;
 }
 
 export async function buildHttpApi(svc: CapsuleManagerService, opts: HttpApiOptions = {}): Promise<FastifyInstance> {
-  const app = createHttpService({ logger: opts.log, metrics: opts.metrics, bodyLimit: 8 * 1024 * 1024 });
+  const app = createHttpService({ logger: opts.log, metrics: opts.metrics, bodyLimit: 8 * 1024 * 1024, ...(opts.endpoint ? { endpoint: opts.endpoint } : {}) });
   await app.register(swagger, {
     openapi: {
       info: { title: 'aenv capsule manager', version: '1.0.0', description: 'secretflowapis v2 CapsuleManager over HTTP JSON (same operations as gRPC)' },

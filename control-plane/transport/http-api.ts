@@ -1,7 +1,6 @@
 // The control plane's HTTP surface (fastify): dynamic routing API, app config,
 // secrets metadata, status JSON + page, OpenAPI at /openapi.json. Handlers
 // only adapt: validation is the JSON schema (TypeBox), semantics are in the core.
-import { createHash, timingSafeEqual } from 'node:crypto';
 import swagger from '@fastify/swagger';
 import { Type } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
@@ -11,25 +10,22 @@ import { AppConfig } from '../core/app-config.ts';
 import { ClusterSpec, RouteSpec } from '../core/plugins/route.ts';
 import { statusDocument, type StatusSources } from '../core/status-view.ts';
 import { STATUS_PAGE } from './status-page.ts';
-import { ControlPlaneError } from '../errors.ts';
+import { guardAdmin } from '../../net/admin-guard.ts';
+import type { ListenEndpoint } from '../../net/listen.ts';
 
 const NameParams = Type.Object({ name: Type.String({ pattern: '^[A-Za-z0-9_.-]{1,64}$' }) });
 const ClusterBody = Type.Omit(ClusterSpec, ['name'], { additionalProperties: false });
 const RouteBody = Type.Omit(RouteSpec, ['name'], { additionalProperties: false });
 const ErrorBody = Type.Object({ code: Type.String(), message: Type.String(), details: Type.Optional(Type.Unknown()) });
 
-export async function registerControlPlaneApi(app: FastifyInstance, deps: { id: string; core: ControlPlaneCore; sync: RoutingSync; token?: string; sources?: StatusSources }): Promise<void> {
+export async function registerControlPlaneApi(
+  app: FastifyInstance,
+  deps: { id: string; core: ControlPlaneCore; sync: RoutingSync; token?: string; sources?: StatusSources; endpoint?: ListenEndpoint },
+): Promise<void> {
   const { core, sync } = deps;
-  if (deps.token) {
-    const expected = createHash('sha256').update(deps.token).digest();
-    // Reads are open (status, OpenAPI); every change needs the bearer token.
-    app.addHook('onRequest', async (req) => {
-      if (req.method === 'GET' || req.method === 'HEAD') return;
-      const m = /^Bearer (.+)$/.exec(req.headers.authorization ?? '');
-      const got = createHash('sha256').update(m?.[1] ?? '').digest();
-      if (!m || !timingSafeEqual(got, expected)) throw new ControlPlaneError('UNAUTHENTICATED', 'a valid bearer token is required to change the control plane');
-    });
-  }
+  // Every change needs the token (or a client certificate), even on loopback;
+  // reads (status page included) too once the API is reachable beyond this host.
+  guardAdmin(app, { token: deps.token, endpoint: deps.endpoint ?? {}, tokenField: 'api.tokenFile' });
   await app.register(swagger, {
     openapi: {
       info: { title: 'aenv control plane', version: '1.0.0', description: 'Dynamic routing, app config and xDS status of the attestation-aware Envoy control plane' },

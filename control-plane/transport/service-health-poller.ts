@@ -2,12 +2,41 @@
 // one probe per service at a time, each bounded in time; results go to the
 // ServiceHealthBoard the status view reads. Display only: a failing probe never
 // affects xDS or the API.
+import { request } from 'node:http';
 import type { Logger } from 'pino';
 import { ServiceHealthBoard } from '../core/service-health.ts';
 
+/** A watched service: its health URL, reached over a Unix socket when `socket` is set (the URL then gives the path). */
+export interface HealthTarget {
+  name: string;
+  url: string;
+  socket?: string;
+}
+
 export interface ServiceHealthPollerOptions {
   pollSeconds: number;
-  targets: Array<{ name: string; url: string }>;
+  targets: HealthTarget[];
+}
+
+/** GET over a Unix socket; resolves with the status code. */
+function getOverSocket(socket: string, url: string, signal: AbortSignal): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const u = new URL(url);
+    const req = request({ socketPath: socket, path: `${u.pathname}${u.search}`, method: 'GET', headers: { host: u.host }, signal }, (res) => {
+      res.resume();
+      res.on('end', () => resolve(res.statusCode ?? 0));
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+async function probe(t: HealthTarget, signal: AbortSignal): Promise<number> {
+  if (t.socket) return getOverSocket(t.socket, t.url, signal);
+  const res = await fetch(t.url, { signal, redirect: 'error' });
+  await res.arrayBuffer().catch(() => undefined);
+  return res.status;
 }
 
 export class ServiceHealthPoller {
@@ -35,9 +64,8 @@ export class ServiceHealthPoller {
         this.inflight.add(ac);
         const timer = setTimeout(() => ac.abort(new Error('timed out')), Math.min(this.opts.pollSeconds * 1000, 2000));
         try {
-          const res = await fetch(t.url, { signal: ac.signal, redirect: 'error' });
-          await res.arrayBuffer().catch(() => undefined);
-          if (!res.ok) throw new Error(`HTTP ${res.status}`);
+          const status = await probe(t, ac.signal);
+          if (status < 200 || status > 299) throw new Error(`HTTP ${status}`);
           this.board.record(t.name, true);
         } catch (e) {
           const err = e as Error & { cause?: { code?: string } };

@@ -12,7 +12,7 @@ import { SecretDiscoveryServiceService } from '../../proto/gen/envoy/service/sec
 import { DiscoveryResponse, type DeltaDiscoveryRequest, type DeltaDiscoveryResponse, type DiscoveryRequest } from '../../proto/gen/envoy/service/discovery/v3/discovery.ts';
 import { addReflection, toGrpcError } from '../../net/grpc-server.ts';
 import { SotwStream } from '../core/xds/sotw-stream.ts';
-import type { StreamOptions } from '../core/xds/stream-common.ts';
+import { checkPeer, type StreamOptions, type StreamPeer } from '../core/xds/stream-common.ts';
 import { DeltaStream } from '../core/xds/delta-stream.ts';
 import { bindNode } from '../core/xds/node-binding.ts';
 import { TYPE, type TypeUrl } from '../core/xds/type-urls.ts';
@@ -24,6 +24,28 @@ export interface XdsServerDeps {
   status: XdsStatus;
   logger: Logger;
   controlPlaneId: string;
+  /** How the server is bound (net/listen.ts): decides what each stream's peer may do. */
+  listen?: 'unix' | 'mtls' | 'tcp';
+  /** Plaintext loopback TCP only: serve secrets anyway (development). */
+  secretsOverLoopbackTcp?: boolean;
+}
+
+/** The node ids a client certificate names: its URI SANs aenv://node/<id>, else its subject CN. */
+export function certNodeIds(cert: { subject?: { CN?: string | string[] }; subjectaltname?: string } | undefined): string[] {
+  if (!cert) return [];
+  const uris = (cert.subjectaltname ?? '')
+    .split(', ')
+    .filter((s) => s.startsWith('URI:aenv://node/'))
+    .map((s) => decodeURIComponent(s.slice('URI:aenv://node/'.length)));
+  if (uris.length) return uris;
+  const cn = cert.subject?.CN;
+  return cn ? [cn].flat() : [];
+}
+
+function peerOf(deps: XdsServerDeps, call: { getAuthContext?: () => { sslPeerCertificate?: unknown } }): StreamPeer | undefined {
+  if (!deps.listen) return undefined;
+  if (deps.listen !== 'mtls') return { kind: deps.listen, secretsOverTcp: deps.secretsOverLoopbackTcp === true };
+  return { kind: 'mtls', nodeIds: certNodeIds(call.getAuthContext?.().sslPeerCertificate as never) };
 }
 
 export const XDS_SERVICES = [
@@ -50,7 +72,7 @@ function serveStream<Req, Res>(
   call: Duplex<Req, Res>,
 ): void {
   const streamId = ++streamSeq;
-  const opts: StreamOptions = { ...deps, logger: deps.logger.child({ streamId, mode: kind, ...(fixedType ? { typeUrl: fixedType } : {}) }), fixedType };
+  const opts: StreamOptions = { ...deps, logger: deps.logger.child({ streamId, mode: kind, ...(fixedType ? { typeUrl: fixedType } : {}) }), fixedType, peer: peerOf(deps, call) };
   const send = (r: Res) => {
     if (!call.writable || call.destroyed) return;
     call.write(r);
@@ -90,6 +112,7 @@ function perType(deps: XdsServerDeps, t: TypeUrl) {
     fetch: (call: grpc.ServerUnaryCall<DiscoveryRequest, DiscoveryResponse>, cb: grpc.sendUnaryData<DiscoveryResponse>) => {
       try {
         const node = bindNode(undefined, call.request.node);
+        checkPeer(peerOf(deps, call), node, t, TYPE.secret);
         const set = deps.cache.get(deps.cache.nodeKey(node)).resources[t];
         const names = call.request.resourceNames.filter((n) => n !== '*');
         const items = names.length ? names.map((n) => set.items.get(n)).filter((r) => r !== undefined) : [...set.items.values()];

@@ -17,8 +17,13 @@ export function isIpLiteral(host: string): boolean {
 export interface BootstrapOptions {
   nodeId: string;
   cluster: string;
-  xdsAddress: string;
-  xdsPort: number;
+  /** TCP address of the control plane (with xdsPort), unless xdsSocket is given. */
+  xdsAddress?: string;
+  xdsPort?: number;
+  /** The control plane's Unix socket (a co-located Envoy: the default of the demo and the k8s sidecars). */
+  xdsSocket?: string;
+  /** Mutual TLS to a remote control plane: Envoy's certificate (naming its node) and the CA of the control plane's. */
+  xdsTls?: { certFile: string; keyFile: string; caFile: string; sni?: string };
   mode: XdsMode;
   /** Admin port on 127.0.0.1 (default 9901; 0 lets the kernel pick). */
   adminPort?: number;
@@ -82,8 +87,13 @@ function check(opts: BootstrapOptions): void {
   const errors: string[] = [];
   if (!opts.nodeId || !/^[A-Za-z0-9._:-]{1,128}$/.test(opts.nodeId)) errors.push('nodeId must be 1..128 chars of [A-Za-z0-9._:-]');
   if (!opts.cluster || !/^[A-Za-z0-9._:-]{1,128}$/.test(opts.cluster)) errors.push('cluster must be 1..128 chars of [A-Za-z0-9._:-]');
-  if (!opts.xdsAddress) errors.push('xdsAddress is required');
-  if (!Number.isInteger(opts.xdsPort) || opts.xdsPort < 1 || opts.xdsPort > 65535) errors.push('xdsPort must be an integer in 1..65535');
+  if (opts.xdsSocket !== undefined) {
+    if (!opts.xdsSocket.startsWith('/') || opts.xdsSocket.length > 107) errors.push('xdsSocket must be an absolute path of at most 107 characters');
+    if (opts.xdsTls) errors.push('xdsTls applies to TCP: a Unix socket is protected by its permissions');
+  } else {
+    if (!opts.xdsAddress) errors.push('xdsAddress is required (or xdsSocket)');
+    if (!Number.isInteger(opts.xdsPort) || opts.xdsPort! < 1 || opts.xdsPort! > 65535) errors.push('xdsPort must be an integer in 1..65535');
+  }
   if (opts.mode !== 'sotw' && opts.mode !== 'delta') errors.push("mode must be 'sotw' or 'delta'");
   if (opts.adminPort !== undefined && (!Number.isInteger(opts.adminPort) || opts.adminPort < 0 || opts.adminPort > 65535)) errors.push('adminPort must be an integer in 0..65535');
   if (opts.maxHeapBytes !== undefined && (!Number.isInteger(opts.maxHeapBytes) || opts.maxHeapBytes < 64 * 1024 * 1024)) errors.push('maxHeapBytes must be an integer of at least 64 MiB');
@@ -116,8 +126,8 @@ export function generateBootstrap(opts: BootstrapOptions): Record<string, unknow
       clusters: [
         {
           name: xdsCluster,
-          // A hostname needs DNS; an IP literal is static.
-          type: isIpLiteral(opts.xdsAddress) ? 'STATIC' : 'STRICT_DNS',
+          // A Unix socket or an IP literal is static; a hostname needs DNS.
+          type: opts.xdsSocket || isIpLiteral(opts.xdsAddress!) ? 'STATIC' : 'STRICT_DNS',
           connect_timeout: '1s',
           typed_extension_protocol_options: {
             'envoy.extensions.upstreams.http.v3.HttpProtocolOptions': {
@@ -129,8 +139,24 @@ export function generateBootstrap(opts: BootstrapOptions): Record<string, unknow
           },
           load_assignment: {
             cluster_name: xdsCluster,
-            endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: opts.xdsAddress, port_value: opts.xdsPort } } } }] }],
+            endpoints: [{ lb_endpoints: [{ endpoint: { address: opts.xdsSocket ? { pipe: { path: opts.xdsSocket } } : { socket_address: { address: opts.xdsAddress, port_value: opts.xdsPort } } } }] }],
           },
+          ...(opts.xdsTls
+            ? {
+                transport_socket: {
+                  name: 'envoy.transport_sockets.tls',
+                  typed_config: {
+                    '@type': 'type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext',
+                    ...(opts.xdsTls.sni ? { sni: opts.xdsTls.sni } : {}),
+                    common_tls_context: {
+                      tls_certificates: [{ certificate_chain: { filename: opts.xdsTls.certFile }, private_key: { filename: opts.xdsTls.keyFile } }],
+                      validation_context: { trusted_ca: { filename: opts.xdsTls.caFile } },
+                      alpn_protocols: ['h2'],
+                    },
+                  },
+                },
+              }
+            : {}),
         },
       ],
     },

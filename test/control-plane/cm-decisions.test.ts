@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { silentLogger } from '../../foundation/logger.ts';
 import { freePort } from '../../dev/free-port.ts';
 import { startControlPlane } from '../../control-plane/start.ts';
+import { startTestControlPlane } from '../helpers/control-plane.ts';
 import { parseCmDecisions, displaySource, decisionsRequestUrl } from '../../control-plane/core/cm-decisions.ts';
 import { routeSample } from './plugin-samples.ts';
 
@@ -94,8 +95,7 @@ t.test('status JSON shows the polled decisions; the URL gets ?limit=N; errors ke
 
 t.test('unreachable URL: status shows the error, xDS config and API keep working', async (t) => {
   const dead = await freePort();
-  const cp = await startControlPlane({ id: 'cm-dead', app: { plugins: [routeSample()] }, capsuleManager: { decisionsUrl: `http://127.0.0.1:${dead}/api/v1/audit/recent`, pollSeconds: 1 } }, { logger: silentLogger });
-  t.teardown(() => cp.close());
+  const cp = await startTestControlPlane(t, { id: 'cm-dead', app: { plugins: [routeSample()] }, capsuleManager: { decisionsUrl: `http://127.0.0.1:${dead}/api/v1/audit/recent`, pollSeconds: 1 } });
   let s = cp.status();
   for (let i = 0; i < 50 && !s.cmDecisions?.error; i++) {
     await new Promise((r) => setTimeout(r, 100));
@@ -106,7 +106,7 @@ t.test('unreachable URL: status shows the error, xDS config and API keep working
   const res = await fetch(`${cp.apiUrl}/v1/status`);
   t.equal(res.status, 200, 'status endpoint fine');
   t.ok(s.snapshot, 'snapshot still published');
-  const put = await fetch(`${cp.apiUrl}/v1/clusters/extra`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ endpoints: [{ address: '127.0.0.1', port: 9 }] }) });
+  const put = await cp.api('PUT', '/v1/clusters/extra', { endpoints: [{ address: '127.0.0.1', port: 9 }] });
   t.equal(put.status, 200, 'routing API still works');
   const page = await (await fetch(`${cp.apiUrl}/status`)).text();
   t.match(page, /Capsule manager decisions/);

@@ -13,13 +13,14 @@ import { startUpstream } from '../helpers/upstream.ts';
 import { freePorts } from '../../dev/free-port.ts';
 import { silentLogger } from '../../foundation/logger.ts';
 import { generateBootstrap } from '../../envoy-bootstrap/index.ts';
-import { startControlPlane } from '../../control-plane/start.ts';
+import { startTestControlPlane } from '../helpers/control-plane.ts';
 import { TYPE } from '../../control-plane/core/xds/type-urls.ts';
 import { startExtAuthz } from '../../ext-authz/start.ts';
 import { deriveGroupCa, issueGroupTlsAsset } from '../../tls-groups/index.ts';
 import type { Claims } from '../../platforms/core/types.ts';
 import { interactSample } from './plugin-samples.ts';
 import { until } from './e2e-scenario.ts';
+import { adminToken } from '../helpers/admin-token.ts';
 
 const GROUP = { dataKey: createHash('sha256').update('cp-interact-authz data key').digest(), scope: 'default', dataUuid: 'cp-data-1' };
 const CLAIMS: Claims = {
@@ -29,6 +30,7 @@ const CLAIMS: Claims = {
   tcb: { status: 'UpToDate' },
   debug: false,
   insecure: true,
+  checks: [],
 };
 
 async function member(partyId: string): Promise<{ certPem: string; keyPem: string; caPem: string }> {
@@ -75,7 +77,9 @@ async function heldConnection(port: number, m: { certPem: string; keyPem: string
 t.test('interact ingress + network ext_authz: revoked party refused on its next connection, member passes', async (t) => {
   const g = await deriveGroupCa(GROUP);
   const [server, bob, dave, eve] = await Promise.all([member('carol'), member('bob'), member('dave'), member('eve')]);
+  const admin = adminToken(t);
   const authz = await startExtAuthz({
+    http: { tokenFile: admin.tokenFile },
     groups: [{ groupId: g.groupId, caCertPem: g.caCertPem }],
     policy: { rules: [{ name: 'interact', pathPrefix: '/', methods: ['TCP'], peers: { groups: [g.groupId], parties: ['bob', 'dave', 'eve'] } }] },
     revoked: { parties: ['eve'] },
@@ -83,8 +87,7 @@ t.test('interact ingress + network ext_authz: revoked party refused on its next 
   t.teardown(() => authz.close());
   const app = await startUpstream(t);
   const [ingressPort, egressPort] = await freePorts(2);
-  const cp = await startControlPlane({ id: 'interact-authz-cp' }, { logger: silentLogger });
-  t.teardown(() => cp.close());
+  const cp = await startTestControlPlane(t, { id: 'interact-authz-cp' });
   cp.secrets.set('group-cert', { certificateChain: server.certPem, privateKey: server.keyPem });
   cp.secrets.set('group-ca', { trustedCa: g.caCertPem });
   const sample = interactSample({ ingress: ingressPort!, app: app.port, egress: egressPort!, peer: ingressPort!, extAuthz: authz.grpcPort });
@@ -92,7 +95,7 @@ t.test('interact ingress + network ext_authz: revoked party refused on its next 
   const MAX_CONNECTION_SECONDS = 3;
   cp.setAppConfig({ plugins: [{ ...sample, config: { ingress: { ...sample.config.ingress, maxConnectionSeconds: MAX_CONNECTION_SECONDS }, egress: [] } }] });
 
-  await startEnvoy(t, { name: 'interact-authz', bootstrap: generateBootstrap({ nodeId: 'interact-authz', cluster: 'ia', xdsAddress: cp.address, xdsPort: cp.xdsPort, mode: 'delta', adminPort: 0 }) });
+  await startEnvoy(t, { name: 'interact-authz', bootstrap: generateBootstrap({ nodeId: 'interact-authz', cluster: 'ia', ...cp.xdsTarget, mode: 'delta', adminPort: 0 }) });
   await until('all types ACKed', async () => {
     const n = cp.status().nodes.find((x) => x.nodeId === 'interact-authz');
     return n && [TYPE.listener, TYPE.cluster, TYPE.endpoint, TYPE.secret].every((ty) => n.types[ty]?.ackedVersion && !n.types[ty]?.lastNack) ? n : undefined;
@@ -110,7 +113,7 @@ t.test('interact ingress + network ext_authz: revoked party refused on its next 
   t.match(held.first, /HTTP\/1.1 200/, 'dave holds an open connection');
   const before = app.requests.length;
 
-  const res = await fetch(`http://127.0.0.1:${authz.httpPort}/v1/revocations`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ parties: ['dave'] }) });
+  const res = await fetch(`http://127.0.0.1:${authz.httpPort}/v1/revocations`, { method: 'POST', headers: { 'content-type': 'application/json', ...admin.headers }, body: JSON.stringify({ parties: ['dave'] }) });
   t.equal(res.status, 200, 'dave revoked through the ext-authz admin API');
   t.notMatch(await exchange(ingressPort!, dave), /HTTP\/1.1 200/, 'dave refused on the next connection');
   t.match(await exchange(ingressPort!, bob), /HTTP\/1.1 200[\s\S]*"body":"hi"/, 'bob still passes');

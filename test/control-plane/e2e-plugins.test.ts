@@ -14,7 +14,7 @@ import { startUpstream } from '../helpers/upstream.ts';
 import { freePorts } from '../../dev/free-port.ts';
 import { silentLogger } from '../../foundation/logger.ts';
 import { generateBootstrap } from '../../envoy-bootstrap/index.ts';
-import { startControlPlane } from '../../control-plane/start.ts';
+import { startTestControlPlane } from '../helpers/control-plane.ts';
 import { TYPE } from '../../control-plane/core/xds/type-urls.ts';
 import { interactSample, onlineSample } from './plugin-samples.ts';
 import { until } from './e2e-scenario.ts';
@@ -34,8 +34,7 @@ t.test('online + interact on real Envoy with SDS certificates', async (t) => {
   const app = await startUpstream(t, (_r, body, res) => res.end(`app got: ${body.toString()}`));
   const ra = await startUpstream(t, (req, _b, res) => res.end(`ra-proxy: ${req.url}`));
   const [onlinePort, extProcPort, ingressPort, egressPort] = await freePorts(4);
-  const cp = await startControlPlane({ id: 'plugins-cp' }, { logger: silentLogger });
-  t.teardown(() => cp.close());
+  const cp = await startTestControlPlane(t, { id: 'plugins-cp' });
   const pki = makePki();
 
   // Secrets first: the interact config references them and a snapshot with a
@@ -52,7 +51,7 @@ t.test('online + interact on real Envoy with SDS certificates', async (t) => {
   });
   t.throws(() => cp.secrets.delete('group-ca'), { code: 'INCONSISTENT_SNAPSHOT' }, 'a secret in use cannot be deleted');
 
-  const envoy = await startEnvoy(t, { name: 'plugins', bootstrap: generateBootstrap({ nodeId: 'plugins', cluster: 'p', xdsAddress: cp.address, xdsPort: cp.xdsPort, mode: 'delta', adminPort: 0 }) });
+  const envoy = await startEnvoy(t, { name: 'plugins', bootstrap: generateBootstrap({ nodeId: 'plugins', cluster: 'p', ...cp.xdsTarget, mode: 'delta', adminPort: 0 }) });
   await until('all types ACKed', async () => {
     const n = cp.status().nodes.find((x) => x.nodeId === 'plugins');
     return n && [TYPE.listener, TYPE.route, TYPE.cluster, TYPE.endpoint, TYPE.secret].every((ty) => n.types[ty]?.ackedVersion && !n.types[ty]?.lastNack) ? n : undefined;

@@ -7,9 +7,8 @@ import { startEnvoy } from '../helpers/envoy.ts';
 import { startUpstream } from '../helpers/upstream.ts';
 import { freePort } from '../../dev/free-port.ts';
 import { pollUntil } from '../../foundation/poll.ts';
-import { silentLogger } from '../../foundation/logger.ts';
 import { generateBootstrap } from '../../envoy-bootstrap/index.ts';
-import { startControlPlane, type ControlPlaneHandle } from '../../control-plane/start.ts';
+import { startTestControlPlane, type TestControlPlane } from '../helpers/control-plane.ts';
 import { withRawResource } from '../../control-plane/core/xds/snapshot.ts';
 import { TYPE } from '../../control-plane/core/xds/type-urls.ts';
 import { Cluster, Cluster_DiscoveryType } from '../../proto/gen/envoy/config/cluster/v3/cluster.ts';
@@ -41,19 +40,19 @@ function appConfig(listenPort: number, upstreamPort: number, cluster = 'a') {
   };
 }
 
-async function startCp(xdsPort: number, app: unknown): Promise<ControlPlaneHandle> {
-  // After a restart the port may still be held for a moment.
-  return until('control plane to bind', async () => startControlPlane({ id: 'e2e-cp', xds: { port: xdsPort }, app }, { logger: silentLogger }), 10_000);
+async function startCp(t: Test, xdsSocket: string, tokenFile: string, app: unknown): Promise<TestControlPlane> {
+  // The same socket and token as before the restart (a stale socket file is replaced).
+  return until('control plane to bind', async () => startTestControlPlane(t, { id: 'e2e-cp', xds: { socket: xdsSocket }, api: { tokenFile }, app }), 10_000);
 }
 
 export async function runScenario(t: Test, mode: 'sotw' | 'delta'): Promise<void> {
   const a = await startUpstream(t, (_req, _b, res) => res.end('from-a'));
   const b = await startUpstream(t, (_req, _b, res) => res.end('from-b'));
   const listenPort = await freePort();
-  let cp = await startControlPlane({ id: 'e2e-cp', app: appConfig(listenPort, a.port) }, { logger: silentLogger });
-  t.teardown(() => cp.close());
+  // xDS over a Unix socket (a co-located Envoy); the routing API with its token.
+  let cp = await startTestControlPlane(t, { id: 'e2e-cp', app: appConfig(listenPort, a.port) });
   const nodeId = `e2e-${mode}`;
-  const envoy = await startEnvoy(t, { name: nodeId, bootstrap: generateBootstrap({ nodeId, cluster: 'e2e', xdsAddress: cp.address, xdsPort: cp.xdsPort, mode, adminPort: 0 }) });
+  const envoy = await startEnvoy(t, { name: nodeId, bootstrap: generateBootstrap({ nodeId, cluster: 'e2e', ...cp.xdsTarget, mode, adminPort: 0 }) });
   const url = `http://127.0.0.1:${listenPort}`;
 
   t.equal(await until('traffic through the xDS listener', async () => ((await body(`${url}/x`)) === '200 from-a' ? '200 from-a' : undefined)), '200 from-a', 'Envoy serves what the control plane sent');
@@ -70,7 +69,7 @@ export async function runScenario(t: Test, mode: 'sotw' | 'delta'): Promise<void
   const info1 = (await (await envoy.admin('/server_info')).json()) as { uptime_current_epoch: string };
 
   // Live route change through the HTTP API.
-  const put = async (path: string, payload: unknown) => fetch(`${cp.apiUrl}${path}`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify(payload) });
+  const put = async (path: string, payload: unknown) => cp.api('PUT', path, payload);
   t.equal((await put('/v1/clusters/b', { endpoints: [{ address: '127.0.0.1', port: b.port }] })).status, 200);
   t.equal((await put('/v1/routes/to-b', { match: { prefix: '/b' }, cluster: 'b' })).status, 200);
   t.equal(await until('the new route to be live', async () => ((await body(`${url}/b/1`)) === '200 from-b' ? 'ok' : undefined)), 'ok', 'route change live without restart');
@@ -92,8 +91,8 @@ export async function runScenario(t: Test, mode: 'sotw' | 'delta'): Promise<void
   t.equal((await put('/v1/routes/gone', { match: { prefix: '/gone' }, cluster: 'b' })).status, 200);
   t.equal((await put('/v1/clusters/extra', { endpoints: [{ address: '127.0.0.1', port: b.port }] })).status, 200);
   await until('cluster extra active', async () => JSON.stringify(await envoy.configDump({ resource: 'dynamic_active_clusters' })).includes('"name":"extra"'));
-  t.equal((await fetch(`${cp.apiUrl}/v1/clusters/extra`, { method: 'DELETE' })).status, 200);
-  t.equal((await fetch(`${cp.apiUrl}/v1/routes/gone`, { method: 'DELETE' })).status, 200);
+  t.equal((await cp.api('DELETE', '/v1/clusters/extra')).status, 200);
+  t.equal((await cp.api('DELETE', '/v1/routes/gone')).status, 200);
   await until('cluster extra removed from Envoy', async () => !JSON.stringify(await envoy.configDump({ resource: 'dynamic_active_clusters' })).includes('"name":"extra"'));
   t.pass('a deleted cluster is removed from Envoy');
   t.equal(await until('route /gone removed', async () => ((await body(`${url}/gone`)) === '200 from-a' ? 'ok' : undefined)), 'ok', 'a deleted route falls back to the catch-all');
@@ -122,10 +121,10 @@ export async function runScenario(t: Test, mode: 'sotw' | 'delta'): Promise<void
   cp.cache.setDefault(good);
 
   // Control plane restart: Envoy keeps serving, then resyncs to the new control plane's config.
-  const xdsPort = cp.xdsPort;
+  const xdsSocket = cp.xdsSocket!;
   await cp.close();
   t.equal(await body(`${url}/x`), '200 from-a', 'Envoy keeps serving while the control plane is down');
-  cp = await startCp(xdsPort, appConfig(listenPort, b.port, 'b2'));
+  cp = await startCp(t, xdsSocket, cp.tokenFile, appConfig(listenPort, b.port, 'b2'));
   t.equal(await until('resync after restart', async () => ((await body(`${url}/x`)) === '200 from-b' ? 'ok' : undefined), 20_000), 'ok', 'Envoy reconnected and applied the new config');
   await until('ACK from the reconnected Envoy', async () => cp.status().nodes.find((x) => x.nodeId === nodeId && x.streams === 1 && x.types[TYPE.route]?.ackedVersion === cp.core.current!.resources[TYPE.route].version));
   t.pass('the reconnected Envoy ACKed the new route version');

@@ -8,7 +8,7 @@ import { pino } from 'pino';
 import { connect } from 'nats';
 import { NatsCluster } from '../../dev/nats-cluster.ts';
 import { silentLogger } from '../../foundation/logger.ts';
-import { startControlPlane } from '../../control-plane/start.ts';
+import { startTestControlPlane, type TestControlPlane } from '../helpers/control-plane.ts';
 import { validateConfig } from '../../foundation/config.ts';
 import { ControlPlaneConfig } from '../../control-plane/config.ts';
 import { ControlPlaneCore } from '../../control-plane/core/control-plane.ts';
@@ -20,8 +20,8 @@ import { until } from './e2e-scenario.ts';
 const app = { plugins: [routeSample()] };
 const bucket = 'routing_r3';
 
-async function put(base: string, path: string, body: unknown): Promise<number> {
-  const r = await fetch(`${base}${path}`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body), signal: AbortSignal.timeout(5000) });
+async function put(cp: TestControlPlane, path: string, body: unknown): Promise<number> {
+  const r = await Promise.race([cp.api('PUT', path, body), new Promise<never>((_, reject) => setTimeout(() => reject(new Error('PUT timed out')), 5000))]);
   await r.text();
   return r.status;
 }
@@ -40,11 +40,11 @@ t.test('3-node NATS cluster: replicated bucket, a replica survives the loss of i
   const [s1, s2, s3] = cluster.servers as [string, string, string];
   // Replica A talks to node 1 (and learns the others from it); replica B to node 2.
   const a = await until('replica A to open the bucket', async () =>
-    startControlPlane({ id: 'cp-a', app, nats: { servers: [s1], bucket, replicas: 3, reconcileSeconds: 1 } }, { logger: silentLogger }), 20_000);
+    startTestControlPlane(t, { id: 'cp-a', app, nats: { servers: [s1], bucket, replicas: 3, reconcileSeconds: 1 } }, { xds: 'tcp' }), 20_000);
   t.teardown(() => a.close());
   // JetStream API calls can time out (5 s) while a busy machine settles the cluster: every opening is retried, bounded.
   const b = await until('replica B to open the bucket', async () =>
-    startControlPlane({ id: 'cp-b', app, nats: { servers: [s2], bucket, replicas: 3, reconcileSeconds: 1 } }, { logger: silentLogger }), 20_000);
+    startTestControlPlane(t, { id: 'cp-b', app, nats: { servers: [s2], bucket, replicas: 3, reconcileSeconds: 1 } }, { xds: 'tcp' }), 20_000);
   t.teardown(() => b.close());
 
   const nc = await connect({ servers: [s3] });
@@ -56,18 +56,18 @@ t.test('3-node NATS cluster: replicated bucket, a replica survives the loss of i
   const lines: string[] = [];
   const sink = new Writable({ write(chunk, _enc, cb) { lines.push(String(chunk)); cb(); } });
   const c = await until('replica C to open the bucket', async () =>
-    startControlPlane({ id: 'cp-c', app, nats: { servers: [s3], bucket, replicas: 1 } }, { logger: pino({ level: 'warn' }, sink) }), 20_000);
+    startTestControlPlane(t, { id: 'cp-c', app, nats: { servers: [s3], bucket, replicas: 1 } }, { xds: 'tcp', logger: pino({ level: 'warn' }, sink) }), 20_000);
   t.teardown(() => c.close());
   t.ok(lines.some((l) => /another replica count/.test(l) && /"configured":1/.test(l) && /"actual":3/.test(l)), 'replica-count mismatch logged as a warning');
   t.equal(await bucketReplicas(), 3, 'existing bucket unchanged');
 
-  t.equal(await put(a.apiUrl, '/v1/clusters/one', { endpoints: [{ address: '127.0.0.1', port: 7101 }] }), 200);
+  t.equal(await put(a, '/v1/clusters/one', { endpoints: [{ address: '127.0.0.1', port: 7101 }] }), 200);
   await until('B sees the first change', async () => b.routing.get().clusters.length === 1, 10_000);
 
   await cluster.nodes[0]!.kill(); // kill -9 the node replica A is connected to
   const killedAt = Date.now();
   // The stream may be electing a new leader: retry the write, bounded.
-  await until('write through B after the node loss', async () => (await put(b.apiUrl, '/v1/clusters/two', { endpoints: [{ address: '127.0.0.1', port: 7102 }] })) === 200, 15_000);
+  await until('write through B after the node loss', async () => (await put(b, '/v1/clusters/two', { endpoints: [{ address: '127.0.0.1', port: 7102 }] })) === 200, 15_000);
   const writtenAt = Date.now();
   await until('A converges', async () => a.routing.get().clusters.length === 2 && a.routing.get().revision === b.routing.get().revision, 8_000);
   t.pass(`A converged ${Date.now() - writtenAt} ms after the write (${writtenAt - killedAt} ms from the kill to an accepted write)`);

@@ -4,6 +4,11 @@ import { AggregatedDiscoveryServiceClient } from '../../proto/gen/envoy/service/
 import { DeltaDiscoveryRequest, DiscoveryRequest, type DeltaDiscoveryResponse, type DiscoveryResponse } from '../../proto/gen/envoy/service/discovery/v3/discovery.ts';
 import { Cluster_DiscoveryType } from '../../proto/gen/envoy/config/cluster/v3/cluster.ts';
 import { createSnapshot, type Snapshot, type DeepPartial } from '../../control-plane/core/xds/snapshot.ts';
+import type { Secret } from '../../proto/gen/envoy/extensions/transport_sockets/tls/v3/secret.ts';
+import { UpstreamTlsContext } from '../../proto/gen/envoy/extensions/transport_sockets/tls/v3/tls.ts';
+
+const UTLS_TYPE = 'type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext';
+const pack = (typeUrl: string, value: Uint8Array) => ({ typeUrl, value: Buffer.from(value) });
 
 export function edsSnapshot(label: string, clusters: Record<string, number>, connectTimeoutS = 1): Snapshot {
   return createSnapshot(label, {
@@ -50,9 +55,27 @@ export class Queue<T> {
   }
 }
 
-export function adsClient(port: number) {
-  const client = new AggregatedDiscoveryServiceClient(`127.0.0.1:${port}`, grpc.credentials.createInsecure());
-  return client;
+/** An ADS client to a loopback port or a target (e.g. unix:/path), plaintext unless credentials are given. */
+export function adsClient(target: number | string, credentials = grpc.credentials.createInsecure()) {
+  return new AggregatedDiscoveryServiceClient(typeof target === 'number' ? `127.0.0.1:${target}` : target, credentials);
+}
+
+/**
+ * A snapshot holding `secrets`, of which the cluster "app" references
+ * `referenced` over SDS (an upstream TLS context): a node is served only those.
+ */
+export function sdsSnapshot(label: string, secrets: DeepPartial<Secret>[], referenced: string[]): Snapshot {
+  const [cert, ...cas] = referenced;
+  const tls = UpstreamTlsContext.fromPartial({
+    commonTlsContext: {
+      ...(cert ? { tlsCertificateSdsSecretConfigs: [{ name: cert, sdsConfig: { ads: {}, resourceApiVersion: 2 } }] } : {}),
+      ...(cas[0] ? { validationContextSdsSecretConfig: { name: cas[0], sdsConfig: { ads: {}, resourceApiVersion: 2 } } } : {}),
+    },
+  });
+  return createSnapshot(label, {
+    clusters: [{ name: 'app', connectTimeout: { seconds: 1 }, transportSocket: { name: 'envoy.transport_sockets.tls', typedConfig: pack(UTLS_TYPE, UpstreamTlsContext.encode(tls).finish()) } }],
+    secrets,
+  });
 }
 
 export function sotw(client: InstanceType<typeof AggregatedDiscoveryServiceClient>) {

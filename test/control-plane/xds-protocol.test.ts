@@ -19,17 +19,43 @@ import { ClusterLoadAssignment } from '../../proto/gen/envoy/config/endpoint/v3/
 import { Secret } from '../../proto/gen/envoy/extensions/transport_sockets/tls/v3/secret.ts';
 import { SecretDiscoveryServiceClient } from '../../proto/gen/envoy/service/secret/v3/sds.ts';
 import { DiscoveryRequest, type DiscoveryResponse } from '../../proto/gen/envoy/service/discovery/v3/discovery.ts';
-import { adsClient, delta, edsSnapshot, sotw } from './xds-fixtures.ts';
+import { adsClient, delta, edsSnapshot, sdsSnapshot, sotw } from './xds-fixtures.ts';
+import { mkdtempSync, rmSync, statSync, chmodSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { listenKind, type ListenEndpoint } from '../../net/listen.ts';
+import type { DeepPartial } from '../../control-plane/core/xds/snapshot.ts';
+import { createTestCa, issueTestLeaf } from '../helpers/test-pki.ts';
 
-async function setup(t: Test) {
+/**
+ * An xDS server bound as the control plane binds it: loopback TCP by default,
+ * or the given endpoint (a Unix socket, mutual TLS); `target` is what a client dials.
+ */
+async function setup(t: Test, ep: ListenEndpoint = {}, opts: { secretsOverLoopbackTcp?: boolean } = {}) {
   const cache = new SnapshotCache();
   const status = new XdsStatus();
-  const bound = await bindServer(createXdsGrpcServer({ cache, status, logger: silentLogger, controlPlaneId: 'test-cp' }));
+  const listen = listenKind(ep, 'xds');
+  const bound = await bindServer(createXdsGrpcServer({ cache, status, logger: silentLogger, controlPlaneId: 'test-cp', listen, ...opts }), { ...ep, what: 'xds' });
   t.teardown(() => bound.close());
-  const client = adsClient(bound.port);
+  const target = bound.kind === 'unix' ? bound.address : `127.0.0.1:${bound.port}`;
+  const client = adsClient(target);
   t.teardown(() => client.close());
-  return { cache, status, port: bound.port, client };
+  return { cache, status, port: bound.port, target, client };
 }
+
+function socketDir(t: Test): string {
+  const dir = mkdtempSync(join(tmpdir(), 'aenv-xds-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  return join(dir, 'run');
+}
+
+const fetchSecrets = (sds: SecretDiscoveryServiceClient, req: DeepPartial<DiscoveryRequest>) =>
+  new Promise<DiscoveryResponse>((resolve, reject) =>
+    sds.fetchSecrets(DiscoveryRequest.fromPartial(req as never), (e: grpc.ServiceError | null, r: DiscoveryResponse) => (e ? reject(e) : resolve(r))),
+  );
+const secretNames = (r: DiscoveryResponse) => r.resources.map((a) => Secret.decode(a.value).name).sort();
 
 const node = { id: 'node-1', cluster: 'c1' };
 const names = (r: DiscoveryResponse, dec: (b: Uint8Array) => { name?: string; clusterName?: string }) => r.resources.map((a) => { const m = dec(a.value); return m.name ?? m.clusterName; }).sort();
@@ -194,24 +220,107 @@ t.test('delta: the first wildcard answer is sent even when empty', async (t) => 
   t.equal(r.typeUrl, TYPE.listener);
 });
 
-t.test('SDS: Fetch, stream and consistency check on secrets', async (t) => {
-  const { cache, port } = await setup(t);
-  cache.setDefault(createSnapshot('s', { secrets: [{ name: 'cert-a', tlsCertificate: { certificateChain: { inlineString: 'PEM' } } }, { name: 'ca' }] }));
-  const sds = new SecretDiscoveryServiceClient(`127.0.0.1:${port}`, grpc.credentials.createInsecure());
+t.test('SDS over the Unix socket: Fetch and stream, and a node gets only the secrets its own resources reference', async (t) => {
+  const socket = join(socketDir(t), 'xds.sock');
+  const { cache, target } = await setup(t, { socket });
+  t.equal(statSync(socket).mode & 0o777, 0o660, 'the socket is owner and group only');
+  t.equal(statSync(join(socket, '..')).mode & 0o777, 0o750, 'in a directory created 0750');
+  const secrets = [{ name: 'cert-a', tlsCertificate: { certificateChain: { inlineString: 'PEM' } } }, { name: 'ca' }, { name: 'other-app-key', tlsCertificate: { privateKey: { inlineString: 'KEY' } } }];
+  cache.setDefault(sdsSnapshot('s', secrets, ['cert-a', 'ca']));
+  const sds = new SecretDiscoveryServiceClient(target, grpc.credentials.createInsecure());
   t.teardown(() => sds.close());
-  const res = await new Promise<DiscoveryResponse>((resolve, reject) =>
-    sds.fetchSecrets(DiscoveryRequest.fromPartial({ node, resourceNames: ['cert-a'] }), (e: grpc.ServiceError | null, r: DiscoveryResponse) => (e ? reject(e) : resolve(r))),
-  );
-  t.equal(res.resources.length, 1);
-  t.equal(Secret.decode(res.resources[0]!.value).name, 'cert-a');
+  const res = await fetchSecrets(sds, { node, resourceNames: ['cert-a'] });
+  t.same(secretNames(res), ['cert-a']);
   t.ok(res.versionInfo);
+  t.same(secretNames(await fetchSecrets(sds, { node, resourceNames: ['other-app-key'] })), [], "another app's secret, asked for by name, is not served");
+  t.same(secretNames(await fetchSecrets(sds, { node })), ['ca', 'cert-a'], 'a wildcard fetch gets only the referenced ones');
   const call = sds.streamSecrets();
   t.teardown(() => call.end());
   const got = await new Promise<DiscoveryResponse>((resolve) => {
     call.on('data', resolve);
-    call.write(DiscoveryRequest.fromPartial({ node, resourceNames: ['ca'] }));
+    call.write(DiscoveryRequest.fromPartial({ node, resourceNames: ['ca', 'other-app-key'] }));
   });
-  t.same(got.resources.map((a) => Secret.decode(a.value).name), ['ca']);
+  t.same(secretNames(got), ['ca'], 'a stream too');
+});
+
+t.test('a process without permission on the socket cannot connect to it', async (t) => {
+  const socket = join(socketDir(t), 'xds.sock');
+  await setup(t, { socket });
+  const probe = `require('net').connect(process.argv[1]).on('connect',()=>{console.log('connected');process.exit(0)}).on('error',(e)=>{console.log(e.code);process.exit(0)})`;
+  const asRoot = process.getuid?.() === 0;
+  if (!asRoot) chmodSync(socket, 0o000); // the owner itself without the permission bits
+  const r = spawnSync(process.execPath, ['-e', probe, socket], { encoding: 'utf8', timeout: 10_000, ...(asRoot ? { uid: 65534, gid: 65534 } : {}) });
+  t.equal(r.stdout.trim(), 'EACCES', asRoot ? 'another user (nobody) is refused by the directory and socket modes' : 'no permission bits: refused');
+  if (asRoot) {
+    chmodSync(join(socket, '..'), 0o755); // even with the directory open, the socket's 0660 refuses
+    const r2 = spawnSync(process.execPath, ['-e', probe, socket], { encoding: 'utf8', timeout: 10_000, uid: 65534, gid: 65534 });
+    t.equal(r2.stdout.trim(), 'EACCES', "the socket file's mode alone refuses another user");
+  }
+});
+
+t.test('plaintext loopback TCP serves no secret (SECRETS_REFUSED), unless development asks for it', async (t) => {
+  const { cache, target, client } = await setup(t);
+  cache.setDefault(sdsSnapshot('s', [{ name: 'cert-a', tlsCertificate: { privateKey: { inlineString: 'KEY' } } }], ['cert-a']));
+  const sds = new SecretDiscoveryServiceClient(target, grpc.credentials.createInsecure());
+  t.teardown(() => sds.close());
+  const e = await fetchSecrets(sds, { node, resourceNames: ['cert-a'] }).then(() => undefined, (x: grpc.ServiceError) => x);
+  t.equal(e?.code, grpc.status.PERMISSION_DENIED);
+  t.match(e?.details, /SECRETS_REFUSED.*Unix socket/);
+  const s = sotw(client);
+  t.teardown(() => s.call.end());
+  s.send({ node, typeUrl: TYPE.cluster });
+  t.equal((await s.q.next()).resources.length, 1, 'clusters are served over loopback TCP');
+  s.send({ typeUrl: TYPE.secret, resourceNames: ['cert-a'] });
+  await new Promise((r) => s.call.on('error', r));
+  t.match(String(s.errors[0]?.message), /SECRETS_REFUSED/, 'an ADS stream asking for a secret is ended');
+
+  const dev = await setup(t, {}, { secretsOverLoopbackTcp: true });
+  dev.cache.setDefault(sdsSnapshot('s', [{ name: 'cert-a' }], ['cert-a']));
+  const devSds = new SecretDiscoveryServiceClient(dev.target, grpc.credentials.createInsecure());
+  t.teardown(() => devSds.close());
+  t.same(secretNames(await fetchSecrets(devSds, { node, resourceNames: ['cert-a'] })), ['cert-a'], 'xds.secretsOverLoopbackTcp serves them');
+});
+
+t.test('mutual TLS: the client certificate names the node; another node id, no certificate or a foreign CA is refused', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'aenv-xds-mtls-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const ca = await createTestCa(dir, 'xds-ca');
+  const other = await createTestCa(dir, 'other-ca');
+  const server = await issueTestLeaf(ca, dir, 'xds-server', 'server');
+  const byUri = await issueTestLeaf(ca, dir, 'envoy-1', 'client', { uris: ['aenv://node/node-1'] });
+  const byCn = await issueTestLeaf(ca, dir, 'node-2', 'client');
+  const foreign = await issueTestLeaf(other, dir, 'node-1', 'client');
+  const { cache, port } = await setup(t, { port: 0, tls: { certFile: server.certFile, keyFile: server.keyFile, clientCaFile: ca.certFile } });
+  cache.setDefault(sdsSnapshot('s', [{ name: 'cert-a' }], ['cert-a']));
+  const creds = (leaf?: { certFile: string; keyFile: string }) =>
+    grpc.credentials.createSsl(readFileSync(ca.certFile), leaf ? readFileSync(leaf.keyFile) : null, leaf ? readFileSync(leaf.certFile) : null);
+  const sdsWith = (leaf?: { certFile: string; keyFile: string }) => {
+    const c = new SecretDiscoveryServiceClient(`127.0.0.1:${port}`, creds(leaf), { 'grpc.ssl_target_name_override': 'localhost' });
+    t.teardown(() => c.close());
+    return c;
+  };
+  const ok = sdsWith(byUri);
+  t.same(secretNames(await fetchSecrets(ok, { node, resourceNames: ['cert-a'] })), ['cert-a'], 'URI SAN aenv://node/node-1 speaks for node-1');
+  const mismatch = await fetchSecrets(ok, { node: { id: 'node-2', cluster: 'c1' }, resourceNames: ['cert-a'] }).then(() => undefined, (x: grpc.ServiceError) => x);
+  t.equal(mismatch?.code, grpc.status.PERMISSION_DENIED);
+  t.match(mismatch?.details, /NODE_ID_MISMATCH.*node-2.*node-1/);
+  t.same(secretNames(await fetchSecrets(sdsWith(byCn), { node: { id: 'node-2', cluster: 'c1' }, resourceNames: ['cert-a'] })), ['cert-a'], 'without a URI SAN the CN names the node');
+  const s = sotw(adsClient(`127.0.0.1:${port}`, creds(byCn)));
+  t.teardown(() => s.call.end());
+  s.send({ node, typeUrl: TYPE.cluster });
+  await new Promise((r) => s.call.on('error', r));
+  t.match(String(s.errors[0]?.message), /NODE_ID_MISMATCH/, 'an ADS stream for another node is ended at its first request');
+  for (const [label, leaf] of [['no client certificate', undefined], ['a certificate from another CA', foreign]] as const) {
+    const e = await fetchSecrets(sdsWith(leaf), { node, resourceNames: ['cert-a'] }).then(() => undefined, (x: grpc.ServiceError) => x);
+    t.equal(e?.code, grpc.status.UNAVAILABLE, `${label}: the handshake fails`);
+  }
+});
+
+t.test('xDS on plaintext TCP beyond loopback is refused before anything listens', async (t) => {
+  t.throws(() => listenKind({ host: '0.0.0.0', port: 0 }, 'xds'), { code: 'INSECURE_LISTEN', message: /xds: plaintext TCP on 0\.0\.0\.0.*xds\.tls.*xds\.socket/ });
+  const server = createXdsGrpcServer({ cache: new SnapshotCache(), status: new XdsStatus(), logger: silentLogger, controlPlaneId: 'x' });
+  await t.rejects(bindServer(server, { host: '0.0.0.0', port: 0, what: 'xds' }), { code: 'INSECURE_LISTEN' });
+  server.forceShutdown();
 });
 
 t.test('consistency check names every dangling reference at once', async (t) => {
@@ -262,11 +371,11 @@ t.test('a NACK is logged with Envoy\'s error_detail and the node, as a warning',
 });
 
 t.test('per-type services: SDS delta, CDS stream, and a wrong type_url on a single-type service is refused', async (t) => {
-  const { cache, port } = await setup(t);
+  const { cache, target } = await setup(t, { socket: join(socketDir(t), 'xds.sock') });
   const { ClusterDiscoveryServiceClient } = await import('../../proto/gen/envoy/service/cluster/v3/cds.ts');
   const { DeltaDiscoveryRequest } = await import('../../proto/gen/envoy/service/discovery/v3/discovery.ts');
-  cache.setDefault(createSnapshot('s', { secrets: [{ name: 'one' }, { name: 'two' }], ...{ clusters: [{ name: 'c1' }] } }));
-  const sds = new SecretDiscoveryServiceClient(`127.0.0.1:${port}`, grpc.credentials.createInsecure());
+  cache.setDefault(sdsSnapshot('s', [{ name: 'one' }, { name: 'two' }], ['one', 'two']));
+  const sds = new SecretDiscoveryServiceClient(target, grpc.credentials.createInsecure());
   t.teardown(() => sds.close());
   const dcall = sds.deltaSecrets();
   t.teardown(() => dcall.end());
@@ -276,7 +385,7 @@ t.test('per-type services: SDS delta, CDS stream, and a wrong type_url on a sing
   });
   t.same(got.resources.map((r) => r.name), ['two'], 'SDS delta with the type implied by the service');
 
-  const cds = new ClusterDiscoveryServiceClient(`127.0.0.1:${port}`, grpc.credentials.createInsecure());
+  const cds = new ClusterDiscoveryServiceClient(target, grpc.credentials.createInsecure());
   t.teardown(() => cds.close());
   const c = cds.streamClusters();
   t.teardown(() => c.end());
@@ -284,7 +393,7 @@ t.test('per-type services: SDS delta, CDS stream, and a wrong type_url on a sing
     c.on('data', resolve);
     c.write(DiscoveryRequest.fromPartial({ node }));
   });
-  t.same(r.resources.map((a) => Cluster.decode(a.value).name), ['c1']);
+  t.same(r.resources.map((a) => Cluster.decode(a.value).name), ['app']);
   t.equal(r.typeUrl, TYPE.cluster);
 
   const wrong = cds.streamClusters();

@@ -13,11 +13,14 @@ import { freePort } from '../../dev/free-port.ts';
 import { startExtAuthz } from '../../ext-authz/start.ts';
 import { groupUriPrefix } from '../../tls-groups/index.ts';
 import { member, groupTrust, jwtIssuer, ISSUER, AUDIENCE } from './fixtures.ts';
+import { adminToken } from '../helpers/admin-token.ts';
 
 t.test('allowed, denied with a reason, revoked at once, fail closed when ext-authz dies', async (t) => {
   const trust = await groupTrust();
   const [server, bob, dave] = await Promise.all([member('carol'), member('bob'), member('dave')]);
+  const admin = adminToken(t);
   const authz = await startExtAuthz({
+    http: { tokenFile: admin.tokenFile },
     groups: [trust],
     policy: { rules: [{ name: 'hello', pathPrefix: '/hello', peers: { groups: [trust.groupId], parties: ['bob'] } }] },
     cache: { ttlMs: 30_000 },
@@ -44,14 +47,14 @@ t.test('allowed, denied with a reason, revoked at once, fail closed when ext-aut
 
   // cached allow, then revocation through the admin API: next request denied
   t.equal((await get(bob)).status, 200);
-  const rv = await fetch(`http://127.0.0.1:${authz.httpPort}/v1/revocations`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ parties: ['bob'] }) });
+  const rv = await fetch(`http://127.0.0.1:${authz.httpPort}/v1/revocations`, { method: 'POST', headers: { 'content-type': 'application/json', ...admin.headers }, body: JSON.stringify({ parties: ['bob'] }) });
   t.equal(rv.status, 200);
   const revoked = await get(bob);
   t.equal(revoked.status, 403, 'revoked immediately despite a 30 s cache TTL');
   t.equal(JSON.parse(revoked.body).code, 'REVOKED');
-  const bad = await fetch(`http://127.0.0.1:${authz.httpPort}/v1/revocations`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ parties: ['a b'] }) });
+  const bad = await fetch(`http://127.0.0.1:${authz.httpPort}/v1/revocations`, { method: 'POST', headers: { 'content-type': 'application/json', ...admin.headers }, body: JSON.stringify({ parties: ['a b'] }) });
   t.equal(bad.status, 400, 'bad revocation input refused');
-  await fetch(`http://127.0.0.1:${authz.httpPort}/v1/revocations`, { method: 'DELETE', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ parties: ['bob'] }) });
+  await fetch(`http://127.0.0.1:${authz.httpPort}/v1/revocations`, { method: 'DELETE', headers: { 'content-type': 'application/json', ...admin.headers }, body: JSON.stringify({ parties: ['bob'] }) });
   t.equal((await get(bob)).status, 200, 'un-revoked');
 
   const metrics = await (await fetch(`http://127.0.0.1:${authz.httpPort}/metrics`)).text();

@@ -11,7 +11,7 @@ import { startEnvoy } from '../helpers/envoy.ts';
 import { startUpstream } from '../helpers/upstream.ts';
 import { freePorts } from '../../dev/free-port.ts';
 import { silentLogger } from '../../foundation/logger.ts';
-import { startControlPlane } from '../../control-plane/start.ts';
+import { startTestControlPlane } from '../helpers/control-plane.ts';
 import { generateBootstrap } from '../../envoy-bootstrap/index.ts';
 import { startExtAuthz } from '../../ext-authz/start.ts';
 import { startExtProc } from '../../ext-proc/start.ts';
@@ -38,14 +38,13 @@ t.test('online plugin + ext-authz (JWT) on real Envoy', async (t) => {
   const ep = await startExtProc({ http: { enabled: false } }, { identity: await createEphemeralAppIdentity('online-authz'), logger: silentLogger });
   t.teardown(() => ep.close());
   const extProc = ep.port;
-  const cp = await startControlPlane({ id: 'authz-online' }, { logger: silentLogger });
-  t.teardown(() => cp.close());
+  const cp = await startTestControlPlane(t, { id: 'authz-online' });
   cp.setAppConfig({ plugins: [{ plugin: 'online', name: 'online_ingress', config: {
     listener: { address: '127.0.0.1', port: listen }, app: { address: '127.0.0.1', port: app.port },
     raProxy: { address: '127.0.0.1', port: ra.port }, extProc: { address: '127.0.0.1', port: extProc },
     extAuthz: { address: '127.0.0.1', port: authz.grpcPort },
   } }] });
-  await startEnvoy(t, { name: 'authz-online', bootstrap: generateBootstrap({ nodeId: 'authz-online', cluster: 'o', xdsAddress: cp.address, xdsPort: cp.xdsPort, mode: 'delta', adminPort: 0 }) });
+  await startEnvoy(t, { name: 'authz-online', bootstrap: generateBootstrap({ nodeId: 'authz-online', cluster: 'o', ...cp.xdsTarget, mode: 'delta', adminPort: 0 }) });
   const url = `http://127.0.0.1:${listen}`;
   const att = await until('attestation route', async () => {
     const r = await fetch(`${url}/.well-known/attestation?nonce=abc`).catch(() => undefined);

@@ -20,7 +20,10 @@ const APP = { plugins: [routeSample()] };
 core.setAppConfig(APP);
 const sync = new LocalRoutingSync(core);
 const app = createHttpService({ logger: silentLogger });
-await registerControlPlaneApi(app, { id: 'cp-fuzz', core, sync });
+// The API as served: every change needs the bearer token (the fuzzed requests carry it).
+const TOKEN = 'fuzz-token-0123456789abcdef';
+const AUTH = { authorization: `Bearer ${TOKEN}` };
+await registerControlPlaneApi(app, { id: 'cp-fuzz', core, sync, token: TOKEN });
 await app.ready();
 t.teardown(() => app.close());
 
@@ -100,7 +103,7 @@ t.test('routing and app-config API: refusals are 4xx {code,message} and change n
       if (b.k === 'text') payload = applyTextEdits(payload, b.bytes);
     }
     const before = state();
-    const res = await app.inject({ method: tg.method as 'PUT' | 'DELETE', url, ...(payload !== undefined ? { payload, headers: { 'content-type': ct } } : {}) });
+    const res = await app.inject({ method: tg.method as 'PUT' | 'DELETE', url, headers: { ...AUTH, ...(payload !== undefined ? { 'content-type': ct } : {}) }, ...(payload !== undefined ? { payload } : {}) });
     if (res.statusCode >= 500) throw new Error(`${tg.method} ${url} answered ${res.statusCode}: ${res.body}`);
     if (res.statusCode >= 400) {
       refused++;
@@ -127,7 +130,7 @@ t.test('regression: a path that normalises to no route answers {code, message}',
   // ".." normalises the path to /v1/), which fastify's default handler answered
   // with {message, error, statusCode}: no `code`.
   const before = state();
-  const res = await app.inject({ method: 'DELETE', url: '/v1/clusters/..' });
+  const res = await app.inject({ method: 'DELETE', url: '/v1/clusters/..', headers: AUTH });
   t.equal(res.statusCode, 404);
   t.match(JSON.parse(res.body), { code: 'NOT_FOUND', message: /no route for DELETE/ });
   t.same(state(), before, 'nothing changed');

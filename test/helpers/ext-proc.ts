@@ -9,7 +9,7 @@ import { freePort } from '../../dev/free-port.ts';
 import { silentLogger } from '../../foundation/logger.ts';
 import { startExtProc, type ExtProcHandle } from '../../ext-proc/start.ts';
 import { generateBootstrap, layeredRuntime } from '../../envoy-bootstrap/index.ts';
-import { startControlPlane } from '../../control-plane/start.ts';
+import { startTestControlPlane } from './control-plane.ts';
 import { startEnvoy, type EnvoyProcess } from './envoy.ts';
 import { startUpstream, type Handler, type Upstream } from './upstream.ts';
 import { httpListener, ROUTER_FILTER, staticCluster } from './static-bootstrap.ts';
@@ -126,10 +126,9 @@ export function onlinePluginEntry(o: OnlineBootstrapOptions): Record<string, unk
  */
 export async function startOnlineEnvoy(t: Test, o: OnlineBootstrapOptions & { via?: 'control-plane' | 'static'; appConfig?: Record<string, unknown> }): Promise<EnvoyProcess> {
   if (o.via === 'static') return startEnvoy(t, { name: 'ext-proc-static', bootstrap: onlineStaticBootstrap(o) });
-  const cp = await startControlPlane({ id: 'ext-proc-test', logLevel: 'silent' }, { logger: silentLogger });
-  t.teardown(() => cp.close());
+  const cp = await startTestControlPlane(t, { id: 'ext-proc-test', logLevel: 'silent' });
   cp.setAppConfig(o.appConfig ?? { plugins: [onlinePluginEntry(o)] });
-  const envoy = await startEnvoy(t, { name: 'ext-proc-cp', bootstrap: generateBootstrap({ nodeId: `ext-proc-${o.listenPort}`, cluster: 'ext-proc-test', xdsAddress: cp.address, xdsPort: cp.xdsPort, mode: 'sotw', adminPort: 0 }) });
+  const envoy = await startEnvoy(t, { name: 'ext-proc-cp', bootstrap: generateBootstrap({ nodeId: `ext-proc-${o.listenPort}`, cluster: 'ext-proc-test', ...cp.xdsTarget, mode: 'sotw', adminPort: 0 }) });
   // Ready when the listener is active and every cluster has its endpoint.
   await envoy.waitForStat('listener_manager.total_listeners_active', (v) => (v ?? 0) >= 1, 15_000);
   for (const c of ['app', 'ra_proxy', 'ext_proc']) await envoy.waitForStat(`cluster.${c}.membership_total`, (v) => (v ?? 0) >= 1, 15_000);

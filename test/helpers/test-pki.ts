@@ -49,8 +49,8 @@ export async function createTestCa(dir: string, name: string): Promise<TestCa> {
   return { name, certFile, cert, keys };
 }
 
-/** A leaf for a server on 127.0.0.1 (`server`) or a client (`client`). */
-export async function issueTestLeaf(ca: TestCa, dir: string, cn: string, usage: 'server' | 'client'): Promise<TestLeaf> {
+/** A leaf for a server on 127.0.0.1 (`server`) or a client (`client`), with optional URI SANs. */
+export async function issueTestLeaf(ca: TestCa, dir: string, cn: string, usage: 'server' | 'client', opts: { uris?: string[] } = {}): Promise<TestLeaf> {
   const keys = await keyPair();
   const eku = usage === 'server' ? x509.ExtendedKeyUsage.serverAuth : x509.ExtendedKeyUsage.clientAuth;
   const cert = await x509.X509CertificateGenerator.create({
@@ -65,7 +65,14 @@ export async function issueTestLeaf(ca: TestCa, dir: string, cn: string, usage: 
       new x509.BasicConstraintsExtension(false, undefined, true),
       new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true),
       new x509.ExtendedKeyUsageExtension([eku]),
-      ...(usage === 'server' ? [new x509.SubjectAlternativeNameExtension([{ type: 'ip', value: '127.0.0.1' }, { type: 'dns', value: 'localhost' }])] : []),
+      ...(usage === 'server' || opts.uris?.length
+        ? [
+            new x509.SubjectAlternativeNameExtension([
+              ...(usage === 'server' ? [{ type: 'ip' as const, value: '127.0.0.1' }, { type: 'dns' as const, value: 'localhost' }] : []),
+              ...(opts.uris ?? []).map((value) => ({ type: 'url' as const, value })),
+            ]),
+          ]
+        : []),
     ],
   });
   const certFile = join(dir, `${cn}.pem`);

@@ -11,6 +11,7 @@ import { createTestCa, issueTestLeaf } from '../helpers/test-pki.ts';
 import { NatsStore } from '../../capsule-manager/storage/nats-store.ts';
 import { CapsuleManagerConfigSchema } from '../../capsule-manager/config.ts';
 import { startControlPlane } from '../../control-plane/start.ts';
+import { startTestControlPlane } from '../helpers/control-plane.ts';
 import { validateConfig } from '../../foundation/config.ts';
 import { natsSecurityOptions } from '../../net/nats-connection.ts';
 import { silentLogger } from '../../foundation/logger.ts';
@@ -86,9 +87,8 @@ t.test('token authorization: the control plane replicates routing; a wrong token
   const token = 's3cret-token-' + 'x'.repeat(20);
   const nats = await startNats(t, { authorization: { token } });
   const nc = { servers: [nats.url], bucket: 'secure_routing', tokenFile: secret('token', token) };
-  const cp = await startControlPlane({ id: 'cp-token', app: { plugins: [routeSample()] }, nats: nc }, { logger: silentLogger });
-  t.teardown(() => cp.close());
-  const put = await fetch(`${cp.apiUrl}/v1/clusters/c1`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ endpoints: [{ address: '127.0.0.1', port: 7001 }] }) });
+  const cp = await startTestControlPlane(t, { id: 'cp-token', app: { plugins: [routeSample()] }, nats: nc });
+  const put = await cp.api('PUT', '/v1/clusters/c1', { endpoints: [{ address: '127.0.0.1', port: 7001 }] });
   t.equal(put.status, 200, `a routing write goes through the token-authorized bucket (${put.status === 200 ? 'ok' : await put.text()})`);
   t.equal(cp.status().replication.mode, 'nats');
 

@@ -10,6 +10,7 @@ export const SIM_CLAIMS: Claims = {
   tcb: { status: 'UpToDate' },
   debug: false,
   insecure: true,
+  checks: [],
 };
 export const EVIDENCE_DIGEST = createHash('sha256').update('evidence').digest();
 

@@ -6,6 +6,7 @@ import { startExtAuthz } from '../../ext-authz/start.ts';
 import { RevocationFeed, interactGrantees } from '../../tls-groups/core/revocation-feed.ts';
 import { deriveGroupCa, issueGroupTlsAsset } from '../../tls-groups/index.ts';
 import { SIM_CLAIMS, EVIDENCE_DIGEST, p256 } from './fixtures.ts';
+import { adminToken } from '../helpers/admin-token.ts';
 
 t.test('interactGrantees', async (t) => {
   t.same([...interactGrantees({ rules: [
@@ -21,7 +22,8 @@ t.test('rule removed at the CM -> ext-authz revokes at once; re-grant restores',
   t.teardown(() => demo.close());
   const dataKey = Buffer.from(DATA_KEY_B64, 'base64');
   const group = await deriveGroupCa({ dataKey, scope: 'default', dataUuid: DATA_UUID });
-  const authz = await startExtAuthz({ groups: [group], policy: { rules: [{ name: 'interact', pathPrefix: '/', peers: { groups: [group.groupId] } }] } });
+  const admin = adminToken(t);
+  const authz = await startExtAuthz({ http: { tokenFile: admin.tokenFile }, groups: [group], policy: { rules: [{ name: 'interact', pathPrefix: '/', peers: { groups: [group.groupId] } }] } });
   t.teardown(() => authz.close());
   const api = `http://127.0.0.1:${authz.httpPort}/v1/revocations`;
   const feed = new RevocationFeed({
@@ -33,7 +35,7 @@ t.test('rule removed at the CM -> ext-authz revokes at once; re-grant restores',
     apply: async (c) => {
       for (const [method, parties] of [['POST', c.addParties], ['DELETE', c.removeParties]] as const) {
         if (!parties.length) continue;
-        const r = await fetch(api, { method, headers: { 'content-type': 'application/json' }, body: JSON.stringify({ parties }) });
+        const r = await fetch(api, { method, headers: { 'content-type': 'application/json', ...admin.headers }, body: JSON.stringify({ parties }) });
         if (!r.ok) throw new Error(`ext-authz: HTTP ${r.status}`);
       }
     },

@@ -19,13 +19,15 @@ import type { DeepPartial } from '../xds/snapshot.ts';
 import { pack } from '../xds/type-urls.ts';
 import { hcmLimits, type HttpLimits } from './limits.ts';
 
-export const Endpoint = Type.Object(
-  {
-    address: Type.String({ minLength: 1, maxLength: 253, description: 'IP address or host name' }),
-    port: Type.Integer({ minimum: 1, maximum: 65535 }),
-  },
-  { additionalProperties: false },
-);
+/** Where a service listens: TCP `address` + `port`, or a Unix `socket` path (the co-located services). */
+export const endpointProperties = {
+  address: Type.Optional(Type.String({ minLength: 1, maxLength: 253, description: 'IP address or host name' })),
+  port: Type.Optional(Type.Integer({ minimum: 1, maximum: 65535 })),
+  socket: Type.Optional(Type.String({ minLength: 1, maxLength: 107, pattern: '^/', description: 'Unix socket path instead of address and port' })),
+};
+/** Exactly one of the two forms. */
+export const ENDPOINT_FORMS = { oneOf: [{ required: ['socket'] }, { required: ['address', 'port'] }] };
+export const Endpoint = Type.Object(endpointProperties, { additionalProperties: false, ...ENDPOINT_FORMS });
 export type Endpoint = Static<typeof Endpoint>;
 
 export const ListenAddress = Type.Object(
@@ -93,9 +95,14 @@ export function edsCluster(
     cluster,
     endpoints: {
       clusterName: name,
-      endpoints: [{ lbEndpoints: endpoints.map((e) => ({ endpoint: { address: { socketAddress: { address: e.address, portValue: e.port } } } })) }],
+      endpoints: [{ lbEndpoints: endpoints.map((e) => ({ endpoint: { address: envoyAddress(e) } })) }],
     },
   };
+}
+
+/** An Envoy address of an endpoint: a pipe for a Unix socket, else a socket address. */
+export function envoyAddress(e: Endpoint): { pipe: { path: string } } | { socketAddress: { address: string; portValue: number } } {
+  return e.socket ? { pipe: { path: e.socket } } : { socketAddress: { address: e.address!, portValue: e.port! } };
 }
 
 export function routerFilter(): DeepPartial<HttpFilter> {

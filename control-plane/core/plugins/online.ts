@@ -14,7 +14,7 @@ import type { Route } from '../../../proto/gen/envoy/config/route/v3/route_compo
 import { pack } from '../xds/type-urls.ts';
 import type { DeepPartial } from '../xds/snapshot.ts';
 import { definePlugin } from './plugin.ts';
-import { Endpoint, ListenAddress, edsCluster, hcmListener, routerFilter } from './envoy-builders.ts';
+import { Endpoint, ENDPOINT_FORMS, endpointProperties, ListenAddress, edsCluster, hcmListener, routerFilter } from './envoy-builders.ts';
 import { BufferedHttpLimits, bodyLimitFilter } from './limits.ts';
 
 export const ONLINE_CLUSTERS = { app: 'app', raProxy: 'ra_proxy', extProc: 'ext_proc', extAuthz: 'ext_authz' } as const;
@@ -34,7 +34,7 @@ const DEFAULT_EXT_PROC_MAX_REQUESTS_PER_CONNECTION = 500;
 
 const ExtProcEndpoint = Type.Object(
   {
-    ...Endpoint.properties,
+    ...endpointProperties,
     /** Requests (ext_proc streams) per upstream HTTP/2 connection before Envoy opens a new one; 0 = unlimited. */
     maxRequestsPerConnection: Type.Integer({ minimum: 0, maximum: 1_000_000, default: DEFAULT_EXT_PROC_MAX_REQUESTS_PER_CONNECTION }),
     /**
@@ -44,7 +44,7 @@ const ExtProcEndpoint = Type.Object(
      */
     replicas: Type.Optional(Type.Array(Endpoint, { maxItems: 64 })),
   },
-  { additionalProperties: false },
+  { additionalProperties: false, ...ENDPOINT_FORMS },
 );
 
 export const OnlineConfig = Type.Object(

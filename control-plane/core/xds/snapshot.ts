@@ -97,6 +97,9 @@ function transportSecrets(ts: TransportSocket | undefined): string[] {
   return [];
 }
 
+/** A listener's filter chains, its default chain included. */
+const chains = (l: Listener) => (l.defaultFilterChain ? [...l.filterChains, l.defaultFilterChain] : l.filterChains);
+
 function routeClusters(rc: Pick<RouteConfiguration, 'virtualHosts'>): string[] {
   const out: string[] = [];
   for (const vh of rc.virtualHosts)
@@ -133,7 +136,7 @@ export function createSnapshot(label: string, input: SnapshotInput): Snapshot {
   for (const r of routes)
     for (const c of routeClusters(r)) if (!clusterNames.has(c)) errors.push(`route configuration "${r.name}" references missing cluster "${c}"`);
   for (const l of listeners) {
-    for (const fc of l.filterChains) {
+    for (const fc of chains(l)) {
       for (const s of transportSecrets(fc.transportSocket)) if (!secretNames.has(s)) errors.push(`listener "${l.name}" references missing secret "${s}"`);
       for (const f of fc.filters) {
         const tc = f.typedConfig;
@@ -159,6 +162,11 @@ export function createSnapshot(label: string, input: SnapshotInput): Snapshot {
     }
   }
 
+  // Each node gets only the secrets its own resources reference, never the others'.
+  const referenced = new Set<string>();
+  for (const c of clusters) for (const s of transportSecrets(c.transportSocket)) referenced.add(s);
+  for (const l of listeners) for (const fc of chains(l)) for (const s of transportSecrets(fc.transportSocket)) referenced.add(s);
+  const served = secrets.filter((s) => referenced.has(s.name));
   const resources = {
     [TYPE.cluster]: toSet(
       TYPE.cluster,
@@ -168,7 +176,7 @@ export function createSnapshot(label: string, input: SnapshotInput): Snapshot {
     [TYPE.endpoint]: toSet(TYPE.endpoint, endpoints.map((m) => ({ name: m.clusterName, msg: m })), errors),
     [TYPE.listener]: toSet(TYPE.listener, listeners.map((m) => ({ name: m.name, msg: m })), errors),
     [TYPE.route]: toSet(TYPE.route, routes.map((m) => ({ name: m.name, msg: m })), errors),
-    [TYPE.secret]: toSet(TYPE.secret, secrets.map((m) => ({ name: m.name, msg: m })), errors),
+    [TYPE.secret]: toSet(TYPE.secret, served.map((m) => ({ name: m.name, msg: m })), errors),
   } as Record<TypeUrl, ResourceSet>;
   if (errors.length) throw new ControlPlaneError('INCONSISTENT_SNAPSHOT', `snapshot "${label}" is inconsistent: ${errors.join('; ')}`, { details: { errors } });
   return { label, resources };

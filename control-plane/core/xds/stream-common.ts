@@ -9,7 +9,9 @@ import type { SnapshotCache } from './cache.ts';
 import type { Snapshot } from './snapshot.ts';
 import type { XdsStatus } from './status.ts';
 import { bindNode, type StreamNode } from './node-binding.ts';
-import { isTypeUrl, type TypeUrl } from './type-urls.ts';
+import { isTypeUrl, TYPE, type TypeUrl } from './type-urls.ts';
+
+const TYPE_SECRET = TYPE.secret;
 
 export interface StreamOptions {
   cache: SnapshotCache;
@@ -18,6 +20,33 @@ export interface StreamOptions {
   /** For a single-type service (CDS, SDS, ...): the only type it serves. */
   fixedType?: TypeUrl;
   controlPlaneId: string;
+  /** Who is on the other end of this stream (the transport tells). */
+  peer?: StreamPeer;
+}
+
+/**
+ * What the transport knows of a stream's client. `unix`: a co-located Envoy
+ * the socket's permissions admitted; `mtls`: a client certificate naming the
+ * node ids it may speak for; `tcp`: plaintext loopback, where any local process
+ * could be asking.
+ */
+export interface StreamPeer {
+  kind: 'unix' | 'mtls' | 'tcp';
+  /** mtls: the node ids the certificate names (URI SAN aenv://node/<id>, else its CN). */
+  nodeIds?: string[];
+  /** tcp: serve secrets anyway (development only: xds.secretsOverLoopbackTcp). */
+  secretsOverTcp?: boolean;
+}
+
+/** Refuses a node the peer may not speak for, and secrets where nobody can tell who asks. */
+export function checkPeer(peer: StreamPeer | undefined, node: StreamNode, typeUrl: string, secretType: string): void {
+  if (!peer) return;
+  if (peer.kind === 'mtls' && !(peer.nodeIds ?? []).includes(node.id)) {
+    throw new ControlPlaneError('NODE_ID_MISMATCH', `node id "${node.id}" is not the node the client certificate names (${(peer.nodeIds ?? []).join(', ') || 'none'})`);
+  }
+  if (typeUrl === secretType && peer.kind === 'tcp' && !peer.secretsOverTcp) {
+    throw new ControlPlaneError('SECRETS_REFUSED', 'secrets are served only over the Unix socket (xds.socket) or mutual TLS (xds.tls), never over plaintext TCP');
+  }
 }
 
 export abstract class XdsStream<TypeState> {
@@ -51,7 +80,9 @@ export abstract class XdsStream<TypeState> {
   protected accept(req: { node?: Node; typeUrl: string }): { node: StreamNode; typeUrl: TypeUrl } | undefined {
     if (this.closed) return undefined;
     const first = !this.node;
-    const node = (this.node = bindNode(this.node, req.node));
+    const node = bindNode(this.node, req.node);
+    if (first) checkPeer(this.opts.peer, node, '', TYPE_SECRET);
+    this.node = node;
     if (first) {
       this.log = this.log.child({ nodeId: node.id });
       this.opts.status.connected(node.id, node.cluster, this.mode);
@@ -59,6 +90,7 @@ export abstract class XdsStream<TypeState> {
     }
     const typeUrl = req.typeUrl || this.opts.fixedType || '';
     if (this.opts.fixedType && typeUrl !== this.opts.fixedType) throw new ControlPlaneError('UNKNOWN_TYPE', `this service serves ${this.opts.fixedType}, not ${typeUrl}`);
+    checkPeer(this.opts.peer, node, typeUrl, TYPE_SECRET);
     if (!isTypeUrl(typeUrl)) {
       // Not an error for Envoy: a type this control plane does not serve stays empty.
       this.log.debug({ typeUrl }, 'request for an unserved type ignored');
