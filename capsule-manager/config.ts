@@ -100,10 +100,12 @@ export const CapsuleManagerConfigSchema = Type.Object(
         allowInsecure: Type.Boolean({ default: false }),
         allowDebug: Type.Boolean({ default: false }),
         /**
-         * Accept apps whose TCB status is Unknown: the CM has no collateral provider, so
-         * hardware evidence is Unknown. Explicit, default false (docs/platforms.md, "Verdicts").
+         * Accept apps whose TCB status is Unknown: without `collateralDir` (or for a
+         * platform the collateral does not cover) hardware evidence is Unknown. Explicit, default false (docs/platforms.md, "Verdicts").
          */
         allowUnknownTcb: Type.Boolean({ default: false }),
+        /** Offline Intel collateral directory (`aenv collateral fetch`): TDX/SGX evidence gets its TCB status from it. */
+        collateralDir: Type.Optional(Type.String({ minLength: 1 })),
         platforms: Type.Optional(Type.Array(PlatformName)),
         trustedSimKeys: Type.Array(Type.String(), { default: [] }),
         /** Expected app measurements for every release (in addition to rule constraints). */

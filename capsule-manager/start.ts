@@ -10,7 +10,7 @@ import { loadConfigFile, validateConfig } from '../foundation/config.ts';
 import { readSecretFile } from '../foundation/secret-file.ts';
 import { createLogger, type Logger } from '../foundation/logger.ts';
 import { createEphemeralAppIdentity, loadOrCreateAppIdentity } from '../platforms/index.ts';
-import { createAttester, createEvidenceVerifier } from '../platforms/index.ts';
+import { createAttester, createCollateralDirProvider, createEvidenceVerifier } from '../platforms/index.ts';
 import type { AppraisalPolicy, Attester } from '../platforms/index.ts';
 import { memoryAuditLog, openAuditLog, type AuditLog, type AuditRecord } from './storage/audit-log.ts';
 import { AuditStream, replicaToken } from './storage/audit-stream.ts';
@@ -107,7 +107,12 @@ export async function startCapsuleManager(config: unknown, deps: { logger?: Logg
         simMeasurements: cfg.attestation.simMeasurements,
       });
     }
-    const verifier = createEvidenceVerifier({ trustedSimKeys: cfg.attestation.trustedSimKeys, platforms: cfg.attestation.platforms });
+    const verifier = createEvidenceVerifier({
+      trustedSimKeys: cfg.attestation.trustedSimKeys,
+      platforms: cfg.attestation.platforms,
+      // Intel TCB collateral on disk (aenv collateral fetch): TDX/SGX TCB status from it.
+      ...(cfg.attestation.collateralDir ? { collateral: createCollateralDirProvider(cfg.attestation.collateralDir) } : {}),
+    });
     const appraisal: AppraisalPolicy = {
       allowInsecure: cfg.attestation.allowInsecure,
       allowDebug: cfg.attestation.allowDebug,

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { PROJECT_ROOT } from '../foundation/project-root.ts';
 import { generateBootstrap, toYaml } from '../envoy-bootstrap/index.ts';
 
-export const K8S_BOOTSTRAP_OPTIONS = { nodeId: 'confidential-app', cluster: 'confidential-app', xdsAddress: '127.0.0.1', xdsPort: 18000, mode: 'delta', adminPort: 9901 } as const;
+export const K8S_BOOTSTRAP_OPTIONS = { nodeId: 'confidential-app', cluster: 'confidential-app', xdsSocket: '/run/aenv/sockets/xds.sock', mode: 'delta', adminPort: 9901 } as const;
 
 const file = join(PROJECT_ROOT, 'examples/deploy/k8s/confidential-app.yaml');
 const text = readFileSync(file, 'utf8');

@@ -40,6 +40,15 @@ export interface DemoOptions {
   signal?: AbortSignal;
 }
 
+export interface DemoSockets {
+  xds: string;
+  extProc: string;
+  extProcTrustflow: string;
+  extAuthz: string;
+  raProxy: string;
+  raProxyGrpc: string;
+}
+
 export interface RunningDemo {
   ports: DemoPorts;
   dir: string;
@@ -53,6 +62,13 @@ export interface RunningDemo {
   cm: { address: string; httpPort: number; simPublicKeyPem: string };
   /** The app config the control plane serves (the scenario extends it). */
   appConfig: { revision: string; plugins: Array<Record<string, unknown>> };
+  /**
+   * The Unix sockets the co-located Envoy reaches our services on (directory
+   * 0700, sockets 0660): only this user (and its group) can connect.
+   */
+  sockets: DemoSockets;
+  /** Bearer token files (0600): the routing API's and ext-authz admin API's credential for changes. */
+  tokenFiles: { controlPlaneApi: string; extAuthzAdmin: string };
   /** Registers something to stop with the demo. */
   onClose(fn: () => Promise<unknown> | void): void;
   /** Commands and URLs a person can try next. */
@@ -107,6 +123,19 @@ export async function startDemo(o: DemoOptions): Promise<RunningDemo> {
     };
     const passphraseFile = join(dir('cm'), 'kek-passphrase');
     writeSecretOnce(passphraseFile, () => randomBytes(24).toString('base64url'));
+    // Envoy reaches xDS/SDS, ext-proc, ext-authz and ra-proxy over Unix sockets in
+    // one 0700 directory; the admin APIs take a bearer token for every change.
+    const run = dir('run');
+    const sockets: DemoSockets = {
+      xds: join(run, 'xds.sock'),
+      extProc: join(run, 'ext-proc.sock'),
+      extProcTrustflow: join(run, 'ext-proc-trustflow.sock'),
+      extAuthz: join(run, 'ext-authz.sock'),
+      raProxy: join(run, 'ra-proxy.sock'),
+      raProxyGrpc: join(run, 'ra-proxy-grpc.sock'),
+    };
+    const tokenFiles = { controlPlaneApi: join(dir('tokens'), 'control-plane-api'), extAuthzAdmin: join(dir('tokens'), 'ext-authz-admin') };
+    for (const f of Object.values(tokenFiles)) writeSecretOnce(f, () => randomBytes(24).toString('base64url'));
     const cmConfig = writeConfig('capsule-manager', {
       grpc: { port: ports.cmGrpc },
       http: { port: ports.cmHttp },
@@ -117,12 +146,12 @@ export async function startDemo(o: DemoOptions): Promise<RunningDemo> {
       audit: { path: join(dir('cm'), 'audit.log') },
       logLevel: 'warn',
     });
-    const extProcConfig = writeConfig('ext-proc', { grpc: { port: ports.extProc }, http: { port: ports.extProcHttp }, identityDir: dir('app/identity'), logLevel: 'warn' });
+    const extProcConfig = writeConfig('ext-proc', { grpc: { socket: sockets.extProc }, http: { port: ports.extProcHttp }, identityDir: dir('app/identity'), logLevel: 'warn' });
     // A second ext-proc of the same app identity in Trustflow's envelope form
     // (GCM AAD = the empty aad member), behind its own ingress: Trustflow's
     // clients work unchanged there, and the default ingress keeps RFC 7516.
     const extProcTfConfig = writeConfig('ext-proc-trustflow', {
-      grpc: { port: ports.extProcTrustflow },
+      grpc: { socket: sockets.extProcTrustflow },
       http: { port: ports.extProcTrustflowHttp },
       identityDir: dir('app/identity'),
       compat: 'trustflow',
@@ -141,20 +170,20 @@ export async function startDemo(o: DemoOptions): Promise<RunningDemo> {
     const cmInfo = JSON.parse(/\{"grpcPort".*\}/.exec(cmChild.output())![0]) as { grpcPort: number; httpPort: number; simPublicKeyPem: string };
     const cm = { grpcPort: cmInfo.grpcPort, httpPort: cmInfo.httpPort, simPublicKeyPem: cmInfo.simPublicKeyPem };
     say(`capsule manager    grpc 127.0.0.1:${cm.grpcPort}, http 127.0.0.1:${cm.httpPort} (own process; file store, KEK from a passphrase file, sim-attested)`);
-    say(`ext-proc           grpc 127.0.0.1:${ports.extProc} (own process; JWE envelope: RSA-OAEP-256, ECDH-ES X25519/P-256, session dir)`);
-    say(`ext-proc (compat)  grpc 127.0.0.1:${ports.extProcTrustflow} (own process; Trustflow's envelope form: RSA-OAEP-256 + A128GCM, AAD = the aad member)`);
+    say(`ext-proc           grpc ${sockets.extProc} (own process; JWE envelope: RSA-OAEP-256, ECDH-ES X25519/P-256, session dir)`);
+    say(`ext-proc (compat)  grpc ${sockets.extProcTrustflow} (own process; Trustflow's envelope form: RSA-OAEP-256 + A128GCM, AAD = the aad member)`);
 
     const ra = await startRaProxy(
-      { platform: 'sim', http: { port: ports.raProxyHttp }, grpc: { port: ports.raProxyGrpc }, sim: { keyDir: dir('app/sim'), measurements: { app: DEMO_APP_MEASUREMENT } }, logLevel: 'warn' },
+      { platform: 'sim', http: { socket: sockets.raProxy }, grpc: { socket: sockets.raProxyGrpc }, sim: { keyDir: dir('app/sim'), measurements: { app: DEMO_APP_MEASUREMENT } }, logLevel: 'warn' },
       { identity, attester: appAttester, logger: log.child({ svc: 'ra-proxy' }) },
     );
     started(() => ra.close());
-    say(`ra-proxy           http 127.0.0.1:${ra.httpPort}, grpc 127.0.0.1:${ra.grpcPort} (platform ${ra.platform})`);
+    say(`ra-proxy           http ${sockets.raProxy}, grpc ${sockets.raProxyGrpc} (platform ${ra.platform})`);
 
     const authz = await startExtAuthz(
       {
-        grpc: { port: ports.extAuthz },
-        http: { port: ports.extAuthzHttp },
+        grpc: { socket: sockets.extAuthz },
+        http: { port: ports.extAuthzHttp, tokenFile: tokenFiles.extAuthzAdmin },
         policy: {
           rules: [
             { name: 'attestation', pathPrefix: '/.well-known/attestation', public: true },
@@ -167,7 +196,7 @@ export async function startDemo(o: DemoOptions): Promise<RunningDemo> {
       { logger: log.child({ svc: 'ext-authz' }) },
     );
     started(() => authz.close());
-    say(`ext-authz          grpc 127.0.0.1:${authz.grpcPort} (policy: attestation public, app GET/POST, everything else denied)`);
+    say(`ext-authz          grpc ${sockets.extAuthz} (policy: attestation public, app GET/POST, everything else denied; admin API 127.0.0.1:${authz.httpPort}, changes need the token)`);
 
     const app = await startApp(ports.app);
     started(() => app.close());
@@ -176,8 +205,8 @@ export async function startDemo(o: DemoOptions): Promise<RunningDemo> {
     const cp = await startControlPlane(
       {
         id: 'aenv-demo',
-        xds: { port: ports.xds },
-        api: { port: ports.controlPlaneApi },
+        xds: { socket: sockets.xds },
+        api: { port: ports.controlPlaneApi, tokenFile: tokenFiles.controlPlaneApi },
         // The status page shows the capsule manager's recent decisions.
         capsuleManager: { decisionsUrl: `http://127.0.0.1:${cm.httpPort}/api/v1/audit/recent`, pollSeconds: 1 },
         // The status page shows each service beside Envoy; one that stops answering is an alarm.
@@ -187,7 +216,7 @@ export async function startDemo(o: DemoOptions): Promise<RunningDemo> {
             { name: 'capsule-manager', url: `http://127.0.0.1:${cm.httpPort}/health` },
             { name: 'ext-proc', url: `http://127.0.0.1:${ports.extProcHttp}/health` },
             { name: 'ext-proc-trustflow', url: `http://127.0.0.1:${ports.extProcTrustflowHttp}/health` },
-            { name: 'ra-proxy', url: `http://127.0.0.1:${ra.httpPort}/health` },
+            { name: 'ra-proxy', url: 'http://ra-proxy/health', socket: sockets.raProxy },
             { name: 'ext-authz', url: `http://127.0.0.1:${authz.httpPort}/health` },
           ],
         },
@@ -205,9 +234,9 @@ export async function startDemo(o: DemoOptions): Promise<RunningDemo> {
           config: {
             listener: { address: '127.0.0.1', port: ports.envoy },
             app: { address: '127.0.0.1', port: app.port },
-            raProxy: { address: '127.0.0.1', port: ra.httpPort },
-            extProc: { address: '127.0.0.1', port: ports.extProc },
-            extAuthz: { address: '127.0.0.1', port: authz.grpcPort },
+            raProxy: { socket: sockets.raProxy },
+            extProc: { socket: sockets.extProc },
+            extAuthz: { socket: sockets.extAuthz },
           },
         },
         {
@@ -216,18 +245,18 @@ export async function startDemo(o: DemoOptions): Promise<RunningDemo> {
           config: {
             listener: { address: '127.0.0.1', port: ports.envoyTrustflow },
             app: { address: '127.0.0.1', port: app.port },
-            raProxy: { address: '127.0.0.1', port: ra.httpPort },
-            extProc: { address: '127.0.0.1', port: ports.extProcTrustflow },
-            extAuthz: { address: '127.0.0.1', port: authz.grpcPort },
+            raProxy: { socket: sockets.raProxy },
+            extProc: { socket: sockets.extProcTrustflow },
+            extAuthz: { socket: sockets.extAuthz },
             clusterPrefix: 'trustflow_',
           },
         },
       ] as Array<Record<string, unknown>>,
     };
     cp.setAppConfig(appConfig);
-    say(`control plane      xDS 127.0.0.1:${cp.xdsPort} (ADS), API and status page ${cp.apiUrl}`);
+    say(`control plane      xDS/SDS ${sockets.xds} (ADS; socket 0660 in a 0700 directory), API and status page ${cp.apiUrl} (changes need the token)`);
 
-    const bootstrap = generateBootstrap({ nodeId: 'demo-app-envoy', cluster: 'demo', xdsAddress: '127.0.0.1', xdsPort: cp.xdsPort, mode: o.xdsMode ?? 'delta', adminPort: ports.envoyAdmin });
+    const bootstrap = generateBootstrap({ nodeId: 'demo-app-envoy', cluster: 'demo', ...cp.xdsTarget, mode: o.xdsMode ?? 'delta', adminPort: ports.envoyAdmin });
     // The current Envoy (a restart after a crash replaces it).
     const envoyRef: { current?: EnvoyProcess } = {};
     await supervisor.start({
@@ -261,13 +290,16 @@ export async function startDemo(o: DemoOptions): Promise<RunningDemo> {
       appAttester,
       cm: { address: `127.0.0.1:${cm.grpcPort}`, httpPort: cm.httpPort, simPublicKeyPem: cm.simPublicKeyPem! },
       appConfig,
+      sockets,
+      tokenFiles,
       onClose: (fn) => closers.push(async () => fn()),
       tryNext: [
         `node bin/aenv.js client --url ${url} --sim-key ${simKeyFile} --measurement app=${DEMO_APP_MEASUREMENT} --message "hi"`,
         `node bin/aenv.js client --trustflow --url http://127.0.0.1:${ports.envoyTrustflow} --path /teeapp --sim-key ${simKeyFile} --message "hi"   (Trustflow's client steps)`,
         `.venv/bin/python examples/online/python/trustflow_client.py --url http://127.0.0.1:${ports.envoyTrustflow}   (a Trustflow-style client, unchanged)`,
-        `${grpcurlBin().replace(`${PROJECT_ROOT}/`, '')} -plaintext 127.0.0.1:${cp.xdsPort} list`,
+        `${grpcurlBin().replace(`${PROJECT_ROOT}/`, '')} -plaintext unix://${sockets.xds} list   (xDS/SDS on its Unix socket)`,
         `curl -s ${cp.apiUrl}/v1/status`,
+        `curl -s -X PUT -H "authorization: Bearer $(cat ${tokenFiles.controlPlaneApi})" -H 'content-type: application/json' --data @app.json ${cp.apiUrl}/v1/app-config   (changes need the token)`,
         `open ${cp.apiUrl}/status   (status page: Envoys, ACKed versions, NACKs, secrets, CM decisions)`,
         `curl -s "${url}/.well-known/attestation?nonce=$(openssl rand -hex 8)"`,
         `curl -s ${envoy.adminUrl}/config_dump | head`,

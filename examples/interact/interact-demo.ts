@@ -130,7 +130,8 @@ export async function startInteractDemo(opts: { names: string[]; grantees: strin
       p.client ??= client(cm, p);
       const app = await helloApp(name);
       const [ingressPort, egressPort] = o?.ingressPort && o.egressPort ? [o.ingressPort, o.egressPort] : ((await freePorts(2)) as [number, number]);
-      const cp = await startControlPlane({ id: `${name}-cp` }, { logger: silentLogger });
+      // Each side's Envoy gets its group leaf over SDS on the control plane's Unix socket.
+      const cp = await startControlPlane({ id: `${name}-cp`, xds: { socket: join(dir, 'run', `${name}-xds.sock`) } }, { logger: silentLogger });
       const rotations: RotationEvent[] = [];
       const denials: string[] = [];
       const provider = new GroupSdsProvider({
@@ -156,7 +157,7 @@ export async function startInteractDemo(opts: { names: string[]; grantees: strin
             },
           }],
         });
-        side.envoy = await EnvoyProcess.start({ name, bootstrap: generateBootstrap({ nodeId: `${name}-envoy`, cluster: 'interact', xdsAddress: cp.address, xdsPort: cp.xdsPort, mode: 'delta', adminPort: 0 }) });
+        side.envoy = await EnvoyProcess.start({ name, bootstrap: generateBootstrap({ nodeId: `${name}-envoy`, cluster: 'interact', ...cp.xdsTarget, mode: 'delta', adminPort: 0 }) });
       } catch (e) {
         provider.stop();
         await cp.close();

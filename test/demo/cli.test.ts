@@ -18,7 +18,7 @@ t.test('aenv demo runs, prints what to try, and stops cleanly on Ctrl-C', async 
   const deadline = Date.now() + 90_000;
   while (!out.includes('Ctrl-C stops everything') && Date.now() < deadline && child.exitCode === null) await new Promise((r) => setTimeout(r, 200));
   t.match(out, /reply +"I got your message: hello"/, 'the scenario ran');
-  t.match(out, /grpcurl -plaintext 127\.0\.0\.1:\d+ list/, 'a ready grpcurl command is printed');
+  t.match(out, /grpcurl -plaintext unix:\/\/\S+\/xds\.sock list/, 'a ready grpcurl command is printed (xDS on its Unix socket)');
   t.match(out, /aenv\.js client --url http:\/\/127\.0\.0\.1:\d+/, 'the client command is printed');
   const envoyPids = () => {
     try {

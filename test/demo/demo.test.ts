@@ -12,6 +12,17 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { PROJECT_ROOT, pythonBin } from '../../dev/toolchain.ts';
 import { renderedDom, screenshot } from '../helpers/chromium.ts';
+import { request } from 'node:http';
+
+function getOverSocket(socketPath: string, path: string): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    request({ socketPath, path }, (res) => {
+      let body = '';
+      res.on('data', (c) => (body += c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+    }).on('error', reject).end();
+  });
+}
 
 t.test('demo: whole system, scenario, metrics and status page', async (t) => {
   const lines: string[] = [];
@@ -56,13 +67,29 @@ t.test('demo: whole system, scenario, metrics and status page', async (t) => {
     ['ext-proc', `http://127.0.0.1:${p.extProcHttp}/metrics`, /aenv_ext_proc_/],
     ['ext-authz', `http://127.0.0.1:${p.extAuthzHttp}/metrics`, /aenv_ext_authz_/],
     ['capsule manager', `http://127.0.0.1:${p.cmHttp}/metrics`, /aenv_capsule_manager_/],
-    ['ra-proxy', `http://127.0.0.1:${p.raProxyHttp}/metrics`, /aenv_ra_proxy_/],
   ];
   for (const [name, url, re] of metrics) {
     const r = await fetch(url);
     t.equal(r.status, 200, `${name} serves /metrics`);
     t.match(await r.text(), re, `${name} metrics carry its prefix`);
   }
+  const ra = await getOverSocket(demo.sockets.raProxy, '/metrics');
+  t.equal(ra.status, 200, 'ra-proxy serves /metrics on its Unix socket');
+  t.match(ra.body, /aenv_ra_proxy_/, 'ra-proxy metrics carry its prefix');
+
+  // Envoy's side streams and xDS/SDS are on Unix sockets only the demo's user reaches.
+  for (const [name, path] of Object.entries(demo.sockets)) {
+    t.ok(statSync(path).isSocket(), `${name} is a Unix socket`);
+    t.equal(statSync(path).mode & 0o777, 0o660, `${name} socket is 0660`);
+  }
+  t.equal(statSync(join(dir, 'run')).mode & 0o777, 0o700, 'the socket directory is 0700');
+  const clusters = await (await demo.envoy.admin('/clusters')).text();
+  t.match(clusters, /ext_proc::\/.*ext-proc\.sock/, "Envoy's ext_proc cluster points at the Unix socket");
+  // Changes to the routing API and ext-authz admin API need the token.
+  const put = await fetch(`${demo.controlPlane.apiUrl}/v1/app-config`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify(demo.appConfig) });
+  t.equal(put.status, 401, 'an app-config change without the token is refused');
+  const authzPut = await fetch(`http://127.0.0.1:${p.extAuthzHttp}/v1/revocations`, { method: 'DELETE', headers: { 'content-type': 'application/json' }, body: '{"parties":[]}' });
+  t.equal(authzPut.status, 401, 'an ext-authz admin change without the token is refused');
 
   // The status page, as a browser renders it, once the control plane has polled
   // the capsule manager's decisions made by the scenario.

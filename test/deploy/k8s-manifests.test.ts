@@ -24,6 +24,7 @@ import { createTestCa, issueTestLeaf } from '../helpers/test-pki.ts';
 import { checkManifests, find, namedPort, workloads, type Manifest, type Workload } from './k8s-check.ts';
 
 const dir = join(dirname(fileURLToPath(import.meta.url)), '../../examples/deploy/k8s');
+const SOCKETS = '/run/aenv/sockets';
 const files = readdirSync(dir).filter((f) => f.endsWith('.yaml')).sort();
 const docs: Manifest[] = [];
 for (const f of files) {
@@ -70,11 +71,39 @@ t.test('Envoy runs the generated bootstrap; its ports are container ports of the
   const vol = app.pod.volumes.find((v: any) => v.name === mount.name);
   t.equal(vol.configMap.name, 'aenv-envoy-bootstrap');
   const bootstrap = configOf('aenv-envoy-bootstrap', 'bootstrap.yaml');
-  t.same(bootstrap, generateBootstrap({ nodeId: 'confidential-app', cluster: 'confidential-app', xdsAddress: '127.0.0.1', xdsPort: 18000, mode: 'delta', adminPort: 9901 }), 'equals `aenv bootstrap` output (golden)');
+  t.same(bootstrap, generateBootstrap({ nodeId: 'confidential-app', cluster: 'confidential-app', xdsSocket: SOCKETS + '/xds.sock', mode: 'delta', adminPort: 9901 }), 'equals `aenv bootstrap` output (golden)');
   t.equal(bootstrap.admin.address.socket_address.port_value, namedPort(app, 'envoy', 'envoy-admin'), 'admin port');
-  const xds = bootstrap.static_resources.clusters.find((c: any) => c.name === 'xds_cluster').load_assignment.endpoints[0].lb_endpoints[0].endpoint.address.socket_address;
-  t.equal(xds.address, '127.0.0.1', 'xDS over loopback inside the pod');
-  t.equal(xds.port_value, namedPort(app, 'control-plane', 'xds'), 'xDS port = control-plane container port');
+  const xds = bootstrap.static_resources.clusters.find((c: any) => c.name === 'xds_cluster').load_assignment.endpoints[0].lb_endpoints[0].endpoint.address;
+  t.same(xds, { pipe: { path: SOCKETS + '/xds.sock' } }, 'xDS/SDS over the Unix socket in the shared volume');
+  const cp = validateConfig(ControlPlaneConfig, configOf('aenv-sidecars', 'control-plane.yaml'), 'control-plane.yaml');
+  t.equal(cp.xds.socket, SOCKETS + '/xds.sock', 'the control plane listens where the bootstrap points');
+});
+
+t.test('Unix sockets: one in-memory volume shared by Envoy and the four sidecars it calls, no TCP port for them', async (t) => {
+  const app = workload('Deployment', 'confidential-app');
+  const vol = app.pod.volumes.find((v: any) => v.name === 'aenv-sockets');
+  t.same(vol.emptyDir?.medium, 'Memory', 'tmpfs');
+  const mounting = app.pod.containers.filter((c: any) => (c.volumeMounts ?? []).some((m: any) => m.name === 'aenv-sockets' && m.mountPath === SOCKETS)).map((c: any) => c.name).sort();
+  t.same(mounting, ['control-plane', 'envoy', 'ext-authz', 'ext-proc', 'ra-proxy'], 'mounted at the same path by exactly these');
+  t.equal(app.pod.securityContext.runAsGroup, 10001, 'one GID: the 0660 sockets admit the sidecars and nobody else');
+  const ep = parseExtProcConfig(configOf('aenv-sidecars', 'ext-proc.yaml'));
+  const ea = validateConfig(ExtAuthzConfigSchema, configOf('aenv-sidecars', 'ext-authz.yaml'), 'ext-authz.yaml');
+  const ra = validateConfig(RaProxyConfigSchema, configOf('aenv-sidecars', 'ra-proxy.yaml'), 'ra-proxy.yaml');
+  for (const [name, cfg] of [['ext-proc', ep], ['ext-authz', ea], ['ra-proxy', ra]] as const) {
+    t.ok(cfg.grpc.socket?.startsWith(`${SOCKETS}/`), `${name} gRPC on a socket in the volume`);
+    t.equal((cfg.http as { host: string }).host, '127.0.0.1', `${name} http on loopback (or a socket)`);
+  }
+  t.ok(ra.http.socket?.startsWith(`${SOCKETS}/`), 'ra-proxy http on a socket in the volume');
+  for (const c of ['ext-proc', 'ext-authz']) t.ok(container(app, c).readinessProbe?.exec, `${c}: an exec probe (health is on loopback)`);
+  // Every admin change needs the token from the Secret.
+  const tokens = find(docs, 'Secret', 'aenv-admin-tokens')!;
+  const cp = validateConfig(ControlPlaneConfig, configOf('aenv-sidecars', 'control-plane.yaml'), 'control-plane.yaml');
+  for (const [name, file, c] of [['control-plane api', cp.api.tokenFile, 'control-plane'], ['ext-authz http', ea.http.tokenFile, 'ext-authz']] as const) {
+    const mount = container(app, c).volumeMounts.find((m: any) => m.name === 'admin-tokens')?.mountPath;
+    t.ok(mount && file?.startsWith(`${mount}/`), `${name}.tokenFile lies in the admin-tokens mount`);
+    t.ok(file && file.slice(mount.length + 1) in tokens.stringData, `the Secret holds ${file}`);
+  }
+  t.equal(app.pod.volumes.find((v: any) => v.name === 'admin-tokens').secret.defaultMode, 0o400, 'token files 0400');
 });
 
 t.test('sidecar configs pass their components\' schemas and agree on ports', async (t) => {
@@ -83,27 +112,25 @@ t.test('sidecar configs pass their components\' schemas and agree on ports', asy
   const ep = parseExtProcConfig(configOf('aenv-sidecars', 'ext-proc.yaml'));
   const ea = validateConfig(ExtAuthzConfigSchema, configOf('aenv-sidecars', 'ext-authz.yaml'), 'ext-authz.yaml');
   const ra = validateConfig(RaProxyConfigSchema, configOf('aenv-sidecars', 'ra-proxy.yaml'), 'ra-proxy.yaml');
-  t.equal(cp.xds.port, namedPort(app, 'control-plane', 'xds'));
   t.equal(cp.api.port, namedPort(app, 'control-plane', 'cp-api'));
-  t.equal(cp.api.host, '127.0.0.1', 'the routing API stays on loopback (no token configured)');
+  t.equal(cp.api.host, '127.0.0.1', 'the routing API stays on loopback');
   const online = (cp.app as any).plugins.find((p: any) => p.plugin === 'online').config;
   t.equal(online.listener.port, namedPort(app, 'envoy', 'ingress'), 'Envoy listener = ingress container port');
   t.equal(online.app.port, namedPort(app, 'app', 'app'), 'app port');
-  t.equal(online.raProxy.port, ra.http.port);
-  t.equal(online.raProxy.port, namedPort(app, 'ra-proxy', 'ra-http'));
-  t.equal(online.extProc.port, ep.grpc.port);
-  t.equal(online.extProc.port, namedPort(app, 'ext-proc', 'ext-proc'));
-  t.equal(online.extAuthz.port, ea.grpc.port);
-  t.equal(online.extAuthz.port, namedPort(app, 'ext-authz', 'ext-authz'));
+  t.equal(online.raProxy.socket, ra.http.socket, 'Envoy reaches ra-proxy on its socket');
+  t.equal(online.extProc.socket, ep.grpc.socket, 'Envoy reaches ext-proc on its socket');
+  t.equal(online.extAuthz.socket, ea.grpc.socket, 'Envoy reaches ext-authz on its socket');
   t.equal(ep.http.port, namedPort(app, 'ext-proc', 'ext-proc-http'));
   t.equal(ea.http.port, namedPort(app, 'ext-authz', 'ext-authz-http'));
-  t.equal(ra.grpc.port, namedPort(app, 'ra-proxy', 'ra-grpc'));
   t.equal(ra.platform, 'auto');
   t.equal(ra.allowSim, false, 'no sim fallback in the cluster');
   // The control plane accepts the app config (every plugin validated and translated).
-  const running = await startControlPlane({ ...cp, xds: { port: 0 }, api: { port: 0 }, logLevel: 'silent' }, { logger: silentLogger });
+  const tmp = mkdtempSync(join(tmpdir(), 'k8s-cp-'));
+  const tokenFile = join(tmp, 'token');
+  writeFileSync(tokenFile, 'a-token-of-enough-length', { mode: 0o600 });
+  const running = await startControlPlane({ ...cp, xds: { socket: join(tmp, 'xds.sock') }, api: { port: 0, tokenFile }, logLevel: 'silent' }, { logger: silentLogger });
   t.teardown(() => running.close());
-  t.ok(running.xdsPort > 0, 'control plane starts from the manifest config');
+  t.same(running.xdsTarget, { xdsSocket: join(tmp, 'xds.sock') }, 'control plane starts from the manifest config');
 });
 
 t.test('app identity: tmpfs shared only by ra-proxy and ext-proc; TEE device only in ra-proxy', async (t) => {

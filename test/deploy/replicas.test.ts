@@ -24,6 +24,7 @@ import { startControlPlane } from '../../control-plane/start.ts';
 import { generateBootstrap } from '../../envoy-bootstrap/index.ts';
 import { startEnvoy } from '../helpers/envoy.ts';
 import { startUpstream } from '../helpers/upstream.ts';
+import { adminToken } from '../helpers/admin-token.ts';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const exampleDir = join(here, '../../examples/deploy/replicas');
@@ -53,8 +54,11 @@ async function streamLeader(nc: NatsConnection, stream: string): Promise<string>
   return info.cluster.leader;
 }
 
+/** The routing API's credential (set once the token is written). */
+let apiAuth: Record<string, string> = {};
+
 async function api(base: string, method: string, path: string, body?: unknown): Promise<{ status: number; json: any }> {
-  const r = await fetch(`${base}${path}`, { method, signal: AbortSignal.timeout(5000), ...(body !== undefined ? { headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) } : {}) });
+  const r = await fetch(`${base}${path}`, { method, signal: AbortSignal.timeout(5000), headers: { ...apiAuth, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) }, ...(body !== undefined ? { body: JSON.stringify(body) } : {}) });
   const text = await r.text();
   return { status: r.status, json: text ? JSON.parse(text) : undefined };
 }
@@ -145,13 +149,17 @@ t.test('multi-replica deployment keeps serving and loses nothing when a nats-ser
     startUpstream(t, (_req, _b, res) => res.end('upstream-b')),
   ]);
   const listenPort = await freePort();
+  // The routing API's token and the xDS sockets in a private temporary directory.
+  const cpToken = adminToken(t);
+  const runDir = join(cpToken.dir, 'run');
+  apiAuth = cpToken.headers;
   const cpConfig = (file: string) => {
     const c = example(file);
     const edge = c.app.plugins[0].config;
     return {
       ...c,
-      xds: { ...c.xds, port: 0 },
-      api: { ...c.api, port: 0 },
+      xds: { ...c.xds, socket: join(runDir, `${c.id}.sock`) },
+      api: { ...c.api, port: 0, tokenFile: cpToken.tokenFile },
       nats: { ...c.nats, servers: cluster.servers },
       app: { plugins: [{ ...c.app.plugins[0], config: { ...edge, listener: { ...edge.listener, port: listenPort }, clusters: [{ ...edge.clusters[0], endpoints: [{ address: '127.0.0.1', port: upA.port }] }] } }] },
       logLevel: 'silent',
@@ -166,7 +174,7 @@ t.test('multi-replica deployment keeps serving and loses nothing when a nats-ser
   t.equal(routingStream.config.num_replicas, 3, 'routing bucket created with 3 replicas');
 
   await startEnvoy(t, {
-    bootstrap: generateBootstrap({ nodeId: 'app-1', cluster: 'app', xdsAddress: '127.0.0.1', xdsPort: cp1.xdsPort, mode: 'delta', adminPort: await freePort() }),
+    bootstrap: generateBootstrap({ nodeId: 'app-1', cluster: 'app', ...cp1.xdsTarget, mode: 'delta', adminPort: await freePort() }),
     concurrency: 1,
     logLevel: 'error',
     timeoutMs: 20_000,
