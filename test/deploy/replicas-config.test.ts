@@ -39,16 +39,19 @@ t.test('control-plane replicas: NATS routing sync on one R3 bucket/key', async (
   for (const c of [a!, b!]) t.equal(c.nats!.replicas, 3, `${c.id}: the routing bucket is created R3`);
 });
 
-t.test('no port is used twice on the host (4 processes, 2 Envoy listeners, 3 nats-servers)', async (t) => {
+t.test('no port or socket is used twice on the host (4 processes, 2 Envoy listeners, 3 nats-servers)', async (t) => {
   const cms = ['cm-1.yaml', 'cm-2.yaml'].map((f) => validateConfig(CapsuleManagerConfigSchema, load(f), f));
   const cps = ['cp-1.yaml', 'cp-2.yaml'].map((f) => validateConfig(ControlPlaneConfig, load(f), f));
   const nats = ['aenv-1', 'aenv-2', 'aenv-3'].flatMap((n) => [...readFileSync(join(root, 'nats-cluster', `${n}.conf`), 'utf8').matchAll(/listen: 127\.0\.0\.1:(\d+)/g)].map((m) => Number(m[1])));
   const ports = [
     ...cms.flatMap((c) => [c.grpc.port, c.http.port]),
-    ...cps.flatMap((c) => [c.xds.port, c.api.port, (c.app as any).plugins[0].config.listener.port]),
+    ...cps.flatMap((c) => [c.api.port, (c.app as any).plugins[0].config.listener.port]),
     ...nats,
   ];
-  t.equal(ports.length, 4 + 6 + 6);
+  t.equal(ports.length, 4 + 4 + 6);
+  // xDS on a Unix socket per control plane: distinct paths, no TCP port.
+  t.same(cps.map((c) => c.xds.socket), ['run/cp-1/xds.sock', 'run/cp-2/xds.sock'], 'each control plane serves xDS on its own Unix socket');
+  for (const c of cps) t.ok(c.api.tokenFile, `${c.id}: routing API changes need the token`);
   t.equal(new Set(ports).size, ports.length, `distinct: ${ports.join(', ')}`);
   t.notOk(ports.includes(0), 'fixed ports in the deployment files');
 });

@@ -73,3 +73,11 @@ t.test('CLI writes a validating bootstrap.yaml; --help and bad flags', async (t)
   t.equal(await main(['--bogus']), 2);
   void execFileSync;
 });
+
+t.test('Envoy admin listens on loopback only; xDS over a Unix socket is a pipe address', async (t) => {
+  const b = generateBootstrap({ nodeId: 'n', cluster: 'c', xdsSocket: '/run/aenv/xds.sock', mode: 'delta', adminPort: 9901 }) as any;
+  t.same(b.admin.address, { socket_address: { address: '127.0.0.1', port_value: 9901 } }, 'admin on 127.0.0.1');
+  const xds = b.static_resources.clusters.find((c: any) => c.name === 'xds_cluster');
+  t.same(xds.load_assignment.endpoints[0].lb_endpoints[0].endpoint.address, { pipe: { path: '/run/aenv/xds.sock' } });
+  t.throws(() => generateBootstrap({ nodeId: 'n', cluster: 'c', xdsSocket: 'relative.sock', mode: 'delta' }), /xdsSocket must be an absolute path/);
+});

@@ -64,6 +64,8 @@ t.test('helper usage errors are clear and exit 2', async (t) => {
   const fails = async (args: string[], stdin: string) =>
     new Promise<{ code: number | null; stderr: string }>((resolve) => {
       const c = execFile(helper, args, (err, _out, stderr) => resolve({ code: err ? ((err as { code?: number }).code ?? null) : 0, stderr }));
+      // The helper may refuse (and exit) before it reads stdin: EPIPE is not the result.
+      c.stdin!.on('error', () => undefined);
       c.stdin!.end(stdin);
     });
   const short = await fails(['snp-report', '--device', '/nonexistent'], 'ab'.repeat(63));
