@@ -24,6 +24,7 @@ import { generatePartyKeys } from '../capsule-manager/index.ts';
 import { spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { stringify } from 'yaml';
+import { writeBenchResult } from './lib/results.ts';
 
 interface ChildCm {
   grpcPort: number;
@@ -173,8 +174,7 @@ try {
     ratiosToEnvelopeCrypto: Object.fromEntries(results.slice(1).map((r) => [r.phase, Math.round((r.reqPerSec / envRps) * 1000) / 1000])),
     note: 'ratios = GetDataKeys req/s over the plain-call baseline, and over the in-process envelope crypto (3 RSA-2048 private ops), both measured in the same run on a shared 2-core machine',
   };
-  mkdirSync(join(PROJECT_ROOT, 'bench/results'), { recursive: true });
-  writeFileSync(join(PROJECT_ROOT, 'bench/results/cm-getdatakeys.json'), `${JSON.stringify(out, null, 2)}\n`);
+  process.stdout.write(`wrote ${writeBenchResult('cm-getdatakeys', out)}\n`);
   process.stdout.write(`${JSON.stringify(out.ratios)}\n`);
 } finally {
   for (const c of closers.reverse()) await Promise.resolve(c()).catch(() => undefined);

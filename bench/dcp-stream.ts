@@ -103,6 +103,8 @@ async function run(dir: string, bytes: number, key: Buffer): Promise<Phase[]> {
   return phases;
 }
 
+import { writeBenchResult } from './lib/results.ts';
+
 async function main(): Promise<void> {
   const { values } = parseArgs({
     options: { 'size-mib': { type: 'string', default: '1024' }, 'small-mib': { type: 'string', default: '64' }, 'key-bytes': { type: 'string', default: '16' } },
@@ -150,7 +152,7 @@ async function main(): Promise<void> {
     summary,
   };
   mkdirSync(join(PROJECT_ROOT, 'bench/results'), { recursive: true });
-  writeFileSync(join(PROJECT_ROOT, 'bench/results/dcp-stream.json'), `${JSON.stringify(report, null, 2)}\n`);
+  console.log(`wrote ${writeBenchResult('dcp-stream', report)}`);
   console.log('  wrote bench/results/dcp-stream.json');
 }
 

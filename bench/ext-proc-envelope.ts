@@ -13,6 +13,7 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import { constants, privateDecrypt, publicEncrypt } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { isQuick, resultPath, writeBenchResult } from './lib/results.ts';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -108,12 +109,17 @@ function nodeRsaDecryptPerSec(identity: AppIdentity): number {
  * target (d) and of the added latency), and `floor` on `floorPort`, a copy of the
  * ingress whose ext_proc filter talks to the no-op reference processor.
  */
-function withBaselines(bootstrap: Record<string, unknown>, barePort: number, floorPort: number, referencePort: number): Record<string, unknown> {
+function withBaselines(bootstrap: Record<string, unknown>, barePort: number, floorPort: number, referencePort: number, uds: { dirPort: number; extProcSocket: string; floorPort: number; referenceSocket: string }): Record<string, unknown> {
   const sr = bootstrap.static_resources as { listeners: Record<string, unknown>[]; clusters: Record<string, unknown>[] };
   const bare = plainHttpListener('envoy-only', barePort, 'app', 'envoy_only');
   const floor = onlineIngressListener('floor', floorPort, 'ext_proc_floor');
   const ref = staticCluster('ext_proc_floor', referencePort, { http2: true });
-  return { ...bootstrap, static_resources: { ...sr, listeners: [...sr.listeners, bare, floor], clusters: [...sr.clusters, ref] } };
+  // The same two over Unix sockets: our ext-proc (a second process) and the floor.
+  const dirUds = onlineIngressListener('uds', uds.dirPort, 'ext_proc_uds');
+  const floorUds = onlineIngressListener('floor-uds', uds.floorPort, 'ext_proc_floor_uds');
+  const extProcUds = staticCluster('ext_proc_uds', uds.extProcSocket, { http2: true });
+  const refUds = staticCluster('ext_proc_floor_uds', uds.referenceSocket, { http2: true });
+  return { ...bootstrap, static_resources: { ...sr, listeners: [...sr.listeners, bare, floor, dirUds, floorUds], clusters: [...sr.clusters, ref, extProcUds, refUds] } };
 }
 
 /** Builds the no-op reference ext_proc server (Go, cached by the Go toolchain). */
@@ -136,7 +142,7 @@ function opensslRsaSignPerSec(seconds: number): number {
 }
 
 export async function main(argv: string[]): Promise<number> {
-  const { values } = parseArgs({ args: argv, options: { 'ext-proc-processes': { type: 'string', default: '1' }, 'max-requests-per-connection': { type: 'string', default: '500' }, seconds: { type: 'string', default: '2' }, rounds: { type: 'string', default: '3' }, concurrency: { type: 'string', default: '32' }, out: { type: 'string', default: join(PROJECT_ROOT, 'bench/results/ext-proc-envelope.json') }, help: { type: 'boolean' } } });
+  const { values } = parseArgs({ args: argv, options: { 'ext-proc-processes': { type: 'string', default: '1' }, 'max-requests-per-connection': { type: 'string', default: '500' }, seconds: { type: 'string', default: '2' }, rounds: { type: 'string', default: '3' }, concurrency: { type: 'string', default: '32' }, out: { type: 'string', default: resultPath('ext-proc-envelope') }, help: { type: 'boolean' } } });
   if (values.help) {
     process.stdout.write('usage: ext-proc-envelope [--seconds 2] [--rounds 3] [--concurrency 32] [--ext-proc-processes 1] [--max-requests-per-connection 500] [--out FILE]\n  --seconds: per scenario, size and round at full concurrency (1 s at one connection)\n  --ext-proc-processes: ext-proc processes of the same identity behind Envoy (round robin)\n');
     return 0;
@@ -165,14 +171,25 @@ export async function main(argv: string[]): Promise<number> {
     const refPort = await freePort();
     const ref = new Supervised({ name: 'reference-ext-proc', bin: referenceBin, args: ['--port', String(refPort)], cwd: PROJECT_ROOT });
     procs.push(ref);
+    // Unix-socket twins: an ext-proc of the same identity and the floor, each on a socket.
+    const extProcSocket = join(work, 'run', 'ext-proc.sock');
+    const referenceSocket = join(work, 'run', 'floor.sock');
+    mkdirSync(join(work, 'run'), { recursive: true, mode: 0o700 });
+    const udsExtProc = new Supervised({ name: 'ext-proc-uds', bin: process.execPath, args: [...(process.env.EXT_PROC_NODE_ARGS ?? '').split(' ').filter(Boolean), '--import=tsx', join(PROJECT_ROOT, 'ext-proc/cli.ts'), '--socket', extProcSocket, '--identity-dir', idDir], cwd: PROJECT_ROOT, env: { ...process.env, LOG_LEVEL: 'warn' } });
+    const refUds = new Supervised({ name: 'reference-ext-proc-uds', bin: referenceBin, args: ['--socket', referenceSocket], cwd: PROJECT_ROOT });
+    procs.push(udsExtProc, refUds);
     await app.waitFor(async () => /listening/.test(app.outputTail()), 'listening');
     for (const { proc } of extProcs) await proc.waitFor(async () => /gRPC on/.test(proc.outputTail()), 'listening');
     await ref.waitFor(async () => /gRPC on/.test(ref.outputTail()), 'listening');
-    const [listenPort, barePort, floorPort] = [await freePort(), await freePort(), await freePort()];
-    envoy = await EnvoyProcess.start({ name: 'bench-ext-proc', bootstrap: withBaselines(onlineStaticBootstrap({ listenPort, appPort, extProcPort: extProcs[0]!.port, extProcReplicaPorts: extProcs.slice(1).map((e) => e.port), extProcMaxRequestsPerConnection: Number(values['max-requests-per-connection']) }), barePort, floorPort, refPort) });
+    await udsExtProc.waitFor(async () => /gRPC on/.test(udsExtProc.outputTail()), 'listening');
+    await refUds.waitFor(async () => /gRPC on/.test(refUds.outputTail()), 'listening');
+    const [listenPort, barePort, floorPort, udsPort, floorUdsPort] = [await freePort(), await freePort(), await freePort(), await freePort(), await freePort()];
+    envoy = await EnvoyProcess.start({ name: 'bench-ext-proc', bootstrap: withBaselines(onlineStaticBootstrap({ listenPort, appPort, extProcPort: extProcs[0]!.port, extProcReplicaPorts: extProcs.slice(1).map((e) => e.port), extProcMaxRequestsPerConnection: Number(values['max-requests-per-connection']) }), barePort, floorPort, refPort, { dirPort: udsPort, extProcSocket, floorPort: floorUdsPort, referenceSocket }) });
     const url = new URL(`http://127.0.0.1:${listenPort}/bench`);
     const bareUrl = new URL(`http://127.0.0.1:${barePort}/bench`);
     const floorUrl = new URL(`http://127.0.0.1:${floorPort}/bench`);
+    const udsUrl = new URL(`http://127.0.0.1:${udsPort}/bench`);
+    const floorUdsUrl = new URL(`http://127.0.0.1:${floorUdsPort}/bench`);
 
     const rsaBefore = opensslRsaSignPerSec(3);
     const POOL = 128;
@@ -213,15 +230,20 @@ export async function main(argv: string[]): Promise<number> {
         { name: 'session-dir', size, file: dirFile, contentType: jose, url },
         // The same session bodies through the no-op processor: all four phases, no work.
         { name: 'floor', size, file: dirFile, contentType: jose, url: floorUrl },
+        // Envoy <-> ext_proc over a Unix socket instead of loopback TCP.
+        { name: 'session-dir-uds', size, file: dirFile, contentType: jose, url: udsUrl },
+        { name: 'floor-uds', size, file: dirFile, contentType: jose, url: floorUdsUrl },
       );
     }
     const samples = new Map<string, Result[]>();
-    for (const sc of scenarios) wrk(sc.url, sc.file, sc.contentType, concurrency, 1); // warm up
+    if (!isQuick()) for (const sc of scenarios) wrk(sc.url, sc.file, sc.contentType, concurrency, 1); // warm up (not in --quick)
     for (const k of Object.keys(statuses)) delete statuses[k];
     for (let round = 0; round < rounds; round++) {
       for (const sc of scenarios) {
         for (const c of [concurrency, 1]) {
-          const extProcCpuMs = () => extProcs.reduce((a, e) => a + cpuMs(e.proc.pid), 0);
+          // The processor that serves this row: ours over TCP or the socket, or the floor's.
+          const servingPids: Array<number | undefined> = sc.name === 'session-dir-uds' ? [udsExtProc.pid] : sc.name === 'floor' ? [ref.pid] : sc.name === 'floor-uds' ? [refUds.pid] : extProcs.map((e) => e.proc.pid);
+          const extProcCpuMs = (): number => servingPids.reduce<number>((a, pid) => a + cpuMs(pid), 0);
           const pids = [envoy.proc.pid, app.pid];
           const before = [extProcCpuMs(), ...pids.map(cpuMs)];
           const idle0 = machineIdleMs();
@@ -234,7 +256,7 @@ export async function main(argv: string[]): Promise<number> {
           const res: Result = {
             scenario: sc.name, size: sc.size, concurrency: c, requests: m.n, errors: m.errors, rps: m.rps, p50ms: +m.p50ms.toFixed(3), p99ms: +m.p99ms.toFixed(3),
             // CPU per request: less sensitive than req/s to what else runs on the machine.
-            extProcCpuUsPerReq: sc.name === 'floor' ? 0 : perReq(dEp!), envoyCpuUsPerReq: perReq(dEnvoy!), appCpuUsPerReq: perReq(dApp!),
+            extProcCpuUsPerReq: sc.name === 'envoy-only' ? 0 : perReq(dEp!), envoyCpuUsPerReq: perReq(dEnvoy!), appCpuUsPerReq: perReq(dApp!),
             machineBusyPct: Math.round(100 * (1 - (idle1 - idle0) / (wall * cpus().length))),
           };
           const k = `${sc.name}/${sc.size}/${c}`;
@@ -301,7 +323,13 @@ export async function main(argv: string[]): Promise<number> {
       // An upper bound for (b) from the floor: the machine's CPU per floor request
       // (all processes, at full utilisation) plus one RSA op at the ceiling's speed.
       rsaBoundFromFloor1k: ratio((cpus().length * 1e6) / ((cpus().length * 1e6 * (get('floor', 1024, concurrency).machineBusyPct / 100)) / get('floor', 1024, concurrency).rps + 1e6 / rsaCeiling), rsaCeiling),
-      addedP50MsLowLoad1k: Object.fromEntries(['plain', 'rsa-oaep-256', 'ecdh-es-x25519', 'session-dir', 'floor'].map((s) => [s, lowP50(s)])),
+      // Envoy <-> ext_proc over a Unix socket, against the same over loopback TCP.
+      sessionUdsVsTcp1k: ratio(get('session-dir-uds', 1024, concurrency).rps, get('session-dir', 1024, concurrency).rps),
+      sessionUdsVsTcp64k: ratio(get('session-dir-uds', 65536, concurrency).rps, get('session-dir', 65536, concurrency).rps),
+      floorUdsVsTcp1k: ratio(get('floor-uds', 1024, concurrency).rps, get('floor', 1024, concurrency).rps),
+      sessionUdsVsEnvoyOnly1k: ratio(get('session-dir-uds', 1024, concurrency).rps, get('envoy-only', 1024, concurrency).rps),
+      sessionUdsVsFloorUds1k: ratio(get('session-dir-uds', 1024, concurrency).rps, get('floor-uds', 1024, concurrency).rps),
+      addedP50MsLowLoad1k: Object.fromEntries(['plain', 'rsa-oaep-256', 'ecdh-es-x25519', 'session-dir', 'session-dir-uds', 'floor', 'floor-uds'].map((s) => [s, lowP50(s)])),
       addedP50MsOverFloorLowLoad1k: Object.fromEntries(['rsa-oaep-256', 'ecdh-es-x25519', 'session-dir'].map((s) => [s, lowP50(s, 'floor')])),
     };
     const targets = {
@@ -321,17 +349,23 @@ export async function main(argv: string[]): Promise<number> {
     process.stdout.write(`    bound from the floor (its machine CPU per request + one RSA op at the ceiling, all cores busy): ${pct(ratios.rsaBoundFromFloor1k)}\n`);
     process.stdout.write(`(d) session dir / envoy-only: 1 KiB ${pct(ratios.sessionVsEnvoyOnly1k)}, 64 KiB ${pct(ratios.sessionVsEnvoyOnly64k)} (target >= 40%)\n`);
     process.stdout.write(`    floor (no-op ext_proc, same phases) / envoy-only: 1 KiB ${pct(ratios.floorVsEnvoyOnly1k)}, 64 KiB ${pct(ratios.floorVsEnvoyOnly64k)}; session dir / floor 1 KiB ${pct(ratios.sessionVsFloor1k)}, rsa / floor ${pct(ratios.rsaVsFloor1k)}\n`);
+    process.stdout.write(`Unix socket / loopback TCP (Envoy <-> ext_proc): session dir 1 KiB ${pct(ratios.sessionUdsVsTcp1k)}, 64 KiB ${pct(ratios.sessionUdsVsTcp64k)}; floor 1 KiB ${pct(ratios.floorUdsVsTcp1k)}; session dir over UDS / envoy-only 1 KiB ${pct(ratios.sessionUdsVsEnvoyOnly1k)}, / floor over UDS ${pct(ratios.sessionUdsVsFloorUds1k)}\n`);
     process.stdout.write(`added p50 over envoy-only at c=1, 1 KiB: ${JSON.stringify(ratios.addedP50MsLowLoad1k)} ms (target <= 1 ms)\n`);
     process.stdout.write(`    added p50 over the floor at c=1, 1 KiB: ${JSON.stringify(ratios.addedP50MsOverFloorLowLoad1k)} ms\n`);
     for (const [k, ok] of Object.entries(targets)) process.stdout.write(`${ok ? 'MET    ' : 'NOT MET'} ${k}\n`);
     for (const [k, ok] of Object.entries(floorAllows)) process.stdout.write(`floor ${ok ? 'allows ' : 'rules out'} ${k} on this machine\n`);
     process.stdout.write(`non-200 outcomes: ${JSON.stringify(statuses)}\n`);
     const extProcStats = Object.fromEntries([...(await envoy.stats('ext_proc')).entries()].filter(([, v]) => v !== 0));
+    // Side-stream resets per processor cluster: a floor that resets its streams is no floor.
+    const sideStreams: Record<string, { streams: number; rxReset: number; txReset: number }> = {};
+    for (const c of ['ext_proc', 'ext_proc_uds', 'ext_proc_floor', 'ext_proc_floor_uds']) {
+      const st = await envoy.stats(`cluster.${c}.upstream_rq_`);
+      sideStreams[c] = { streams: st.get(`cluster.${c}.upstream_rq_total`) ?? 0, rxReset: st.get(`cluster.${c}.upstream_rq_rx_reset`) ?? 0, txReset: st.get(`cluster.${c}.upstream_rq_tx_reset`) ?? 0 };
+    }
+    process.stdout.write(`side streams (total, rx_reset, tx_reset): ${JSON.stringify(sideStreams)}\n`);
     process.stdout.write(`envoy ext_proc stats: ${JSON.stringify(extProcStats)}\n`);
-    const out = { date: new Date().toISOString(), machine: { cpus: cpus().length, node: process.version, envoy: EnvoyProcess.version(), loadGenerator: spawnSync('wrk', ['-v'], { encoding: 'utf8' }).stdout.split('\n')[0]!.trim() }, settings: { seconds, rounds, concurrency, envoyConcurrency: 1, extProcProcesses: extProcs.length, extProcMaxRequestsPerConnection: Number(values['max-requests-per-connection']), runtime: RUNTIME_DEFAULTS }, results, ratios, targets, floorAllows, nonOkOutcomes: statuses, envoyExtProcStats: extProcStats, loadAverage: loadavg() };
-    mkdirSync(join(values.out!, '..'), { recursive: true });
-    writeFileSync(values.out!, `${JSON.stringify(out, null, 2)}\n`);
-    process.stdout.write(`wrote ${values.out}\n`);
+    const out = { date: new Date().toISOString(), machine: { cpus: cpus().length, node: process.version, envoy: EnvoyProcess.version(), loadGenerator: spawnSync('wrk', ['-v'], { encoding: 'utf8' }).stdout.split('\n')[0]!.trim() }, settings: { seconds, rounds, concurrency, envoyConcurrency: 1, extProcProcesses: extProcs.length, extProcMaxRequestsPerConnection: Number(values['max-requests-per-connection']), runtime: RUNTIME_DEFAULTS }, results, ratios, targets, floorAllows, nonOkOutcomes: statuses, envoyExtProcStats: extProcStats, sideStreams, loadAverage: loadavg() };
+    process.stdout.write(`wrote ${writeBenchResult('ext-proc-envelope', out, values.out)}\n`);
     return 0;
   } finally {
     await envoy?.stop();

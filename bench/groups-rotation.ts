@@ -21,6 +21,7 @@ import { DATA_UUID, envoyCertSerials, startInteractDemo, until, type AppSide } f
 import { issueGroupTlsAsset } from '../tls-groups/index.ts';
 import { mtlsIngressBootstrap } from '../test/helpers/tls-groups.ts';
 import { generateKeyPairSync, X509Certificate } from 'node:crypto';
+import { writeBenchResult } from './lib/results.ts';
 
 const { values } = parseArgs({ options: { rotations: { type: 'string', default: '30' }, 'rule-changes': { type: 'string', default: '8' }, baseline: { type: 'string', default: '5' } } });
 const N_ROT = Math.min(500, Math.max(3, Number(values.rotations)));
@@ -102,7 +103,5 @@ const result = {
   baselineRatio: Math.round((baseline.p50Ms / rot.p50Ms) * 100) / 100,
   notes: 'rotation = attested GetTlsAsset (CM round trip) + SDS push until Envoy /certs shows the new serial; the baseline issues locally (no CM round trip) and still loses; it also drops every open connection, which SDS rotation does not. baselineRatio = static restart p50 / SDS rotation p50 (higher is better)',
 };
-const out = join(PROJECT_ROOT, 'bench/results/groups-rotation.json');
-mkdirSync(join(PROJECT_ROOT, 'bench/results'), { recursive: true });
-writeFileSync(out, `${JSON.stringify(result, null, 2)}\n`);
+const out = writeBenchResult('groups-rotation', result);
 process.stdout.write(`${JSON.stringify(result.results, null, 2)}\nbaselineRatio ${result.baselineRatio}\nwrote ${out}\n`);

@@ -15,6 +15,7 @@ import { runInNewContext } from 'node:vm';
 import { silentLogger } from '../foundation/logger.ts';
 import { startControlPlane, type ControlPlaneHandle } from '../control-plane/index.ts';
 import { TYPE } from '../control-plane/index.ts';
+import { writeBenchResult } from './lib/results.ts';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const { values } = parseArgs({ options: { clients: { type: 'string', default: '1000' }, rounds: { type: 'string', default: '10' }, 'deadline-s': { type: 'string', default: '110' } } });
@@ -146,7 +147,7 @@ const summary = (['sotw', 'delta'] as const).map((mode) => {
 });
 const out = { benchmark: 'xds-fanout', date: new Date().toISOString(), node: process.version, cpus: cpus().length, durationS: Math.round((Date.now() - started) / 1000), summary, runs: results };
 mkdirSync(join(here, 'results'), { recursive: true });
-writeFileSync(join(here, 'results', 'xds-fanout.json'), `${JSON.stringify(out, null, 2)}\n`);
+process.stdout.write(`wrote ${writeBenchResult('xds-fanout', out)}\n`);
 for (const s of summary) {
   console.log(
     `${s.mode.padEnd(5)} ${s.clients} clients: all ACKed p50 ${s.allAckedP50Ms} ms, p99 ${s.allAckedP99Ms} ms (x${s.ratioAllAckedP99VsSingleClient} vs 1 client: ${s.baselineSingleClientP99Ms} ms); per node p50 ${s.perNodeP50Ms} ms p99 ${s.perNodeP99Ms} ms; heap ${s.heapPerNodeKB} KB/node`,

@@ -4,11 +4,12 @@ import { parseConfigText } from '../foundation/config.ts';
 import { readFileSync } from 'node:fs';
 import { startExtProc } from './start.ts';
 
-const USAGE = `usage: ext-proc [--config FILE] [--port N] [--http-port N] [--identity-dir DIR]
+const USAGE = `usage: ext-proc [--config FILE] [--port N | --socket PATH] [--http-port N] [--identity-dir DIR]
                 [--compat rfc7516|trustflow] [--plain allow|reject] [--max-body-bytes N]
 
 Envoy ext_proc server that decrypts JWE envelopes to the app and encrypts its
-responses (docs/ext-proc.md). Flags override the config file.`;
+responses (docs/ext-proc.md). Flags override the config file. --socket serves the
+co-located Envoy on a Unix socket (mode 0660) instead of TCP.`;
 
 export async function main(argv: string[]): Promise<number> {
   const parsed = parseCliArgs(
@@ -17,6 +18,7 @@ export async function main(argv: string[]): Promise<number> {
       options: {
         config: { type: 'string' },
         port: { type: 'string' },
+        socket: { type: 'string' },
         'http-port': { type: 'string' },
         'identity-dir': { type: 'string' },
         compat: { type: 'string' },
@@ -34,6 +36,7 @@ export async function main(argv: string[]): Promise<number> {
     const cfg = (values.config ? parseConfigText(readFileSync(values.config as string, 'utf8'), values.config as string) : {}) as Record<string, unknown>;
     const num = (v: unknown): number => (/^\d+$/.test(String(v)) ? Number(v) : NaN);
     if (values.port !== undefined) cfg.grpc = { ...(cfg.grpc as object), port: num(values.port) };
+    if (values.socket !== undefined) cfg.grpc = { ...(cfg.grpc as object), socket: values.socket };
     if (values['http-port'] !== undefined) cfg.http = { ...(cfg.http as object), port: num(values['http-port']) };
     if (values['identity-dir'] !== undefined) cfg.identityDir = values['identity-dir'];
     if (values.compat !== undefined) cfg.compat = values.compat;

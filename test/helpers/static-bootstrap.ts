@@ -16,7 +16,8 @@ export interface StaticClusterOptions {
 }
 
 /** A STATIC cluster of 127.0.0.1:`port` (several ports: round robin over them). */
-export function staticCluster(name: string, port: number | number[], o: StaticClusterOptions = {}): Record<string, unknown> {
+/** A STATIC cluster of 127.0.0.1 ports, or of Unix sockets (a string is a socket path: Envoy's `pipe`). */
+export function staticCluster(name: string, port: number | string | Array<number | string>, o: StaticClusterOptions = {}): Record<string, unknown> {
   return {
     name,
     type: 'STATIC',
@@ -32,7 +33,7 @@ export function staticCluster(name: string, port: number | number[], o: StaticCl
           },
         }
       : {}),
-    load_assignment: { cluster_name: name, endpoints: [{ lb_endpoints: [port].flat().map((p) => ({ endpoint: { address: { socket_address: { address: '127.0.0.1', port_value: p } } } })) }] },
+    load_assignment: { cluster_name: name, endpoints: [{ lb_endpoints: [port].flat().map((p) => ({ endpoint: { address: typeof p === 'string' ? { pipe: { path: p } } : { socket_address: { address: '127.0.0.1', port_value: p } } } })) }] },
   };
 }
 
