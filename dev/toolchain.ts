@@ -1,6 +1,6 @@
 // Where the external binaries live. Setup installs them project-locally; env vars
 // override. A missing binary is a clear error, never a silent skip.
-import { accessSync, constants } from 'node:fs';
+import { isExecutable } from '../foundation/paths.ts';
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 
@@ -8,22 +8,14 @@ import { PROJECT_ROOT } from '../foundation/project-root.ts';
 
 export { PROJECT_ROOT };
 
-function executable(p: string): boolean {
-  try {
-    accessSync(p, constants.X_OK);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 function resolveBinary(name: string, envVar: string, candidates: string[], hint: string): string {
   const fromEnv = process.env[envVar];
   if (fromEnv) {
-    if (!executable(fromEnv)) throw new Error(`${envVar}=${fromEnv} is not an executable file`);
+    if (!isExecutable(fromEnv)) throw new Error(`${envVar}=${fromEnv} is not an executable file`);
     return fromEnv;
   }
-  const found = candidates.find(executable);
+  const found = candidates.find((c) => isExecutable(c));
   if (!found) throw new Error(`${name} not found (looked in ${candidates.join(', ')}); ${hint}, or set ${envVar}`);
   return found;
 }

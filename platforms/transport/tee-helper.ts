@@ -7,8 +7,8 @@
 // fills and hands back (sizes, offsets). `aenv-tee-helper layout` prints the
 // same table as compiled against the uapi headers; test/native/tee-helper-layout
 // compares the two, so a header change cannot silently shift a field.
+import { isExecutable } from '../../foundation/paths.ts';
 import { execFile } from 'node:child_process';
-import { accessSync, constants } from 'node:fs';
 import { join } from 'node:path';
 import { PROJECT_ROOT } from '../../foundation/project-root.ts';
 import { PlatformError } from '../errors.ts';
@@ -55,19 +55,11 @@ export const TEE_FORMATS = {
 
 export const TEE_HELPER_NAME = 'aenv-tee-helper';
 
-function executable(p: string): boolean {
-  try {
-    accessSync(p, constants.X_OK);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 /** The helper binary: the option, else $AENV_TEE_HELPER, else .tools/bin/aenv-tee-helper of this checkout. */
 export function teeHelperPath(explicit?: string): string {
   const p = explicit ?? process.env.AENV_TEE_HELPER ?? join(PROJECT_ROOT, '.tools', 'bin', TEE_HELPER_NAME);
-  if (!executable(p)) {
+  if (!isExecutable(p)) {
     throw new PlatformError('DEVICE_ERROR', `the native helper ${TEE_HELPER_NAME} is not an executable file at ${p}: run scripts/setup.sh (it builds native/aenv-tee-helper), or set teeHelper / AENV_TEE_HELPER`);
   }
   return p;

@@ -5,8 +5,9 @@
 //    issue; a helper command (AttesterOptions.sgxQuoteCommand, e.g. Occlum's
 //    dcap quote tool) receives the report data as hex on argv and prints the
 //    quote to stdout.
+import { pathExists } from '../../../foundation/paths.ts';
 import { execFile } from 'node:child_process';
-import { access, readFile, writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { PlatformError } from '../../errors.ts';
@@ -15,24 +16,16 @@ import type { Attester, Evidence } from '../../core/types.ts';
 
 const run = promisify(execFile);
 
-async function exists(p: string): Promise<boolean> {
-  try {
-    await access(p);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 export function createSgxAttester(root = '/', quoteCommand?: string[]): Attester {
   const att = join(root, 'dev/attestation');
   async function gramine(): Promise<boolean> {
-    if (!(await exists(join(att, 'quote')))) return false;
+    if (!(await pathExists(join(att, 'quote')))) return false;
     const type = await readFile(join(att, 'attestation_type'), 'utf8').catch(() => 'dcap');
     return type.trim() === 'dcap';
   }
   async function occlum(): Promise<boolean> {
-    return quoteCommand !== undefined && quoteCommand.length > 0 && (await exists(join(root, 'dev/sgx')));
+    return quoteCommand !== undefined && quoteCommand.length > 0 && (await pathExists(join(root, 'dev/sgx')));
   }
   return {
     platform: 'sgx',

@@ -8,7 +8,8 @@
 //     (as Intel's libtdx_attest reads it), else at <root>/var/run/tdx-qgs/qgs.socket.
 // The quote must carry the requested REPORTDATA and the TDREPORT's MRTD.
 // The legacy TDX_CMD_GET_QUOTE ioctl of Intel's out-of-tree driver is not used.
-import { access, readFile } from 'node:fs/promises';
+import { pathExists } from '../../../foundation/paths.ts';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { tsmAvailable, tsmGetReport } from '../../transport/configfs-tsm.ts';
 import { parseQgsEndpoint, qgsGetQuote, QGS_DEFAULT_UNIX_SOCKET, type QgsEndpoint } from '../../transport/qgs.ts';
@@ -21,17 +22,9 @@ import type { Attester, Evidence } from '../../core/types.ts';
 const DEVICES = ['dev/tdx_guest', 'dev/tdx-guest'];
 const SYSFS = 'sys/devices/virtual/misc/tdx_guest';
 
-async function exists(p: string): Promise<boolean> {
-  try {
-    await access(p);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 async function tdxDevice(root: string): Promise<string | undefined> {
-  for (const d of DEVICES) if (await exists(join(root, d))) return join(root, d);
+  for (const d of DEVICES) if (await pathExists(join(root, d))) return join(root, d);
   return undefined;
 }
 
@@ -54,7 +47,7 @@ export async function resolveQgsEndpoint(root: string, configured?: string): Pro
   const port = conf === undefined ? undefined : tdxAttestConfPort(conf);
   if (port !== undefined) return { kind: 'vsock', cid: TEE_ABI.constants.VMADDR_CID_HOST, port };
   const sock = join(root, QGS_DEFAULT_UNIX_SOCKET);
-  if (await exists(sock)) return { kind: 'unix', path: sock };
+  if (await pathExists(sock)) return { kind: 'unix', path: sock };
   return undefined;
 }
 
@@ -84,7 +77,7 @@ export function createTdxAttester(opts: TdxAttesterOptions | string = {}): Attes
     async detect() {
       // A TDX guest: the tdx_guest misc device, or its sysfs node when configfs-tsm can quote.
       if (await tdxDevice(root)) return true;
-      return (await tsmAvailable(root)) && (await exists(join(root, SYSFS)));
+      return (await tsmAvailable(root)) && (await pathExists(join(root, SYSFS)));
     },
     async getEvidence(reportData: Uint8Array): Promise<Evidence> {
       const rd = padReportData(reportData);
