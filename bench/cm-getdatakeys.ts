@@ -10,7 +10,7 @@
 //   node --import=tsx bench/cm-getdatakeys.ts [--seconds 5] [--concurrency 8]
 import { createPublicKey, randomBytes } from 'node:crypto';
 import { openRequest, openResponse, sealRequest, sealResponse } from '../capsule-manager/index.ts';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -28,6 +28,7 @@ import { writeBenchResult } from './lib/results.ts';
 
 interface ChildCm {
   grpcPort: number;
+  pid: number | undefined;
   simPublicKeyPem?: string;
   stop(): Promise<void>;
 }
@@ -49,6 +50,7 @@ async function spawnCm(config: Record<string, unknown>, dir: string): Promise<Ch
   const info = JSON.parse(line) as { grpcPort: number; simPublicKeyPem?: string };
   return {
     ...info,
+    pid: child.pid,
     stop: () =>
       new Promise<void>((resolve) => {
         if (child.exitCode !== null) return resolve();
@@ -71,10 +73,26 @@ interface Phase {
   reqPerSec: number;
   p50Ms: number;
   p99Ms: number;
+  /** The serving CM process's own CPU time per request (utime + stime from /proc), and releases per CM CPU-second. */
+  cmCpuUsPerReq?: number;
+  perCmCpuSecond?: number;
 }
 
-async function drive(phase: string, fn: () => Promise<unknown>): Promise<Phase> {
+/** utime + stime of a process in ms (from /proc; clock ticks assumed 100 Hz). */
+function cpuMs(pid: number | undefined): number {
+  if (!pid) return NaN;
+  try {
+    const f = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const rest = f.slice(f.lastIndexOf(')') + 2).split(' ');
+    return (Number(rest[11]) + Number(rest[12])) * 10;
+  } catch {
+    return NaN;
+  }
+}
+
+async function drive(phase: string, fn: () => Promise<unknown>, serverPid?: number): Promise<Phase> {
   for (let i = 0; i < 20; i++) await fn(); // warm-up
+  const cpu0 = cpuMs(serverPid);
   const lat: number[] = [];
   let errors = 0;
   const end = performance.now() + SECONDS * 1000;
@@ -95,7 +113,12 @@ async function drive(phase: string, fn: () => Promise<unknown>): Promise<Phase> 
   const seconds = (performance.now() - t0) / 1000;
   lat.sort((a, b) => a - b);
   const q = (p: number) => Math.round((lat[Math.min(lat.length - 1, Math.floor(p * lat.length))] ?? 0) * 100) / 100;
+  const cpu = cpuMs(serverPid) - cpu0;
   const r: Phase = { phase, requests: lat.length, errors, seconds: Math.round(seconds * 100) / 100, reqPerSec: Math.round(lat.length / seconds), p50Ms: q(0.5), p99Ms: q(0.99) };
+  if (serverPid && Number.isFinite(cpu) && lat.length > 0) {
+    r.cmCpuUsPerReq = Math.round((cpu * 1000) / lat.length);
+    r.perCmCpuSecond = Math.round(lat.length / (cpu / 1000));
+  }
   process.stderr.write(`${JSON.stringify(r)}\n`);
   return r;
 }
@@ -125,7 +148,7 @@ try {
   closers.push(() => raw.close());
   const rawCall = () => new Promise((res, rej) => raw.getRaCert(GetRaCertRequest.fromPartial({ nonce: 'n' }), (e, r) => (e ? rej(e) : res(r))));
   const results: Phase[] = [];
-  results.push(await drive('baseline: plain unary gRPC call (GetRaCert, no attester)', rawCall));
+  results.push(await drive('baseline: plain unary gRPC call (GetRaCert, no attester)', rawCall, plain.pid));
   // The crypto floor of the protocol, no transport: client seal (RS256 sign + RSA-OAEP-256 wrap),
   // server open, server seal, client open -- three RSA-2048 private operations per request.
   const cmRef = await generatePartyKeys('cm-reference');
@@ -157,10 +180,10 @@ try {
 
   const fileCm = await spawnCm(base({ kind: 'file', dir: join(work, 'file', 'store') }, 'sim', 'file'), join(work, 'file'));
   closers.push(() => fileCm.stop());
-  results.push(await drive('GetDataKeys, sim attestation, file store', await setup(fileCm)));
+  results.push(await drive('GetDataKeys, sim attestation, file store', await setup(fileCm), fileCm.pid));
   const natsCm = await spawnCm(base({ kind: 'nats', nats: { servers: nats.url, bucket: 'bench_cm' } }, 'sim', 'nats'), join(work, 'nats'));
   closers.push(() => natsCm.stop());
-  results.push(await drive('GetDataKeys, sim attestation, NATS JetStream KV', await setup(natsCm)));
+  results.push(await drive('GetDataKeys, sim attestation, NATS JetStream KV', await setup(natsCm), natsCm.pid));
 
   const baseRps = results[0]!.reqPerSec || 1;
   const envRps = envelope.reqPerSec || 1;
@@ -170,6 +193,8 @@ try {
     settings: { seconds: SECONDS, concurrency: CONC, auditLog: 'file, group commit (one fsync per batch)', rsa: 2048, topology: 'each CM in its own process; load generator (client crypto incl. 2 RSA private ops per request) in the bench process' },
     results,
     reference: envelope,
+    /** Issue 18 target: >= 2,000 releases per CM CPU-second (sim attestation), from the CM process's own CPU time. */
+    releasesPerCmCpuSecond: Object.fromEntries(results.slice(1).map((r) => [r.phase, r.perCmCpuSecond])),
     ratios: Object.fromEntries(results.slice(1).map((r) => [r.phase, Math.round((r.reqPerSec / baseRps) * 1000) / 1000])),
     ratiosToEnvelopeCrypto: Object.fromEntries(results.slice(1).map((r) => [r.phase, Math.round((r.reqPerSec / envRps) * 1000) / 1000])),
     note: 'ratios = GetDataKeys req/s over the plain-call baseline, and over the in-process envelope crypto (3 RSA-2048 private ops), both measured in the same run on a shared 2-core machine',
