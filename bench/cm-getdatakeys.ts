@@ -38,7 +38,8 @@ async function spawnCm(config: Record<string, unknown>, dir: string): Promise<Ch
   mkdirSync(dir, { recursive: true });
   const cfgPath = join(dir, 'cm.yaml');
   writeFileSync(cfgPath, stringify(config), { mode: 0o600 });
-  const child = spawn(process.execPath, ['--import=tsx', '-e', `import('./capsule-manager/cli.ts').then(async (m) => process.exit(await m.main(['serve', '-c', ${JSON.stringify(cfgPath)}])))`], {
+  // CM_NODE_ARGS: extra node flags for the CM processes (e.g. --cpu-prof --cpu-prof-dir=DIR).
+  const child = spawn(process.execPath, [...(process.env.CM_NODE_ARGS ?? '').split(' ').filter(Boolean), '--import=tsx', '-e', `import('./capsule-manager/cli.ts').then(async (m) => process.exit(await m.main(['serve', '-c', ${JSON.stringify(cfgPath)}])))`], {
     cwd: PROJECT_ROOT,
     stdio: ['ignore', 'pipe', 'inherit'],
   });
