@@ -2,25 +2,26 @@
 // (SotW or delta) subscribed to LDS+CDS (wildcard) and one RDS resource, that
 // ACK every response immediately. Kept out of the control plane's process so
 // its CPU and memory do not pollute the measurement.
-// usage: xds-fanout-clients.ts <port> <count> <sotw|delta> <nodePrefix>
+// usage: xds-fanout-clients.ts <port> <count> <sotw|delta> <nodePrefix> [streamsPerConnection]
+// streamsPerConnection 1: every simulated Envoy on its own HTTP/2 connection, as real ones are.
 import * as grpc from '@grpc/grpc-js';
 import { AggregatedDiscoveryServiceClient } from '../proto/gen/envoy/service/discovery/v3/ads.ts';
 import { DeltaDiscoveryRequest, DiscoveryRequest, type DeltaDiscoveryResponse, type DiscoveryResponse } from '../proto/gen/envoy/service/discovery/v3/discovery.ts';
 
-const [portArg, countArg, mode, prefix] = process.argv.slice(2);
+const [portArg, countArg, mode, prefix, perConnArg] = process.argv.slice(2);
 const port = Number(portArg);
 const count = Number(countArg);
 const LDS = 'type.googleapis.com/envoy.config.listener.v3.Listener';
 const CDS = 'type.googleapis.com/envoy.config.cluster.v3.Cluster';
 const RDS = 'type.googleapis.com/envoy.config.route.v3.RouteConfiguration';
 const ROUTE = 'edge_routes';
-const STREAMS_PER_CHANNEL = 100;
+const STREAMS_PER_CHANNEL = Math.max(1, Number(perConnArg ?? 100));
 
 const clients: Array<InstanceType<typeof AggregatedDiscoveryServiceClient>> = [];
 const calls: Array<{ end(): void }> = [];
 for (let i = 0; i < count; i++) {
   if (i % STREAMS_PER_CHANNEL === 0) {
-    // A channel per 100 streams, like many Envoys on separate connections.
+    // A channel (one HTTP/2 connection) per STREAMS_PER_CHANNEL streams.
     clients.push(new AggregatedDiscoveryServiceClient(`127.0.0.1:${port}`, grpc.credentials.createInsecure(), { 'grpc.use_local_subchannel_pool': 1 }));
   }
   const client = clients[clients.length - 1]!;

@@ -18,8 +18,12 @@ import { TYPE } from '../control-plane/index.ts';
 import { writeBenchResult } from './lib/results.ts';
 
 const here = dirname(fileURLToPath(import.meta.url));
-const { values } = parseArgs({ options: { clients: { type: 'string', default: '1000' }, rounds: { type: 'string', default: '10' }, 'deadline-s': { type: 'string', default: '110' } } });
-const N = Number(values.clients);
+const { values } = parseArgs({ options: { clients: { type: 'string', default: '1000' }, rounds: { type: 'string', default: '10' }, 'deadline-s': { type: 'string', default: '110' }, 'streams-per-connection': { type: 'string', default: '1' }, 'client-processes': { type: 'string', default: '2' } } });
+/** One or more client counts, e.g. 1000,5000,10000. */
+const COUNTS = values.clients!.split(',').map(Number);
+/** 1 (default): one HTTP/2 connection per simulated Envoy; 100: the shared mode. */
+const PER_CONN = Math.max(1, Number(values['streams-per-connection']));
+const PROCS = Math.max(1, Number(values['client-processes']));
 const ROUNDS = Number(values.rounds);
 const started = Date.now();
 const deadline = started + Number(values['deadline-s']) * 1000;
@@ -71,6 +75,12 @@ interface RunResult {
   perNodeAckMs: { p50: number; p99: number; max: number };
   allAckedMs: { p50: number; p99: number; max: number };
   heapPerNodeBytes: number;
+  /** The control plane's RSS growth per connected client (it runs in this process). */
+  rssPerNodeBytes: number;
+  /** The control plane's CPU (this process, user + system) per change round, all clients. */
+  cpuMsPerRound: number;
+  streamsPerConnection: number;
+  clientProcesses: number;
 }
 
 async function run(mode: 'sotw' | 'delta', count: number, rounds: number): Promise<RunResult> {
@@ -84,12 +94,20 @@ async function run(mode: 'sotw' | 'delta', count: number, rounds: number): Promi
     if (pending && e.version === pending.version) pending.times.push(performance.now() - pending.t0);
   });
   const base = heap();
+  const rss0 = process.memoryUsage.rss();
   const t0 = performance.now();
-  const child: ChildProcess = fork(join(here, 'xds-fanout-clients.ts'), [String(cp.xdsPort), String(count), mode, `${mode}-${count}`], { execArgv: ['--import=tsx'], stdio: 'inherit' });
+  // The clients in separate processes, split evenly.
+  const procs = Math.min(PROCS, count);
+  const children: ChildProcess[] = Array.from({ length: procs }, (_, k) => {
+    const n = Math.floor(count / procs) + (k < count % procs ? 1 : 0);
+    return fork(join(here, 'xds-fanout-clients.ts'), [String(cp.xdsPort), String(n), mode, `${mode}-${count}-${k}`, String(PER_CONN)], { execArgv: ['--import=tsx'], stdio: 'inherit' });
+  });
   try {
-    await waitFor('all clients synced', () => acked.size === count && [...acked.values()].every((v) => v === routeVersion()), 60_000);
+    await waitFor('all clients synced', () => acked.size === count && [...acked.values()].every((v) => v === routeVersion()), 180_000);
     const connectAndSyncMs = performance.now() - t0;
     const heapPerNodeBytes = (heap() - base) / count;
+    const rssPerNodeBytes = (process.memoryUsage.rss() - rss0) / count;
+    const cpu0 = process.cpuUsage();
     const perNode: number[] = [];
     const all: number[] = [];
     for (let r = 0; r < rounds; r++) {
@@ -103,6 +121,8 @@ async function run(mode: 'sotw' | 'delta', count: number, rounds: number): Promi
       perNode.push(...p.times);
       all.push(Math.max(...p.times));
     }
+    const cpu = process.cpuUsage(cpu0);
+    const cpuMsPerRound = (cpu.user + cpu.system) / 1000 / rounds;
     perNode.sort((a, b) => a - b);
     all.sort((a, b) => a - b);
     const r2 = (x: number) => Math.round(x * 100) / 100;
@@ -114,10 +134,16 @@ async function run(mode: 'sotw' | 'delta', count: number, rounds: number): Promi
       perNodeAckMs: { p50: r2(pct(perNode, 50)), p99: r2(pct(perNode, 99)), max: r2(perNode[perNode.length - 1]!) },
       allAckedMs: { p50: r2(pct(all, 50)), p99: r2(pct(all, 99)), max: r2(all[all.length - 1]!) },
       heapPerNodeBytes: Math.round(heapPerNodeBytes),
+      rssPerNodeBytes: Math.round(rssPerNodeBytes),
+      cpuMsPerRound: r2(cpuMsPerRound),
+      streamsPerConnection: PER_CONN,
+      clientProcesses: procs,
     };
   } finally {
-    child.send({ stop: true });
-    await new Promise((r) => { const t = setTimeout(() => { child.kill('SIGKILL'); r(undefined); }, 3000); child.once('exit', () => { clearTimeout(t); r(undefined); }); });
+    await Promise.all(children.map((child) => {
+      child.send({ stop: true });
+      return new Promise((r) => { const t = setTimeout(() => { child.kill('SIGKILL'); r(undefined); }, 3000); child.once('exit', () => { clearTimeout(t); r(undefined); }); });
+    }));
     await cp.close();
   }
 }
@@ -125,10 +151,10 @@ async function run(mode: 'sotw' | 'delta', count: number, rounds: number): Promi
 const results: RunResult[] = [];
 for (const mode of ['sotw', 'delta'] as const) {
   results.push(await run(mode, 1, ROUNDS));
-  results.push(await run(mode, N, ROUNDS));
+  for (const n of COUNTS) results.push(await run(mode, n, ROUNDS));
 }
 const byKey = (m: string, n: number) => results.find((r) => r.mode === m && r.clients === n)!;
-const summary = (['sotw', 'delta'] as const).map((mode) => {
+const summary = (['sotw', 'delta'] as const).flatMap((mode) => COUNTS.map((N) => {
   const base = byKey(mode, 1);
   const big = byKey(mode, N);
   return {
@@ -139,18 +165,22 @@ const summary = (['sotw', 'delta'] as const).map((mode) => {
     perNodeP50Ms: big.perNodeAckMs.p50,
     perNodeP99Ms: big.perNodeAckMs.p99,
     heapPerNodeKB: Math.round(big.heapPerNodeBytes / 102.4) / 10,
+    rssPerNodeKB: Math.round(big.rssPerNodeBytes / 102.4) / 10,
+    controlPlaneCpuMsPerRound: big.cpuMsPerRound,
+    streamsPerConnection: PER_CONN,
+    targetRssUnder50KBPerClient: big.rssPerNodeBytes < 50 * 1024,
     baselineSingleClientP99Ms: base.allAckedMs.p99,
     ratioAllAckedP99VsSingleClient: Math.round((big.allAckedMs.p99 / Math.max(base.allAckedMs.p99, 0.01)) * 10) / 10,
     targetAllAckedUnder2s: big.allAckedMs.max < 2000,
     targetUnder100KBPerNode: big.heapPerNodeBytes < 100 * 1024,
   };
-});
+}));
 const out = { benchmark: 'xds-fanout', date: new Date().toISOString(), node: process.version, cpus: cpus().length, durationS: Math.round((Date.now() - started) / 1000), summary, runs: results };
 mkdirSync(join(here, 'results'), { recursive: true });
 process.stdout.write(`wrote ${writeBenchResult('xds-fanout', out)}\n`);
 for (const s of summary) {
   console.log(
-    `${s.mode.padEnd(5)} ${s.clients} clients: all ACKed p50 ${s.allAckedP50Ms} ms, p99 ${s.allAckedP99Ms} ms (x${s.ratioAllAckedP99VsSingleClient} vs 1 client: ${s.baselineSingleClientP99Ms} ms); per node p50 ${s.perNodeP50Ms} ms p99 ${s.perNodeP99Ms} ms; heap ${s.heapPerNodeKB} KB/node`,
+    `${s.mode.padEnd(5)} ${s.clients} clients: all ACKed p50 ${s.allAckedP50Ms} ms, p99 ${s.allAckedP99Ms} ms (x${s.ratioAllAckedP99VsSingleClient} vs 1 client: ${s.baselineSingleClientP99Ms} ms); per node p50 ${s.perNodeP50Ms} ms p99 ${s.perNodeP99Ms} ms; heap ${s.heapPerNodeKB} KB/node, RSS ${s.rssPerNodeKB} KB/client, CP CPU ${s.controlPlaneCpuMsPerRound} ms/round (${s.streamsPerConnection} stream(s) per connection)`,
   );
 }
 console.log(`wrote bench/results/xds-fanout.json in ${out.durationS} s`);
