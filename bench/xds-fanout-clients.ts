@@ -19,7 +19,12 @@ const STREAMS_PER_CHANNEL = Math.max(1, Number(perConnArg ?? 100));
 
 const clients: Array<InstanceType<typeof AggregatedDiscoveryServiceClient>> = [];
 const calls: Array<{ end(): void }> = [];
+// Connections open in waves of 250 every 50 ms: 10,000 connects at once overflow the
+// server's accept queue (Node listens with backlog 511; TcpExtListenOverflows), and the
+// dropped clients then sit in gRPC's reconnect backoff for minutes.
+const WAVE = 250;
 for (let i = 0; i < count; i++) {
+  if (i > 0 && i % (WAVE * STREAMS_PER_CHANNEL) === 0) await new Promise((r) => setTimeout(r, 50));
   if (i % STREAMS_PER_CHANNEL === 0) {
     // A channel (one HTTP/2 connection) per STREAMS_PER_CHANNEL streams.
     clients.push(new AggregatedDiscoveryServiceClient(`127.0.0.1:${port}`, grpc.credentials.createInsecure(), { 'grpc.use_local_subchannel_pool': 1 }));

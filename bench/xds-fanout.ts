@@ -59,10 +59,10 @@ function pct(sorted: number[], p: number): number {
   return sorted.length ? sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]! : NaN;
 }
 
-async function waitFor(what: string, pred: () => boolean, timeoutMs: number): Promise<void> {
+async function waitFor(what: string, pred: () => boolean, timeoutMs: number, progress?: () => string): Promise<void> {
   const end = Math.min(Date.now() + timeoutMs, deadline);
   while (!pred()) {
-    if (Date.now() > end) throw new Error(`timed out: ${what}`);
+    if (Date.now() > end) throw new Error(`timed out: ${what}${progress ? ` (${progress()})` : ''}`);
     await new Promise((r) => setTimeout(r, 5));
   }
 }
@@ -103,7 +103,8 @@ async function run(mode: 'sotw' | 'delta', count: number, rounds: number): Promi
     return fork(join(here, 'xds-fanout-clients.ts'), [String(cp.xdsPort), String(n), mode, `${mode}-${count}-${k}`, String(PER_CONN)], { execArgv: ['--import=tsx'], stdio: 'inherit' });
   });
   try {
-    await waitFor('all clients synced', () => acked.size === count && [...acked.values()].every((v) => v === routeVersion()), 180_000);
+    await waitFor(`all ${count} clients synced (${mode})`, () => acked.size === count && [...acked.values()].every((v) => v === routeVersion()), 180_000, () => `${acked.size} acked`);
+    process.stderr.write(`${mode} ${count}: synced in ${Math.round(performance.now() - t0)} ms\n`);
     const connectAndSyncMs = performance.now() - t0;
     const heapPerNodeBytes = (heap() - base) / count;
     const rssPerNodeBytes = (process.memoryUsage.rss() - rss0) / count;
