@@ -15,9 +15,11 @@ sample app and real Envoy on one machine (sim platform, file store), runs the
 online scenario once with the client and an attested key release, prints what
 happened and keeps running until Ctrl-C.
 
-  --ports default   the embedded defaults (Envoy :8443, admin :9901, xDS :18000,
-                    API/status :18001, CM :8888/:8889, ra-proxy :8890, ext-proc
-                    :9101, ext-authz :9102, app :8000)
+  --ports default   the embedded defaults (Envoy :8443 and :50001 (Trustflow
+                    clients), admin :9901, API/status :18001, CM :8888/:8889,
+                    app :8000); xDS/SDS, ext-proc, ext-authz and ra-proxy are
+                    Unix sockets in <state dir>/run (0700), admin tokens in
+                    <state dir>/tokens
   --ports auto      free ports chosen at start
   --dir <dir>       state directory (default: a new one under run/)
   --once            exit after the scenario (tests, CI)
