@@ -10,7 +10,7 @@
 //   node --import=tsx bench/cm-getdatakeys.ts [--seconds 5] [--concurrency 8]
 import { createPublicKey, randomBytes } from 'node:crypto';
 import { openRequest, openResponse, sealRequest, sealResponse } from '../capsule-manager/index.ts';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -25,6 +25,7 @@ import { spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { stringify } from 'yaml';
 import { writeBenchResult } from './lib/results.ts';
+import { cpuMs } from './lib/proc-cpu.ts';
 
 interface ChildCm {
   grpcPort: number;
@@ -79,17 +80,6 @@ interface Phase {
   perCmCpuSecond?: number;
 }
 
-/** utime + stime of a process in ms (from /proc; clock ticks assumed 100 Hz). */
-function cpuMs(pid: number | undefined): number {
-  if (!pid) return NaN;
-  try {
-    const f = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const rest = f.slice(f.lastIndexOf(')') + 2).split(' ');
-    return (Number(rest[11]) + Number(rest[12])) * 10;
-  } catch {
-    return NaN;
-  }
-}
 
 async function drive(phase: string, fn: () => Promise<unknown>, serverPid?: number): Promise<Phase> {
   for (let i = 0; i < 20; i++) await fn(); // warm-up

@@ -14,6 +14,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { constants, privateDecrypt, publicEncrypt } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { isQuick, resultPath, writeBenchResult } from './lib/results.ts';
+import { cpuMs } from './lib/proc-cpu.ts';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -58,17 +59,6 @@ function machineIdleMs(): number {
   return (Number(f[4]) + Number(f[5])) * 10;
 }
 
-/** utime + stime of a process in ms (from /proc; clock ticks assumed 100 Hz). */
-function cpuMs(pid: number | undefined): number {
-  if (!pid) return NaN;
-  try {
-    const f = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const rest = f.slice(f.lastIndexOf(')') + 2).split(' ');
-    return (Number(rest[11]) + Number(rest[12])) * 10;
-  } catch {
-    return NaN;
-  }
-}
 
 /**
  * The envelope core alone (no gRPC, no Envoy): decrypt request + encrypt response
