@@ -12,6 +12,7 @@
 // so this file wires no transport itself.
 import { generateKeyPairSync, X509Certificate } from 'node:crypto';
 import type { Attester } from '../../platforms/index.ts';
+import type { GroupView } from '../core/status-view.ts';
 import { GROUP_OP } from '../../tls-groups/index.ts';
 import { DEFAULT_RENEWAL, renewalDelayMs, retryDelayMs, type RenewalPolicy } from '../../tls-groups/index.ts';
 
@@ -47,15 +48,8 @@ export interface GroupBinding {
   form?: 'leaf' | 'shared';
 }
 
-export interface GroupStatus {
-  name: string;
-  state: 'pending' | 'active' | 'denied' | 'failing' | 'stopped';
-  groupUriPrefix?: string;
-  notAfter?: string;
-  rotations: number;
-  failures: number;
-  lastError?: string;
-}
+/** A group as the provider reports it: the status view's shape (never key material). */
+export type GroupStatus = GroupView;
 
 export interface RotationEvent {
   name: string;

@@ -161,3 +161,22 @@ export async function authorizeRelease(
   }
   return { granted, audit: { actor, initiator: rr.initiator_party_id, action, target, decision: 'allow' } };
 }
+
+/**
+ * Every key release's checks, in their order: freshness (time, form, nonce not
+ * seen), the app's evidence, then every resource's rules. `claim()` records the
+ * nonce: the handler calls it after its own last check, just before it releases
+ * anything, so a refused request consumes nothing.
+ */
+export async function checkRelease(
+  ctx: RpcContext,
+  body: KeyReleaseBody,
+  rr: ResourceRequest,
+  action: string,
+  signerPartyId: string,
+): Promise<{ app: VerifiedApp | undefined; granted: Array<{ uri: string; dataUuid: string; key: Buffer }>; audit: AuditEvent; claim(): Promise<void> }> {
+  const fresh = await checkFreshness(ctx, body, rr, action, signerPartyId);
+  const app = await attestApp(ctx, body, rr, action, signerPartyId);
+  const { granted, audit } = await authorizeRelease(ctx, rr, app?.claims, `${rr.initiator_party_id} via ${signerPartyId}`, action);
+  return { app, granted, audit, claim: fresh.claim };
+}

@@ -2,7 +2,7 @@
 // evidence verifies (bound to SHA-256(cert "." serialized ResourceRequest)) and
 // every resource's rules grant the request. Keys are sealed to the attested cert.
 import { defineRpc } from '../rpc/rpc.ts';
-import { attestApp, authorizeRelease, checkFreshness, KeyReleaseSchema, resourceRequestOf } from '../rpc/release.ts';
+import { checkRelease, KeyReleaseSchema, resourceRequestOf } from '../rpc/release.ts';
 
 export const getDataKeys = defineRpc({
   name: 'GetDataKeys',
@@ -11,10 +11,8 @@ export const getDataKeys = defineRpc({
   auditErrors: 'own',
   async handle(ctx, body, { signer }) {
     const rr = resourceRequestOf(body.resource_request);
-    const fresh = await checkFreshness(ctx, body, rr, 'GetDataKeys', signer.partyId);
-    const app = await attestApp(ctx, body, rr, 'GetDataKeys', signer.partyId);
-    const { granted, audit } = await authorizeRelease(ctx, rr, app?.claims, `${rr.initiator_party_id} via ${signer.partyId}`, 'GetDataKeys');
-    await fresh.claim();
+    const { granted, audit, claim } = await checkRelease(ctx, body, rr, 'GetDataKeys', signer.partyId);
+    await claim();
     ctx.observer?.keysReleased('GetDataKeys', granted.length);
     return { response: { data_keys: granted.map((g) => ({ resource_uri: g.uri, data_key_b64: g.key.toString('base64') })), cert: ctx.identity.certPem }, audit: [audit] };
   },

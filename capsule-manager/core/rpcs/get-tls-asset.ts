@@ -6,7 +6,7 @@ import { CmError } from '../../errors.ts';
 import { parseJsonObject, scopeOf } from '../model.ts';
 import { partyIdOfKey } from '../party-id.ts';
 import { defineRpc, withAudit } from '../rpc/rpc.ts';
-import { attestApp, authorizeRelease, checkFreshness, KeyReleaseSchema, resourceRequestOf, targetOfRequest } from '../rpc/release.ts';
+import { checkRelease, KeyReleaseSchema, resourceRequestOf, targetOfRequest } from '../rpc/release.ts';
 
 /** Bounds of a certified group leaf's lifetime asked for in global_attrs.validity_seconds. */
 export const TLS_VALIDITY_MIN_SECONDS = 60;
@@ -45,16 +45,14 @@ export const getTlsAsset = defineRpc({
     const subject = globalAttrs.subject_public_key_pem;
     const wantsLeaf = typeof subject === 'string' && subject.length > 0;
     const validitySeconds = validityOf(globalAttrs.validity_seconds, wantsLeaf);
-    const fresh = await checkFreshness(ctx, body, rr, 'GetTlsAsset', signer.partyId);
-    const app = await attestApp(ctx, body, rr, 'GetTlsAsset', signer.partyId);
-    const { granted, audit } = await authorizeRelease(ctx, rr, app?.claims, `${rr.initiator_party_id} via ${signer.partyId}`, 'GetTlsAsset');
+    const { app, granted, audit, claim } = await checkRelease(ctx, body, rr, 'GetTlsAsset', signer.partyId);
+    // Before the nonce is recorded: a refused request consumes nothing.
     if (wantsLeaf && !app) throw new CmError('ATTESTATION_FAILED', 'a certified group leaf needs verified evidence');
-    await fresh.claim();
+    await claim();
     const g = granted[0]!;
     const scope = scopeOf(rr.scope);
-    if (wantsLeaf) {
+    if (wantsLeaf && app) {
       // The app's own key is certified; its private key never leaves the app.
-      if (!app) throw new CmError('ATTESTATION_FAILED', 'a certified group leaf needs verified evidence');
       const a = await issueGroupTlsAsset({
         dataKey: g.key,
         scope,
