@@ -4,10 +4,15 @@
 // Load comes from wrk (native, so the load generator takes little of the two
 // cores): throughput at --concurrency connections, latency at one connection.
 // Baselines in the same run and the same Envoy: `envoy-only` (a listener without
-// ext_proc) and `floor` (the same four ext_proc phases answered by a no-op server
-// in Go, bench/reference-ext-proc: the best any ext_proc server can do here).
-// Ratios against the targets are printed and written to
-// bench/results/ext-proc-envelope.json. Loopback only, bounded: ~3 min.
+// ext_proc), `floor` (the same four ext_proc phases answered by a no-op server
+// in Go, bench/reference-ext-proc: the best any ext_proc server can do here) and
+// the peer `peer-*` (bench/peer-ext-proc: the same `dir` and RSA-OAEP-256
+// envelopes in Go with Go's standard crypto, what a user would run instead; the
+// same identity directory, the same body files, its own listener with the same
+// filter). Ratios against the targets are printed and written to
+// bench/results/ext-proc-envelope.json. Loopback only, bounded: ~4 min.
+// --quick (BENCH_QUICK=1): 1 KiB only and the rows the ratios against the floor
+// and the peer need, to prove the bench runs (figures mean nothing).
 //
 //   node --import=tsx bench/ext-proc-envelope.ts [--seconds 2] [--rounds 3] [--concurrency 32]
 import { execFileSync, spawnSync } from 'node:child_process';
@@ -38,6 +43,10 @@ const statuses: Record<string, number> = {};
 interface Result { scenario: string; size: number; concurrency: number; requests: number; errors: number; rps: number; p50ms: number; p99ms: number; extProcCpuUsPerReq: number; envoyCpuUsPerReq: number; appCpuUsPerReq: number; machineBusyPct: number }
 
 const WRK_SCRIPT = join(PROJECT_ROOT, 'bench/wrk-post.lua');
+/** How long the in-process measurements (envelope core, bare RSA) run. */
+const CORE_MS = isQuick() ? 300 : 1500;
+/** --quick: the rows the ratios against the floor and the peer need (1 KiB only). */
+const QUICK_SCENARIOS = new Set(['envoy-only', 'floor', 'rsa-oaep-256', 'session-dir', 'peer-rsa-oaep-256', 'peer-session-dir']);
 
 /** Runs wrk against `url` for `seconds` with `concurrency` connections, POSTing the bodies of `file` in turn. */
 function wrk(url: URL, file: string, contentType: string, concurrency: number, seconds: number): { n: number; errors: number; rps: number; p50ms: number; p99ms: number } {
@@ -62,7 +71,7 @@ function machineIdleMs(): number {
 
 /**
  * The envelope core alone (no gRPC, no Envoy): decrypt request + encrypt response
- * per op, in this process, for 1.5 s. Splits the gap to the RSA ceiling into crypto
+ * per op, in this process, for 1.5 s (0.3 s in --quick). Splits the gap to the RSA ceiling into crypto
  * vs transport.
  */
 function coreOpsPerSec(identity: AppIdentity, bodies: Buffer[], sessions: SessionTable): number {
@@ -71,7 +80,7 @@ function coreOpsPerSec(identity: AppIdentity, bodies: Buffer[], sessions: Sessio
   const reply = Buffer.alloc(1024, 'r');
   const t0 = performance.now();
   let n = 0;
-  while (performance.now() - t0 < 1500) {
+  while (performance.now() - t0 < CORE_MS) {
     const ex = new EnvelopeExchange(ctx);
     ex.onRequestHeaders(headers, false);
     if (ex.onRequestBody(bodies[n % bodies.length]!).kind !== 'replace') throw new Error('core bench: envelope not decrypted');
@@ -86,39 +95,63 @@ function nodeRsaDecryptPerSec(identity: AppIdentity): number {
   const ek = publicEncrypt({ key: identity.keys.rsa.publicKey, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha256' }, Buffer.alloc(16, 1));
   const t0 = performance.now();
   let n = 0;
-  while (performance.now() - t0 < 1500) {
+  while (performance.now() - t0 < CORE_MS) {
     privateDecrypt({ key: identity.keys.rsa.privateKey, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha256' }, ek);
     n++;
   }
   return Math.round((n * 1000) / (performance.now() - t0));
 }
 
-/**
- * Adds two listeners to the online bootstrap, routing to the same `app` cluster:
- * `envoy-only` on `barePort` with no ext_proc filter (the plain Envoy baseline of
- * target (d) and of the added latency), and `floor` on `floorPort`, a copy of the
- * ingress whose ext_proc filter talks to the no-op reference processor.
- */
-function withBaselines(bootstrap: Record<string, unknown>, barePort: number, floorPort: number, referencePort: number, uds: { dirPort: number; extProcSocket: string; floorPort: number; referenceSocket: string }): Record<string, unknown> {
-  const sr = bootstrap.static_resources as { listeners: Record<string, unknown>[]; clusters: Record<string, unknown>[] };
-  const bare = plainHttpListener('envoy-only', barePort, 'app', 'envoy_only');
-  const floor = onlineIngressListener('floor', floorPort, 'ext_proc_floor');
-  const ref = staticCluster('ext_proc_floor', referencePort, { http2: true });
-  // The same two over Unix sockets: our ext-proc (a second process) and the floor.
-  const dirUds = onlineIngressListener('uds', uds.dirPort, 'ext_proc_uds');
-  const floorUds = onlineIngressListener('floor-uds', uds.floorPort, 'ext_proc_floor_uds');
-  const extProcUds = staticCluster('ext_proc_uds', uds.extProcSocket, { http2: true });
-  const refUds = staticCluster('ext_proc_floor_uds', uds.referenceSocket, { http2: true });
-  return { ...bootstrap, static_resources: { ...sr, listeners: [...sr.listeners, bare, floor, dirUds, floorUds], clusters: [...sr.clusters, ref, extProcUds, refUds] } };
+export interface BaselinePorts {
+  /** `envoy-only`: no ext_proc filter (the plain Envoy baseline of target (d) and of the added latency). */
+  barePort: number;
+  /** `floor`: the ingress whose ext_proc filter talks to the no-op reference processor on `referencePort`. */
+  floorPort: number;
+  referencePort: number;
+  /** `peer`: the ingress whose ext_proc filter talks to the Go peer on `peerExtProcPort`, its cluster rotated like ours. */
+  peerPort: number;
+  peerExtProcPort: number;
+  maxRequestsPerConnection: number;
+  /** The same as `dir` and `floor` over Unix sockets: our ext-proc (a second process) and the floor. */
+  uds: { dirPort: number; extProcSocket: string; floorPort: number; referenceSocket: string };
 }
 
-/** Builds the no-op reference ext_proc server (Go, cached by the Go toolchain). */
-function buildReference(): string {
-  const bin = join(PROJECT_ROOT, '.tools/bin/reference-ext-proc');
+/**
+ * Adds the baseline listeners to the online bootstrap, each routing to the same
+ * `app` cluster; every ext_proc one is a copy of the ingress (the same filter)
+ * pointed at its own cluster.
+ */
+function withBaselines(bootstrap: Record<string, unknown>, b: BaselinePorts): Record<string, unknown> {
+  const sr = bootstrap.static_resources as { listeners: Record<string, unknown>[]; clusters: Record<string, unknown>[] };
+  const listeners = [
+    plainHttpListener('envoy-only', b.barePort, 'app', 'envoy_only'),
+    onlineIngressListener('floor', b.floorPort, 'ext_proc_floor'),
+    onlineIngressListener('peer', b.peerPort, 'ext_proc_peer'),
+    onlineIngressListener('uds', b.uds.dirPort, 'ext_proc_uds'),
+    onlineIngressListener('floor-uds', b.uds.floorPort, 'ext_proc_floor_uds'),
+  ];
+  const clusters = [
+    staticCluster('ext_proc_floor', b.referencePort, { http2: true }),
+    staticCluster('ext_proc_peer', b.peerExtProcPort, { http2: true, maxRequestsPerConnection: b.maxRequestsPerConnection }),
+    staticCluster('ext_proc_uds', b.uds.extProcSocket, { http2: true }),
+    staticCluster('ext_proc_floor_uds', b.uds.referenceSocket, { http2: true }),
+  ];
+  return { ...bootstrap, static_resources: { ...sr, listeners: [...sr.listeners, ...listeners], clusters: [...sr.clusters, ...clusters] } };
+}
+
+/**
+ * Builds a Go server of bench/ (`reference-ext-proc`, the floor; `peer-ext-proc`,
+ * the peer) into `outDir`/<name> (default .tools/bin; a test passes its own
+ * directory so that it never rewrites a binary a bench is running) and returns
+ * its path. Cached by the Go toolchain; modules come from the Go module proxy
+ * (GOFLAGS=-mod=mod).
+ */
+export function buildGoBenchServer(name: 'reference-ext-proc' | 'peer-ext-proc', outDir = join(PROJECT_ROOT, '.tools/bin')): string {
+  const bin = join(outDir, name);
   try {
-    execFileSync('go', ['build', '-o', bin, '.'], { cwd: join(PROJECT_ROOT, 'bench/reference-ext-proc'), stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, GOFLAGS: '-mod=mod' } });
+    execFileSync('go', ['build', '-o', bin, '.'], { cwd: join(PROJECT_ROOT, 'bench', name), stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, GOFLAGS: '-mod=mod' } });
   } catch (e) {
-    throw new Error(`cannot build bench/reference-ext-proc (needs Go and the Go module proxy): ${String((e as { stderr?: Buffer }).stderr ?? e)}`);
+    throw new Error(`cannot build bench/${name} (needs Go and the Go module proxy): ${String((e as { stderr?: Buffer }).stderr ?? e)}`);
   }
   return bin;
 }
@@ -143,7 +176,8 @@ export async function main(argv: string[]): Promise<number> {
   const work = mkdtempSync(join(tmpdir(), 'bench-ext-proc-'));
   const idDir = join(work, 'identity');
   const identity = await loadOrCreateAppIdentity(idDir, 'bench');
-  const referenceBin = buildReference();
+  const referenceBin = buildGoBenchServer('reference-ext-proc');
+  const peerBin = buildGoBenchServer('peer-ext-proc');
   const procs: Supervised[] = [];
   let envoy: EnvoyProcess | undefined;
   try {
@@ -161,6 +195,10 @@ export async function main(argv: string[]): Promise<number> {
     const refPort = await freePort();
     const ref = new Supervised({ name: 'reference-ext-proc', bin: referenceBin, args: ['--port', String(refPort)], cwd: PROJECT_ROOT });
     procs.push(ref);
+    // The Go peer: the same envelopes with the same identity directory (so our sessions' tickets open there too).
+    const peerExtProcPort = await freePort();
+    const peer = new Supervised({ name: 'peer-ext-proc', bin: peerBin, args: ['--port', String(peerExtProcPort), '--identity-dir', idDir], cwd: PROJECT_ROOT });
+    procs.push(peer);
     // Unix-socket twins: an ext-proc of the same identity and the floor, each on a socket.
     const extProcSocket = join(work, 'run', 'ext-proc.sock');
     const referenceSocket = join(work, 'run', 'floor.sock');
@@ -171,17 +209,22 @@ export async function main(argv: string[]): Promise<number> {
     await app.waitFor(async () => /listening/.test(app.outputTail()), 'listening');
     for (const { proc } of extProcs) await proc.waitFor(async () => /gRPC on/.test(proc.outputTail()), 'listening');
     await ref.waitFor(async () => /gRPC on/.test(ref.outputTail()), 'listening');
+    await peer.waitFor(async () => /gRPC on/.test(peer.outputTail()), 'listening');
     await udsExtProc.waitFor(async () => /gRPC on/.test(udsExtProc.outputTail()), 'listening');
     await refUds.waitFor(async () => /gRPC on/.test(refUds.outputTail()), 'listening');
-    const [listenPort, barePort, floorPort, udsPort, floorUdsPort] = [await freePort(), await freePort(), await freePort(), await freePort(), await freePort()];
-    envoy = await EnvoyProcess.start({ name: 'bench-ext-proc', bootstrap: withBaselines(onlineStaticBootstrap({ listenPort, appPort, extProcPort: extProcs[0]!.port, extProcReplicaPorts: extProcs.slice(1).map((e) => e.port), extProcMaxRequestsPerConnection: Number(values['max-requests-per-connection']) }), barePort, floorPort, refPort, { dirPort: udsPort, extProcSocket, floorPort: floorUdsPort, referenceSocket }) });
+    const [listenPort, barePort, floorPort, peerPort, udsPort, floorUdsPort] = [await freePort(), await freePort(), await freePort(), await freePort(), await freePort(), await freePort()];
+    const maxRequestsPerConnection = Number(values['max-requests-per-connection']);
+    const bootstrap = onlineStaticBootstrap({ listenPort, appPort, extProcPort: extProcs[0]!.port, extProcReplicaPorts: extProcs.slice(1).map((e) => e.port), extProcMaxRequestsPerConnection: maxRequestsPerConnection });
+    envoy = await EnvoyProcess.start({ name: 'bench-ext-proc', bootstrap: withBaselines(bootstrap, { barePort, floorPort, referencePort: refPort, peerPort, peerExtProcPort, maxRequestsPerConnection, uds: { dirPort: udsPort, extProcSocket, floorPort: floorUdsPort, referenceSocket } }) });
     const url = new URL(`http://127.0.0.1:${listenPort}/bench`);
     const bareUrl = new URL(`http://127.0.0.1:${barePort}/bench`);
     const floorUrl = new URL(`http://127.0.0.1:${floorPort}/bench`);
+    const peerUrl = new URL(`http://127.0.0.1:${peerPort}/bench`);
     const udsUrl = new URL(`http://127.0.0.1:${udsPort}/bench`);
     const floorUdsUrl = new URL(`http://127.0.0.1:${floorUdsPort}/bench`);
 
-    const rsaBefore = opensslRsaSignPerSec(3);
+    const opensslSeconds = isQuick() ? 1 : 3;
+    const rsaBefore = opensslRsaSignPerSec(opensslSeconds);
     const POOL = 128;
     // Scenarios are interleaved in `rounds` (each round runs every scenario and size
     // once) and each figure is the median over rounds, so that the varying load of a
@@ -194,13 +237,22 @@ export async function main(argv: string[]): Promise<number> {
       writeFileSync(file, `${bodies.map((b) => b.toString()).join('\n')}\n`);
       return file;
     };
-    for (const size of [1024, 64 * 1024]) {
+    for (const size of isQuick() ? [1024] : [1024, 64 * 1024]) {
       const payload = Buffer.alloc(size, 'a');
-      // Each envelope kind is checked end to end once before it is loaded.
-      const roundTrip = async (s: Sealed, extra: Record<string, string> = {}): Promise<Response> => {
-        const r = await fetch(url, { method: 'POST', body: s.body, headers: { 'content-type': s.contentType, ...extra } });
+      // Each envelope kind is checked end to end once before it is loaded, through
+      // our ext-proc and through the peer: a wrong processor fails the bench here.
+      const roundTrip = async (s: Sealed, extra: Record<string, string> = {}, target = url): Promise<Response> => {
+        const r = await fetch(target, { method: 'POST', body: s.body, headers: { 'content-type': s.contentType, ...extra } });
         const text = await r.text();
-        if (r.status !== 200 || !openResponse(text, s).equals(Buffer.concat([Buffer.from('I got your message: '), payload]))) throw new Error(`envelope check failed (${r.status})`);
+        let opened: Buffer | undefined;
+        try {
+          opened = openResponse(text, s);
+        } catch {
+          opened = undefined;
+        }
+        if (r.status !== 200 || !opened?.equals(Buffer.concat([Buffer.from('I got your message: '), payload]))) {
+          throw new Error(`envelope check failed through ${target.href === peerUrl.href ? 'the Go peer' : 'ext-proc'} (${r.status}${opened ? ', wrong plaintext' : `: ${text.slice(0, 200)}`})`);
+        }
         return r;
       };
       const first = sealRequest(payload, { jwk: identity.keys.x25519.publicJwk });
@@ -209,13 +261,16 @@ export async function main(argv: string[]): Promise<number> {
       const ecdh = Array.from({ length: POOL }, () => sealRequest(payload, { jwk: identity.keys.x25519.publicJwk }));
       const dir = Array.from({ length: POOL }, () => sealSessionRequest(payload, session));
       for (const s of [rsa[0]!, ecdh[0]!, dir[0]!]) await roundTrip(s);
+      // The peer opens the same RSA envelopes and the session ticket our ext-proc issued.
+      for (const s of [rsa[1]!, dir[1]!]) await roundTrip(s, {}, peerUrl);
       const plain = bodiesFile('plain', size, [payload]);
       const dirFile = bodiesFile('dir', size, dir.map((s) => s.body));
+      const rsaFile = bodiesFile('rsa', size, rsa.map((s) => s.body));
       const jose = 'application/jose+json';
-      scenarios.push(
+      const all: Scenario[] = [
         { name: 'envoy-only', size, file: plain, contentType: 'application/octet-stream', url: bareUrl },
         { name: 'plain', size, file: plain, contentType: 'application/octet-stream', url },
-        { name: 'rsa-oaep-256', size, file: bodiesFile('rsa', size, rsa.map((s) => s.body)), contentType: jose, url },
+        { name: 'rsa-oaep-256', size, file: rsaFile, contentType: jose, url },
         { name: 'ecdh-es-x25519', size, file: bodiesFile('ecdh', size, ecdh.map((s) => s.body)), contentType: jose, url },
         { name: 'session-dir', size, file: dirFile, contentType: jose, url },
         // The same session bodies through the no-op processor: all four phases, no work.
@@ -223,7 +278,11 @@ export async function main(argv: string[]): Promise<number> {
         // Envoy <-> ext_proc over a Unix socket instead of loopback TCP.
         { name: 'session-dir-uds', size, file: dirFile, contentType: jose, url: udsUrl },
         { name: 'floor-uds', size, file: dirFile, contentType: jose, url: floorUdsUrl },
-      );
+        // The Go peer: the same RSA and session bodies (the same files) through its own listener.
+        { name: 'peer-rsa-oaep-256', size, file: rsaFile, contentType: jose, url: peerUrl },
+        { name: 'peer-session-dir', size, file: dirFile, contentType: jose, url: peerUrl },
+      ];
+      scenarios.push(...all.filter((sc) => !isQuick() || QUICK_SCENARIOS.has(sc.name)));
     }
     const samples = new Map<string, Result[]>();
     if (!isQuick()) for (const sc of scenarios) wrk(sc.url, sc.file, sc.contentType, concurrency, 1); // warm up (not in --quick)
@@ -231,8 +290,8 @@ export async function main(argv: string[]): Promise<number> {
     for (let round = 0; round < rounds; round++) {
       for (const sc of scenarios) {
         for (const c of [concurrency, 1]) {
-          // The processor that serves this row: ours over TCP or the socket, or the floor's.
-          const servingPids: Array<number | undefined> = sc.name === 'session-dir-uds' ? [udsExtProc.pid] : sc.name === 'floor' ? [ref.pid] : sc.name === 'floor-uds' ? [refUds.pid] : extProcs.map((e) => e.proc.pid);
+          // The processor that serves this row: ours over TCP or the socket, the floor's or the peer's.
+          const servingPids: Array<number | undefined> = sc.name === 'session-dir-uds' ? [udsExtProc.pid] : sc.name === 'floor' ? [ref.pid] : sc.name === 'floor-uds' ? [refUds.pid] : sc.name.startsWith('peer-') ? [peer.pid] : extProcs.map((e) => e.proc.pid);
           const extProcCpuMs = (): number => servingPids.reduce<number>((a, pid) => a + cpuMs(pid), 0);
           const pids = [envoy.proc.pid, app.pid];
           const before = [extProcCpuMs(), ...pids.map(cpuMs)];
@@ -269,12 +328,12 @@ export async function main(argv: string[]): Promise<number> {
       machineBusyPct: median(rs.map((r) => r.machineBusyPct)),
     }));
     for (const res of results) {
-      process.stdout.write(`${res.scenario.padEnd(16)} ${String(res.size).padStart(6)} B  c=${String(res.concurrency).padEnd(2)} ${String(res.rps).padStart(6)} req/s  p50 ${res.p50ms.toFixed(2)} ms  p99 ${res.p99ms.toFixed(2)} ms  errors ${res.errors}  cpu/req ext-proc ${res.extProcCpuUsPerReq} us envoy ${res.envoyCpuUsPerReq} us app ${res.appCpuUsPerReq} us  machine ${res.machineBusyPct}% busy\n`);
+      process.stdout.write(`${res.scenario.padEnd(18)} ${String(res.size).padStart(6)} B  c=${String(res.concurrency).padEnd(2)} ${String(res.rps).padStart(6)} req/s  p50 ${res.p50ms.toFixed(2)} ms  p99 ${res.p99ms.toFixed(2)} ms  errors ${res.errors}  cpu/req ext-proc ${res.extProcCpuUsPerReq} us envoy ${res.envoyCpuUsPerReq} us app ${res.appCpuUsPerReq} us  machine ${res.machineBusyPct}% busy\n`);
     }
-    process.stdout.write('openssl speed -seconds 3 rsa2048 ...\n');
+    process.stdout.write(`openssl speed -seconds ${opensslSeconds} rsa2048 ...\n`);
     // Measured after the load (and once more before it) so that both see the same
     // machine; the higher value is the ceiling (conservative for the target).
-    const rsaCeiling = Math.max(rsaBefore, opensslRsaSignPerSec(3));
+    const rsaCeiling = Math.max(rsaBefore, opensslRsaSignPerSec(opensslSeconds));
     const coreSessions = new SessionTable({ ttlMs: 3600_000, maxEntries: 4, maxUses: 1 << 30, ticketKey: Buffer.alloc(32, 7) });
     const coreSession = coreSessions.create(Buffer.alloc(16, 9), 'A128GCM');
     const kb = Buffer.alloc(1024, 'a');
@@ -287,10 +346,21 @@ export async function main(argv: string[]): Promise<number> {
     };
     process.stdout.write(`node:crypto RSA-OAEP-256 privateDecrypt alone: ${nodeRsa} ops/s\n`);
     process.stdout.write(`envelope core alone (1 KiB, decrypt + encrypt, no gRPC): ${JSON.stringify(core)} ops/s\n`);
-    const get = (s: string, size: number, c: number) => results.find((r) => r.scenario === s && r.size === size && r.concurrency === c)!;
-    const ratio = (a: number, b: number) => +(a / b).toFixed(3);
+    // In --quick some rows are not measured: their ratios are null.
+    const get = (s: string, size: number, c: number): Result | undefined => results.find((r) => r.scenario === s && r.size === size && r.concurrency === c);
+    const rps = (s: string, size: number, c = concurrency): number | undefined => get(s, size, c)?.rps;
+    const ratio = (a: number | undefined, b: number | undefined): number | null => (a === undefined || b === undefined ? null : +(a / b).toFixed(3));
+    const atLeast = (x: number | null | undefined, min: number): boolean => x !== null && x !== undefined && x >= min;
+    const atMost = (x: number | null | undefined, max: number): boolean => x !== null && x !== undefined && x <= max;
     /** Added p50 at one connection, 1 KiB, of scenario `s` over `base`. */
-    const lowP50 = (s: string, base = 'envoy-only') => +(get(s, 1024, 1).p50ms - get(base, 1024, 1).p50ms).toFixed(3);
+    const lowP50 = (s: string, base = 'envoy-only'): number | null => {
+      const [a, b] = [get(s, 1024, 1), get(base, 1024, 1)];
+      return a && b ? +(a.p50ms - b.p50ms).toFixed(3) : null;
+    };
+    const floor1k = get('floor', 1024, concurrency)!;
+    /** The processor's CPU per request at full concurrency, ours and the peer's, per size. */
+    const cpuPerReq = (size: number) => Object.fromEntries(['rsa-oaep-256', 'peer-rsa-oaep-256', 'session-dir', 'peer-session-dir'].map((sc) => [sc, get(sc, size, concurrency)?.extProcCpuUsPerReq ?? null]));
+    const p50Ratio = (peerRow: string, ours: string) => ratio(get(peerRow, 1024, 1)?.p50ms, get(ours, 1024, 1)?.p50ms);
     const ratios = {
       rsaCeilingOpsPerSec: rsaCeiling,
       coreOpsPerSec1k: core,
@@ -298,42 +368,59 @@ export async function main(argv: string[]): Promise<number> {
       nodeRsaDecryptOpsPerSec: nodeRsa,
       /** JOSE parsing + AES-GCM both ways on top of the RSA op (1 = free). */
       rsaCoreVsNodeRsa1k: ratio(core['rsa-oaep-256'], nodeRsa),
-      rsaVsCeiling1k: ratio(get('rsa-oaep-256', 1024, concurrency).rps, rsaCeiling),
+      rsaVsCeiling1k: ratio(rps('rsa-oaep-256', 1024), rsaCeiling),
       // (d) and the added latency are against `envoy-only` (the same Envoy and app,
       // a listener without the ext_proc filter).
-      sessionVsEnvoyOnly1k: ratio(get('session-dir', 1024, concurrency).rps, get('envoy-only', 1024, concurrency).rps),
-      sessionVsEnvoyOnly64k: ratio(get('session-dir', 65536, concurrency).rps, get('envoy-only', 65536, concurrency).rps),
-      ecdhVsEnvoyOnly1k: ratio(get('ecdh-es-x25519', 1024, concurrency).rps, get('envoy-only', 1024, concurrency).rps),
-      plainVsEnvoyOnly1k: ratio(get('plain', 1024, concurrency).rps, get('envoy-only', 1024, concurrency).rps),
+      sessionVsEnvoyOnly1k: ratio(rps('session-dir', 1024), rps('envoy-only', 1024)),
+      sessionVsEnvoyOnly64k: ratio(rps('session-dir', 65536), rps('envoy-only', 65536)),
+      ecdhVsEnvoyOnly1k: ratio(rps('ecdh-es-x25519', 1024), rps('envoy-only', 1024)),
+      plainVsEnvoyOnly1k: ratio(rps('plain', 1024), rps('envoy-only', 1024)),
       // The floor: Envoy's four-phase side stream with a server that does nothing.
-      floorVsEnvoyOnly1k: ratio(get('floor', 1024, concurrency).rps, get('envoy-only', 1024, concurrency).rps),
-      floorVsEnvoyOnly64k: ratio(get('floor', 65536, concurrency).rps, get('envoy-only', 65536, concurrency).rps),
-      sessionVsFloor1k: ratio(get('session-dir', 1024, concurrency).rps, get('floor', 1024, concurrency).rps),
-      rsaVsFloor1k: ratio(get('rsa-oaep-256', 1024, concurrency).rps, get('floor', 1024, concurrency).rps),
+      floorVsEnvoyOnly1k: ratio(rps('floor', 1024), rps('envoy-only', 1024)),
+      floorVsEnvoyOnly64k: ratio(rps('floor', 65536), rps('envoy-only', 65536)),
+      sessionVsFloor1k: ratio(rps('session-dir', 1024), rps('floor', 1024)),
+      rsaVsFloor1k: ratio(rps('rsa-oaep-256', 1024), rps('floor', 1024)),
       // An upper bound for (b) from the floor: the machine's CPU per floor request
       // (all processes, at full utilisation) plus one RSA op at the ceiling's speed.
-      rsaBoundFromFloor1k: ratio((cpus().length * 1e6) / ((cpus().length * 1e6 * (get('floor', 1024, concurrency).machineBusyPct / 100)) / get('floor', 1024, concurrency).rps + 1e6 / rsaCeiling), rsaCeiling),
+      rsaBoundFromFloor1k: ratio((cpus().length * 1e6) / ((cpus().length * 1e6 * (floor1k.machineBusyPct / 100)) / floor1k.rps + 1e6 / rsaCeiling), rsaCeiling),
       // Envoy <-> ext_proc over a Unix socket, against the same over loopback TCP.
-      sessionUdsVsTcp1k: ratio(get('session-dir-uds', 1024, concurrency).rps, get('session-dir', 1024, concurrency).rps),
-      sessionUdsVsTcp64k: ratio(get('session-dir-uds', 65536, concurrency).rps, get('session-dir', 65536, concurrency).rps),
-      floorUdsVsTcp1k: ratio(get('floor-uds', 1024, concurrency).rps, get('floor', 1024, concurrency).rps),
-      sessionUdsVsEnvoyOnly1k: ratio(get('session-dir-uds', 1024, concurrency).rps, get('envoy-only', 1024, concurrency).rps),
-      sessionUdsVsFloorUds1k: ratio(get('session-dir-uds', 1024, concurrency).rps, get('floor-uds', 1024, concurrency).rps),
-      addedP50MsLowLoad1k: Object.fromEntries(['plain', 'rsa-oaep-256', 'ecdh-es-x25519', 'session-dir', 'session-dir-uds', 'floor', 'floor-uds'].map((s) => [s, lowP50(s)])),
-      addedP50MsOverFloorLowLoad1k: Object.fromEntries(['rsa-oaep-256', 'ecdh-es-x25519', 'session-dir'].map((s) => [s, lowP50(s, 'floor')])),
+      sessionUdsVsTcp1k: ratio(rps('session-dir-uds', 1024), rps('session-dir', 1024)),
+      sessionUdsVsTcp64k: ratio(rps('session-dir-uds', 65536), rps('session-dir', 65536)),
+      floorUdsVsTcp1k: ratio(rps('floor-uds', 1024), rps('floor', 1024)),
+      sessionUdsVsEnvoyOnly1k: ratio(rps('session-dir-uds', 1024), rps('envoy-only', 1024)),
+      sessionUdsVsFloorUds1k: ratio(rps('session-dir-uds', 1024), rps('floor-uds', 1024)),
+      // The Go peer (bench/peer-ext-proc): ours / peer req/s at full concurrency.
+      rsaVsPeer1k: ratio(rps('rsa-oaep-256', 1024), rps('peer-rsa-oaep-256', 1024)),
+      sessionVsPeer1k: ratio(rps('session-dir', 1024), rps('peer-session-dir', 1024)),
+      rsaVsPeer64k: ratio(rps('rsa-oaep-256', 65536), rps('peer-rsa-oaep-256', 65536)),
+      sessionVsPeer64k: ratio(rps('session-dir', 65536), rps('peer-session-dir', 65536)),
+      // At one connection: the peer's p50 / ours (1 = as fast; 0.7 = ours takes 1/0.7 of its time).
+      rsaVsPeerLowLoadP50_1k: p50Ratio('peer-rsa-oaep-256', 'rsa-oaep-256'),
+      sessionVsPeerLowLoadP50_1k: p50Ratio('peer-session-dir', 'session-dir'),
+      peerSessionVsFloor1k: ratio(rps('peer-session-dir', 1024), rps('floor', 1024)),
+      peerRsaVsCeiling1k: ratio(rps('peer-rsa-oaep-256', 1024), rsaCeiling),
+      // The serving processor's CPU per request (us) at full concurrency, ours and the peer's.
+      processorCpuUsPerReq: { '1024': cpuPerReq(1024), '65536': cpuPerReq(65536) },
+      rsaCpuVsPeer1k: ratio(get('rsa-oaep-256', 1024, concurrency)?.extProcCpuUsPerReq, get('peer-rsa-oaep-256', 1024, concurrency)?.extProcCpuUsPerReq),
+      sessionCpuVsPeer1k: ratio(get('session-dir', 1024, concurrency)?.extProcCpuUsPerReq, get('peer-session-dir', 1024, concurrency)?.extProcCpuUsPerReq),
+      addedP50MsLowLoad1k: Object.fromEntries(['plain', 'rsa-oaep-256', 'ecdh-es-x25519', 'session-dir', 'session-dir-uds', 'floor', 'floor-uds', 'peer-rsa-oaep-256', 'peer-session-dir'].map((s) => [s, lowP50(s)])),
+      addedP50MsOverFloorLowLoad1k: Object.fromEntries(['rsa-oaep-256', 'ecdh-es-x25519', 'session-dir', 'peer-rsa-oaep-256', 'peer-session-dir'].map((s) => [s, lowP50(s, 'floor')])),
     };
     const targets = {
-      'rsa >= 60% of RSA-2048 ceiling': ratios.rsaVsCeiling1k >= 0.6,
-      'session dir >= 40% of envoy-only (1 KiB)': ratios.sessionVsEnvoyOnly1k >= 0.4,
-      'added p50 <= 1 ms at low load (session dir, 1 KiB)': ratios.addedP50MsLowLoad1k['session-dir']! <= 1,
-      'added p50 <= 1 ms at low load (rsa, 1 KiB)': ratios.addedP50MsLowLoad1k['rsa-oaep-256']! <= 1,
+      'rsa >= 60% of RSA-2048 ceiling': atLeast(ratios.rsaVsCeiling1k, 0.6),
+      'session dir >= 40% of envoy-only (1 KiB)': atLeast(ratios.sessionVsEnvoyOnly1k, 0.4),
+      'added p50 <= 1 ms at low load (session dir, 1 KiB)': atMost(ratios.addedP50MsLowLoad1k['session-dir'], 1),
+      'added p50 <= 1 ms at low load (rsa, 1 KiB)': atMost(ratios.addedP50MsLowLoad1k['rsa-oaep-256'], 1),
+      // Throughput at full concurrency and latency at one connection, both at 70%.
+      'ours >= 70% of the Go peer (dir, 1 KiB)': atLeast(ratios.sessionVsPeer1k, 0.7) && atLeast(ratios.sessionVsPeerLowLoadP50_1k, 0.7),
+      'ours >= 70% of the Go peer (rsa, 1 KiB)': atLeast(ratios.rsaVsPeer1k, 0.7) && atLeast(ratios.rsaVsPeerLowLoadP50_1k, 0.7),
     };
     const floorAllows = {
-      'rsa >= 60% of RSA-2048 ceiling': ratios.rsaBoundFromFloor1k >= 0.6,
-      'session dir >= 40% of envoy-only (1 KiB)': ratios.floorVsEnvoyOnly1k >= 0.4,
-      'added p50 <= 1 ms at low load (1 KiB)': ratios.addedP50MsLowLoad1k.floor! <= 1,
+      'rsa >= 60% of RSA-2048 ceiling': atLeast(ratios.rsaBoundFromFloor1k, 0.6),
+      'session dir >= 40% of envoy-only (1 KiB)': atLeast(ratios.floorVsEnvoyOnly1k, 0.4),
+      'added p50 <= 1 ms at low load (1 KiB)': atMost(ratios.addedP50MsLowLoad1k.floor, 1),
     };
-    const pct = (x: number) => `${(x * 100).toFixed(1)}%`;
+    const pct = (x: number | null) => (x === null ? 'n/a' : `${(x * 100).toFixed(1)}%`);
     process.stdout.write(`\nRSA-2048 private ops/s (openssl, 1 thread): ${rsaCeiling}\n`);
     process.stdout.write(`(b) RSA envelope / ceiling: ${pct(ratios.rsaVsCeiling1k)} (target >= 60%); RSA envelope core alone (no gRPC/Envoy) / ceiling: ${pct(ratios.rsaCoreVsCeiling1k)}\n`);
     process.stdout.write(`    bound from the floor (its machine CPU per request + one RSA op at the ceiling, all cores busy): ${pct(ratios.rsaBoundFromFloor1k)}\n`);
@@ -342,13 +429,16 @@ export async function main(argv: string[]): Promise<number> {
     process.stdout.write(`Unix socket / loopback TCP (Envoy <-> ext_proc): session dir 1 KiB ${pct(ratios.sessionUdsVsTcp1k)}, 64 KiB ${pct(ratios.sessionUdsVsTcp64k)}; floor 1 KiB ${pct(ratios.floorUdsVsTcp1k)}; session dir over UDS / envoy-only 1 KiB ${pct(ratios.sessionUdsVsEnvoyOnly1k)}, / floor over UDS ${pct(ratios.sessionUdsVsFloorUds1k)}\n`);
     process.stdout.write(`added p50 over envoy-only at c=1, 1 KiB: ${JSON.stringify(ratios.addedP50MsLowLoad1k)} ms (target <= 1 ms)\n`);
     process.stdout.write(`    added p50 over the floor at c=1, 1 KiB: ${JSON.stringify(ratios.addedP50MsOverFloorLowLoad1k)} ms\n`);
+    process.stdout.write(`Go peer (bench/peer-ext-proc) / ours: req/s at c=${concurrency} ours / peer: dir 1 KiB ${pct(ratios.sessionVsPeer1k)}, 64 KiB ${pct(ratios.sessionVsPeer64k)}; rsa 1 KiB ${pct(ratios.rsaVsPeer1k)}, 64 KiB ${pct(ratios.rsaVsPeer64k)} (target >= 70% at 1 KiB)\n`);
+    process.stdout.write(`    c=1 p50 peer / ours (1 KiB): dir ${pct(ratios.sessionVsPeerLowLoadP50_1k)}, rsa ${pct(ratios.rsaVsPeerLowLoadP50_1k)} (target >= 70%); added p50 over envoy-only: peer dir +${ratios.addedP50MsLowLoad1k['peer-session-dir']} ms, peer rsa +${ratios.addedP50MsLowLoad1k['peer-rsa-oaep-256']} ms (ours +${ratios.addedP50MsLowLoad1k['session-dir']}, +${ratios.addedP50MsLowLoad1k['rsa-oaep-256']})\n`);
+    process.stdout.write(`    processor CPU per request at c=${concurrency} (us): ${JSON.stringify(ratios.processorCpuUsPerReq)}; ours / peer 1 KiB: dir ${pct(ratios.sessionCpuVsPeer1k)}, rsa ${pct(ratios.rsaCpuVsPeer1k)}; peer dir / floor ${pct(ratios.peerSessionVsFloor1k)}, peer rsa / ceiling ${pct(ratios.peerRsaVsCeiling1k)}\n`);
     for (const [k, ok] of Object.entries(targets)) process.stdout.write(`${ok ? 'MET    ' : 'NOT MET'} ${k}\n`);
     for (const [k, ok] of Object.entries(floorAllows)) process.stdout.write(`floor ${ok ? 'allows ' : 'rules out'} ${k} on this machine\n`);
     process.stdout.write(`non-200 outcomes: ${JSON.stringify(statuses)}\n`);
     const extProcStats = Object.fromEntries([...(await envoy.stats('ext_proc')).entries()].filter(([, v]) => v !== 0));
     // Side-stream resets per processor cluster: a floor that resets its streams is no floor.
     const sideStreams: Record<string, { streams: number; rxReset: number; txReset: number }> = {};
-    for (const c of ['ext_proc', 'ext_proc_uds', 'ext_proc_floor', 'ext_proc_floor_uds']) {
+    for (const c of ['ext_proc', 'ext_proc_uds', 'ext_proc_floor', 'ext_proc_floor_uds', 'ext_proc_peer']) {
       const st = await envoy.stats(`cluster.${c}.upstream_rq_`);
       sideStreams[c] = { streams: st.get(`cluster.${c}.upstream_rq_total`) ?? 0, rxReset: st.get(`cluster.${c}.upstream_rq_rx_reset`) ?? 0, txReset: st.get(`cluster.${c}.upstream_rq_tx_reset`) ?? 0 };
     }
