@@ -9,4 +9,7 @@ export { InteractConfig } from './core/plugins/interact.ts';
 export { OnlineConfig } from './core/plugins/online.ts';
 export { RouteConfig } from './core/plugins/route.ts';
 export { TYPE } from './core/xds/type-urls.ts';
+export { ControlPlaneCore } from './core/control-plane.ts';
+export { LocalRoutingSync } from './core/routing-sync.ts';
+export type { Snapshot } from './core/xds/snapshot.ts';
 export { GroupSdsProvider, type RotationEvent } from './transport/group-sds-provider.ts';
