@@ -2,11 +2,11 @@
 import { Type, type Static } from '@sinclair/typebox';
 import { listenSchema } from '../foundation/config-schemas.ts';
 import { loadConfigFile, validateConfig } from '../foundation/config.ts';
+import { CONTENT_ENCS, type ContentEnc } from '../foundation/jwe-crypto.ts';
 
 export const KEY_ALGS = ['RSA-OAEP-256', 'ECDH-ES', 'ECDH-ES+A256KW', 'dir'] as const;
 export type KeyAlg = (typeof KEY_ALGS)[number];
-export const CONTENT_ENCS = ['A128GCM', 'A192GCM', 'A256GCM'] as const;
-export type ContentEnc = (typeof CONTENT_ENCS)[number];
+export { CONTENT_ENCS, type ContentEnc };
 
 /** A string enum with one clear ajv error ("must be equal to one of the allowed values"). */
 function stringEnum<T extends string>(values: readonly T[], opts: { default?: T } = {}) {

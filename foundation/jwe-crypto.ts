@@ -1,16 +1,32 @@
-// The synchronous node:crypto primitives behind the envelope: RSA-OAEP-256 key
-// transport, ECDH-ES Concat KDF (RFC 7518 4.6.2), AES key wrap (RFC 3394) and
-// AES-GCM. Synchronous on purpose: for small bodies the thread-pool hop of
-// WebCrypto/jose costs more than the work (performance.md: ~4,000 vs ~2,300 RSA
-// decrypts/s). tests cross-check every path against jose.
-import { constants, createCipheriv, createDecipheriv, createHash, diffieHellman, privateDecrypt, randomBytes, type KeyObject } from 'node:crypto';
-import type { ContentEnc } from '../config.ts';
+// The synchronous node:crypto primitives behind JWE (RFC 7516/7518) as the
+// ext-proc envelope and the capsule manager's request envelope use them:
+// RSA-OAEP(-256) key transport, ECDH-ES Concat KDF (RFC 7518 4.6.2), AES key
+// wrap (RFC 3394) and AES-GCM. Synchronous on purpose: for small messages the
+// thread-pool hop of WebCrypto/jose costs more than the work (performance.md:
+// ~4,000 vs ~2,300 RSA decrypts/s; a capsule manager request envelope opened
+// 1.5 ms of CPU with jose vs 0.35 ms here). Tests cross-check every path
+// against jose (test/ext-proc/core.test.ts, test/capsule-manager/core/envelope-jose.test.ts).
+import { constants, createCipheriv, createDecipheriv, createHash, diffieHellman, privateDecrypt, publicEncrypt, randomBytes, type KeyObject } from 'node:crypto';
+
+export const CONTENT_ENCS = ['A128GCM', 'A192GCM', 'A256GCM'] as const;
+/** JWE `enc` values with AES-GCM. */
+export type ContentEnc = (typeof CONTENT_ENCS)[number];
 
 export const ENC_KEY_BYTES: Record<ContentEnc, number> = { A128GCM: 16, A192GCM: 24, A256GCM: 32 };
 const GCM_CIPHER: Record<ContentEnc, 'aes-128-gcm' | 'aes-192-gcm' | 'aes-256-gcm'> = { A128GCM: 'aes-128-gcm', A192GCM: 'aes-192-gcm', A256GCM: 'aes-256-gcm' };
 
 export function rsaOaep256Decrypt(privateKey: KeyObject, encryptedKey: Buffer): Buffer {
-  return privateDecrypt({ key: privateKey, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha256' }, encryptedKey);
+  return rsaOaepDecrypt(privateKey, encryptedKey, 'sha256');
+}
+
+/** RSA-OAEP (hash sha1) or RSA-OAEP-256 (sha256) key transport, private side. */
+export function rsaOaepDecrypt(privateKey: KeyObject, encryptedKey: Buffer, oaepHash: 'sha1' | 'sha256'): Buffer {
+  return privateDecrypt({ key: privateKey, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash }, encryptedKey);
+}
+
+/** RSA-OAEP (sha1) or RSA-OAEP-256 (sha256) key transport, public side. */
+export function rsaOaepEncrypt(publicKey: KeyObject, key: Buffer, oaepHash: 'sha1' | 'sha256'): Buffer {
+  return publicEncrypt({ key: publicKey, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash }, key);
 }
 
 function lengthPrefixed(b: Buffer): Buffer {

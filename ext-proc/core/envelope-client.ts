@@ -4,7 +4,7 @@
 // node:crypto; tests check every output against jose and a Python client.
 import { constants, createPublicKey, generateKeyPairSync, publicEncrypt, randomBytes, type KeyObject } from 'node:crypto';
 import type { ContentEnc, KeyAlg } from '../config.ts';
-import { aesKeyWrap, concatKdf, ecdh, ENC_KEY_BYTES, gcmDecrypt, gcmEncrypt } from './jwe-crypto.ts';
+import { aesKeyWrap, concatKdf, ecdh, ENC_KEY_BYTES, gcmDecrypt, gcmEncrypt } from '../../foundation/jwe-crypto.ts';
 import { b64uDecode, parseCompact, parseJsonJwe, toCompact, toFlattened, type ParsedJwe } from './jwe-envelope.ts';
 import { deriveSessionKey, SESSION_EXPIRES_HEADER, SESSION_HEADER } from './session-table.ts';
 

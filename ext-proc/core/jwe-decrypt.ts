@@ -7,7 +7,7 @@ import { createPublicKey, type KeyObject } from 'node:crypto';
 import type { AppIdentity, AppKey, AppKeyName } from '../../platforms/index.ts';
 import { CONTENT_ENCS, KEY_ALGS, type ContentEnc, type KeyAlg } from '../config.ts';
 import { ExtProcError } from '../errors.ts';
-import { aesKeyUnwrap, concatKdf, ecdh, ENC_KEY_BYTES, gcmDecrypt, rsaOaep256Decrypt } from './jwe-crypto.ts';
+import { aesKeyUnwrap, concatKdf, ecdh, ENC_KEY_BYTES, gcmDecrypt, rsaOaep256Decrypt } from '../../foundation/jwe-crypto.ts';
 import { b64uDecode, joinHeader, type EnvelopeForm, type JweRecipient, type ParsedJwe } from './jwe-envelope.ts';
 import type { SessionTable } from './session-table.ts';
 

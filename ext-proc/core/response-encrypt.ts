@@ -7,7 +7,7 @@
 //   trustflow: Trustflow's exact response: protected {"alg":"RSA-OAEP-256","enc":...},
 //              encrypted_key "", aad "", GCM AAD empty.
 import type { CompatMode, Decrypted } from './jwe-decrypt.ts';
-import { gcmEncrypt } from './jwe-crypto.ts';
+import { gcmEncrypt } from '../../foundation/jwe-crypto.ts';
 import { base64urlJson, toCompact, toFlattened, toTrustflowResponse } from './jwe-envelope.ts';
 
 export interface EncryptedResponse {

@@ -20,7 +20,7 @@
 import { hkdfSync, randomBytes } from 'node:crypto';
 import type { ContentEnc } from '../config.ts';
 import { CONTENT_ENCS } from '../config.ts';
-import { ENC_KEY_BYTES, gcmDecrypt, gcmEncrypt } from './jwe-crypto.ts';
+import { ENC_KEY_BYTES, gcmDecrypt, gcmEncrypt } from '../../foundation/jwe-crypto.ts';
 
 export const SESSION_HEADER = 'x-aenv-jwe-session';
 export const SESSION_EXPIRES_HEADER = 'x-aenv-jwe-session-expires';
