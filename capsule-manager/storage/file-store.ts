@@ -1,7 +1,12 @@
 // The embedded default store: everything in memory, made durable by a
 // write-ahead log in a directory:
 //   wal.log        one line per write: <json>\t<sha256-prefix>\n, fsync'd before
-//                  the write is acknowledged (so an acknowledged write survives kill -9)
+//                  the write is acknowledged (so an acknowledged write survives kill -9).
+//                  Group commit: writes that arrive while an fsync is in flight are
+//                  checked at once (against the committed state plus the writes
+//                  staged before them, so compare-and-set stays exact), appended
+//                  together and share the next fsync, which runs off the event loop.
+//                  A write becomes visible to readers when it is acknowledged.
 //   snapshot.json  periodic compaction: written to a temp file, fsync'd, renamed
 //                  over the old one, directory fsync'd; then the log is truncated
 //   lock           the owning pid (one process per directory)
@@ -9,7 +14,7 @@
 // sequence skipped); a torn last line (crash mid-append) is cut off, damage
 // anywhere else is reported as STORE_CORRUPT rather than silently dropped.
 import { createHash } from 'node:crypto';
-import { closeSync, existsSync, fsyncSync, ftruncateSync, mkdirSync, openSync, readFileSync, renameSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, fsync, fsyncSync, ftruncateSync, mkdirSync, openSync, readFileSync, renameSync, unlinkSync, write, writeFileSync, writeSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { CmError } from '../errors.ts';
 import { checkKey, type KvEntry, type Store } from '../core/store.ts';
@@ -58,9 +63,19 @@ export class FileStore implements Store {
   private seq = 0;
   private walFd = -1;
   private walRecords = 0;
-  private queue: Promise<unknown> = Promise.resolve();
+  /** Checked writes not yet durable, by key (undefined = deleted): what the next write's checks see. */
+  private readonly staged = new Map<string, { value: Buffer | undefined; revision: number }>();
+  /** Highest sequence number handed out (committed or staged). */
+  private stagedSeq = 0;
+  /** The batch waiting for the next fsync. */
+  private batch: Array<{ rec: Rec; done: (e?: Error) => void }> = [];
+  private flushing: Promise<void> | undefined;
+  /** Set when a write or fsync failed: the log's tail is unknown, so nothing more is written. */
+  private broken: Error | undefined;
   private closed = false;
   private readonly compactEvery: number;
+  /** Batches made durable (one write + one fsync each) and the records in them. */
+  readonly commits = { batches: 0, records: 0 };
 
   private constructor(private readonly dir: string, compactEvery: number) {
     this.compactEvery = compactEvery;
@@ -163,17 +178,76 @@ export class FileStore implements Store {
 
   private apply(rec: Rec): void {
     this.seq = Math.max(this.seq, rec.rev);
+    this.stagedSeq = Math.max(this.stagedSeq, this.seq);
     if (rec.op === 'put') this.data.set(rec.key, { value: Buffer.from(rec.v ?? '', 'base64'), revision: rec.rev });
     else this.data.delete(rec.key);
   }
 
-  /** Appends and fsyncs one record, then applies it: the acknowledgement point. */
-  private persist(rec: Rec): void {
-    const json = JSON.stringify(rec);
-    writeSync(this.walFd, `${json}\t${digest(json)}\n`);
-    fsyncSync(this.walFd);
-    this.apply(rec);
-    if (++this.walRecords >= this.compactEvery) this.compact();
+  /**
+   * Stages one checked record and resolves once it is durable: appended with the
+   * rest of its batch and fsync'd (the acknowledgement point), then applied.
+   */
+  private persist(rec: Rec): Promise<void> {
+    this.stagedSeq = rec.rev;
+    this.staged.set(rec.key, { value: rec.op === 'put' ? Buffer.from(rec.v ?? '', 'base64') : undefined, revision: rec.rev });
+    const p = new Promise<void>((resolve, reject) => this.batch.push({ rec, done: (e) => (e ? reject(e) : resolve()) }));
+    this.flushing ??= this.flushLoop();
+    return p;
+  }
+
+  /** Writes batches one after another until none is waiting: one write + one fsync per batch. */
+  private async flushLoop(): Promise<void> {
+    // Let the writes of this turn of the event loop join the first batch.
+    await new Promise<void>((r) => setImmediate(r));
+    while (this.batch.length > 0) {
+      const batch = this.batch;
+      this.batch = [];
+      let err: Error | undefined = this.broken;
+      if (!err) {
+        try {
+          const text = batch.map(({ rec }) => {
+            const json = JSON.stringify(rec);
+            return `${json}\t${digest(json)}\n`;
+          }).join('');
+          const bytes = Buffer.from(text, 'utf8');
+          await new Promise<void>((res, rej) => write(this.walFd, bytes, 0, bytes.length, null, (e) => (e ? rej(e) : res())));
+          await new Promise<void>((res, rej) => fsync(this.walFd, (e) => (e ? rej(e) : res())));
+        } catch (cause) {
+          err = this.broken = new CmError('STORE_UNAVAILABLE', `write-ahead log ${join(this.dir, 'wal.log')} could not be written: ${(cause as Error).message}`, { cause });
+        }
+      }
+      for (const { rec, done } of batch) {
+        const s = this.staged.get(rec.key);
+        if (s && s.revision === rec.rev) this.staged.delete(rec.key);
+        if (err) {
+          done(err);
+          continue;
+        }
+        this.apply(rec);
+        this.walRecords++;
+        done();
+      }
+      if (err) {
+        // Writes staged after the failure see the same error.
+        for (const { done } of this.batch) done(err);
+        this.batch = [];
+        this.staged.clear();
+      } else {
+        this.commits.batches++;
+        this.commits.records += batch.length;
+      }
+      if (!err && this.walRecords >= this.compactEvery) {
+        this.compact(); // nothing of a later batch is in the log yet: safe to truncate
+      }
+    }
+    this.flushing = undefined;
+  }
+
+  /** A key as the next write sees it: staged writes first, then the committed state. */
+  private current(key: string): { value: Buffer; revision: number } | undefined {
+    const st = this.staged.get(key);
+    if (st) return st.value === undefined ? undefined : { value: st.value, revision: st.revision };
+    return this.data.get(key);
   }
 
   private compact(): void {
@@ -195,14 +269,10 @@ export class FileStore implements Store {
     this.walRecords = 0;
   }
 
-  /** Writes run one at a time so compare-and-set sees a consistent revision. */
-  private serial<T>(fn: () => T): Promise<T> {
-    const p = this.queue.then(() => {
-      if (this.closed) throw new CmError('STORE_UNAVAILABLE', 'store is closed');
-      return fn();
-    });
-    this.queue = p.catch(() => undefined);
-    return p;
+  /** Checks run synchronously, in call order, against the committed state plus the staged writes. */
+  private check(): void {
+    if (this.closed) throw new CmError('STORE_UNAVAILABLE', 'store is closed');
+    if (this.broken) throw this.broken;
   }
 
   async get(key: string): Promise<KvEntry | undefined> {
@@ -213,32 +283,31 @@ export class FileStore implements Store {
 
   async create(key: string, value: Buffer): Promise<number> {
     checkKey(key);
-    return this.serial(() => {
-      if (this.data.has(key)) throw new CmError('ALREADY_EXISTS', `${key} already exists`);
-      this.persist({ op: 'put', key, rev: this.seq + 1, v: value.toString('base64') });
-      return this.seq;
-    });
+    this.check();
+    if (this.current(key)) throw new CmError('ALREADY_EXISTS', `${key} already exists`);
+    const rev = this.stagedSeq + 1;
+    await this.persist({ op: 'put', key, rev, v: value.toString('base64') });
+    return rev;
   }
 
   async update(key: string, value: Buffer, revision: number): Promise<number> {
     checkKey(key);
-    return this.serial(() => {
-      const e = this.data.get(key);
-      if (!e) throw new CmError('NOT_FOUND', `${key} does not exist`);
-      if (e.revision !== revision) throw new CmError('CONFLICT', `${key} changed (revision ${e.revision}, expected ${revision})`);
-      this.persist({ op: 'put', key, rev: this.seq + 1, v: value.toString('base64') });
-      return this.seq;
-    });
+    this.check();
+    const e = this.current(key);
+    if (!e) throw new CmError('NOT_FOUND', `${key} does not exist`);
+    if (e.revision !== revision) throw new CmError('CONFLICT', `${key} changed (revision ${e.revision}, expected ${revision})`);
+    const rev = this.stagedSeq + 1;
+    await this.persist({ op: 'put', key, rev, v: value.toString('base64') });
+    return rev;
   }
 
   async delete(key: string, revision?: number): Promise<void> {
     checkKey(key);
-    return this.serial(() => {
-      const e = this.data.get(key);
-      if (!e) throw new CmError('NOT_FOUND', `${key} does not exist`);
-      if (revision !== undefined && e.revision !== revision) throw new CmError('CONFLICT', `${key} changed (revision ${e.revision}, expected ${revision})`);
-      this.persist({ op: 'del', key, rev: this.seq + 1 });
-    });
+    this.check();
+    const e = this.current(key);
+    if (!e) throw new CmError('NOT_FOUND', `${key} does not exist`);
+    if (revision !== undefined && e.revision !== revision) throw new CmError('CONFLICT', `${key} changed (revision ${e.revision}, expected ${revision})`);
+    await this.persist({ op: 'del', key, rev: this.stagedSeq + 1 });
   }
 
   async list(prefix: string): Promise<KvEntry[]> {
@@ -248,8 +317,9 @@ export class FileStore implements Store {
   }
 
   async close(): Promise<void> {
-    await this.serial(() => undefined).catch(() => undefined);
+    // Writes already accepted are made durable (or fail) before the log closes.
     this.closed = true;
+    while (this.flushing) await this.flushing;
     if (this.walFd >= 0) closeSync(this.walFd);
     this.walFd = -1;
     this.unlock();

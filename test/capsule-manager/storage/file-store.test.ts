@@ -38,3 +38,40 @@ t.test('file store: reopen keeps everything (through compaction); torn tail cut;
     await t.rejects(FileStore.open({ dir }), { code: 'STORE_CORRUPT' });
   }
 });
+
+t.test('file store: group commit shares fsyncs, keeps compare-and-set exact, shows a write only once it is durable', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'cm-fs-'));
+  let s = await FileStore.open({ dir, compactEvery: 10_000 });
+  // 200 concurrent creates: far fewer batches (fsyncs) than records.
+  await Promise.all(Array.from({ length: 200 }, (_, i) => s.create(`g.${i}`, Buffer.from(String(i)))));
+  t.equal(s.commits.records, 200);
+  t.ok(s.commits.batches < 20, `200 writes in ${s.commits.batches} fsync batches`);
+  // Two concurrent creates of one key (a nonce claimed twice): exactly one wins.
+  const claims = await Promise.allSettled([s.create('n.1', Buffer.from('a')), s.create('n.1', Buffer.from('b'))]);
+  t.same(claims.map((c) => c.status).sort(), ['fulfilled', 'rejected']);
+  t.match((claims.find((c) => c.status === 'rejected') as PromiseRejectedResult).reason, { code: 'ALREADY_EXISTS' });
+  // Two concurrent updates from the same revision: one CONFLICT; a third sees the staged one.
+  const rev = (await s.get('g.0'))!.revision;
+  const ups = await Promise.allSettled([s.update('g.0', Buffer.from('x'), rev), s.update('g.0', Buffer.from('y'), rev)]);
+  t.same(ups.map((c) => c.status), ['fulfilled', 'rejected']);
+  t.match((ups[1] as PromiseRejectedResult).reason, { code: 'CONFLICT' });
+  t.equal((await s.get('g.0'))!.value.toString(), 'x');
+  // Not visible before it is acknowledged; visible after.
+  const pending = s.create('late.1', Buffer.from('v'));
+  t.equal(await s.get('late.1'), undefined, 'a staged write is not read before its fsync');
+  const delPending = s.delete('g.1');
+  await t.rejects(s.delete('g.1'), { code: 'NOT_FOUND' }, 'a staged delete is seen by the next write');
+  await Promise.all([pending, delPending]);
+  t.equal((await s.get('late.1'))!.value.toString(), 'v');
+  t.equal(await s.get('g.1'), undefined);
+  // Writes accepted before close() are durable after it.
+  const last = s.create('close.1', Buffer.from('c'));
+  await s.close();
+  await last;
+  await t.rejects(s.create('close.2', Buffer.from('c')), { code: 'STORE_UNAVAILABLE' });
+  s = await FileStore.open({ dir });
+  t.equal((await s.list('g')).length, 199);
+  t.equal((await s.get('n.1'))!.value.length, 1);
+  t.equal((await s.get('close.1'))!.value.toString(), 'c');
+  await s.close();
+});
