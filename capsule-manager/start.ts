@@ -147,7 +147,8 @@ export async function startCapsuleManager(config: unknown, deps: { logger?: Logg
     const service = new CapsuleManagerService({
       repo,
       freshness: cfg.freshness,
-      identity: { privateKey: rsa.privateKey, certPem: identity.certPem, partyId },
+      // The certificate names the X25519 and P-256 keys: clients may seal requests with ECDH-ES.
+      identity: { privateKey: rsa.privateKey, certPem: identity.certPem, partyId, x25519: identity.keys.x25519.privateKey, p256: identity.keys.p256.privateKey },
       verifier,
       appraisal,
       requireAttestation: cfg.attestation.require,

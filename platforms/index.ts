@@ -15,7 +15,7 @@ export { collateralMain } from './transport/collateral-cli.ts';
 export { PLUGINS, PLATFORM_NAMES, isPlatformName, platformNameSchema, attesterPlatformSchema, pluginByName, type AttesterOptions, type VerifierOptions } from './catalog/index.ts';
 export { createAttester, createEvidenceVerifier, type CreateAttesterOptions, type EvidenceVerifierOptions } from './catalog/factories.ts';
 export { decodeEvidence, encodeEvidence } from './catalog/evidence-codec.ts';
-export { APP_KEY_NAMES, attestationReportData, computeKeySetDigest, createEphemeralAppIdentity, type AppIdentity, type AppKey, type AppKeyName } from './core/app-identity.ts';
+export { agreementKeysOfCert, APP_KEY_NAMES, attestationReportData, computeKeySetDigest, createEphemeralAppIdentity, AGREEMENT_KEY_URI, type AppIdentity, type AppKey, type AppKeyName } from './core/app-identity.ts';
 export { loadOrCreateAppIdentity } from './transport/app-identity-files.ts';
 export { evidenceToUal, ualToEvidence, type UalReportJson } from './catalog/ual-report.ts';
 export { raCertReportData, verifyAttestationDocument, verifyRaCertResponse, type AttestationDocument } from './catalog/verify-attestation.ts';

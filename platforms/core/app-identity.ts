@@ -15,6 +15,16 @@
 // Attestation binding for /.well-known/attestation (see attestationReportData):
 //   REPORT_DATA[0..32)  = SHA-256(nonce as UTF-8)
 //   REPORT_DATA[32..64) = keySetDigest
+//
+// The self-signed certificate of the RSA key (Trustflow's RA cert, which
+// GetRaCert binds into evidence as SHA-256(cert "." nonce)) also names the
+// agreement keys, so a client that verified the cert can encrypt to X25519 or
+// P-256 instead of RSA: subjectAltName URIs (not critical; `openssl x509 -text`
+// shows them; clients that do not know them ignore them)
+//   urn:aenv:agreement-key:x25519:<base64url SPKI DER>
+//   urn:aenv:agreement-key:p256:<base64url SPKI DER>
+// (A private extension would need a 2.25 UUID OID, whose 128-bit arc
+// @peculiar/x509 cannot round-trip.)
 import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, webcrypto, type KeyObject } from 'node:crypto';
 import { x509 } from '../../foundation/x509.ts';
 
@@ -88,8 +98,36 @@ export function generateAppKey(name: AppKeyName): KeyObject {
 }
 
 
-/** Self-signed certificate of the RSA key (Trustflow's RA cert). */
-export async function selfSignedAppCert(key: AppKey, commonName: string): Promise<string> {
+/** The URI prefix under which the certificate names an agreement key (see the header). */
+export const AGREEMENT_KEY_URI = 'urn:aenv:agreement-key:';
+
+/** The subjectAltName URIs naming `keys` (SPKI DER, base64url). */
+function agreementKeyUris(keys: KeyObject[]): string[] {
+  return keys.map((k) => `${AGREEMENT_KEY_URI}${k.asymmetricKeyType === 'x25519' ? 'x25519' : 'p256'}:${spki(k).toString('base64url')}`);
+}
+
+/**
+ * The agreement keys a certificate names (X25519 and P-256); empty when it
+ * names none. A named key that does not decode, or is not of the type its URI
+ * says, throws.
+ */
+export function agreementKeysOfCert(cert: string | Buffer): { x25519?: KeyObject; p256?: KeyObject } {
+  const san = new x509.X509Certificate(cert).getExtension(x509.SubjectAlternativeNameExtension);
+  const out: { x25519?: KeyObject; p256?: KeyObject } = {};
+  for (const n of san?.names.items ?? []) {
+    if (n.type !== 'url' || !n.value.startsWith(AGREEMENT_KEY_URI)) continue;
+    const [kind, b64] = n.value.slice(AGREEMENT_KEY_URI.length).split(':');
+    const key = createPublicKey({ key: Buffer.from(b64 ?? '', 'base64url'), format: 'der', type: 'spki' });
+    const fits = kind === 'x25519' ? key.asymmetricKeyType === 'x25519' : kind === 'p256' && key.asymmetricKeyType === 'ec' && key.asymmetricKeyDetails?.namedCurve === 'prime256v1';
+    if (!fits) throw new Error(`agreement key URI says ${kind} but carries a ${key.asymmetricKeyType} key`);
+    if (kind === 'x25519') out.x25519 ??= key;
+    else out.p256 ??= key;
+  }
+  return out;
+}
+
+/** Self-signed certificate of the RSA key (Trustflow's RA cert), naming `agreementKeys` when given. */
+export async function selfSignedAppCert(key: AppKey, commonName: string, agreementKeys: KeyObject[] = []): Promise<string> {
   const alg = { name: 'RSASSA-PKCS1-v1_5', hash: 'SHA-256' } as const;
   const privateKey = await webcrypto.subtle.importKey('pkcs8', key.privateKey.export({ type: 'pkcs8', format: 'der' }), alg, false, ['sign']);
   const publicKey = await webcrypto.subtle.importKey('spki', spki(key.publicKey), alg, true, ['verify']);
@@ -101,7 +139,10 @@ export async function selfSignedAppCert(key: AppKey, commonName: string): Promis
     notAfter: new Date(now + 10 * 365 * 24 * 3600_000),
     keys: { privateKey, publicKey },
     signingAlgorithm: alg,
-    extensions: [new x509.BasicConstraintsExtension(false, undefined, true)],
+    extensions: [
+      new x509.BasicConstraintsExtension(false, undefined, true),
+      ...(agreementKeys.length ? [new x509.SubjectAlternativeNameExtension(agreementKeyUris(agreementKeys).map((value) => ({ type: 'url' as const, value })))] : []),
+    ],
   });
   return cert.toString('pem');
 }
@@ -121,5 +162,5 @@ export function buildAppIdentity(keys: Record<AppKeyName, AppKey>, certPem: stri
 /** Fresh keys in memory only (tests, benchmarks). */
 export async function createEphemeralAppIdentity(commonName = 'aenv-app'): Promise<AppIdentity> {
   const keys = Object.fromEntries(APP_KEY_NAMES.map((n) => [n, makeAppKey(n, generateAppKey(n))])) as Record<AppKeyName, AppKey>;
-  return buildAppIdentity(keys, await selfSignedAppCert(keys.rsa, commonName));
+  return buildAppIdentity(keys, await selfSignedAppCert(keys.rsa, commonName, [keys.x25519.publicKey, keys.p256.publicKey]));
 }

@@ -4,13 +4,22 @@
 import { createPrivateKey } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { APP_KEY_NAMES, buildAppIdentity, generateAppKey, makeAppKey, selfSignedAppCert, type AppIdentity, type AppKey, type AppKeyName } from '../core/app-identity.ts';
+import { agreementKeysOfCert, APP_KEY_NAMES, buildAppIdentity, generateAppKey, makeAppKey, selfSignedAppCert, type AppIdentity, type AppKey, type AppKeyName } from '../core/app-identity.ts';
 
 function writePrivate(path: string, data: string): void {
   const tmp = `${path}.tmp-${process.pid}`;
   writeFileSync(tmp, data, { mode: 0o600 });
   chmodSync(tmp, 0o600);
   renameSync(tmp, path);
+}
+
+function namesAgreementKeys(certPem: string, keys: Record<AppKeyName, AppKey>): boolean {
+  try {
+    const named = agreementKeysOfCert(certPem);
+    return named.x25519?.equals(keys.x25519.publicKey) === true && named.p256?.equals(keys.p256.publicKey) === true;
+  } catch {
+    return false;
+  }
 }
 
 /**
@@ -34,11 +43,11 @@ export async function loadOrCreateAppIdentity(dir: string, commonName = 'aenv-ap
     }
   }
   const certPath = join(dir, 'cert.pem');
-  let certPem: string;
-  if (!changed && existsSync(certPath)) {
-    certPem = readFileSync(certPath, 'utf8');
-  } else {
-    certPem = await selfSignedAppCert(keys.rsa, commonName);
+  let certPem = !changed && existsSync(certPath) ? readFileSync(certPath, 'utf8') : undefined;
+  // A certificate from before the key set extension (or naming other keys) is issued anew.
+  if (certPem !== undefined && !namesAgreementKeys(certPem, keys)) certPem = undefined;
+  if (certPem === undefined) {
+    certPem = await selfSignedAppCert(keys.rsa, commonName, [keys.x25519.publicKey, keys.p256.publicKey]);
     writeFileSync(certPath, certPem, { mode: 0o644 });
   }
   return buildAppIdentity(keys, certPem);

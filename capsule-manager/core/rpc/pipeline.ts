@@ -52,7 +52,8 @@ function targetOf(body: Record<string, unknown>): string {
 }
 
 export async function runEncrypted(ctx: RpcContext, audit: AuditLog, def: RpcDef, req: EncryptedRequestJson): Promise<EncryptedResponseJson> {
-  const { request, signer } = await openRequest(req.message, req.has_signature === true, ctx.identity.privateKey, ctx.now());
+  const { privateKey: rsa, x25519, p256 } = ctx.identity;
+  const { request, signer } = await openRequest(req.message, req.has_signature === true, { rsa, x25519, p256 }, ctx.now());
   if (!request || typeof request !== 'object' || Array.isArray(request)) throw new CmError('INVALID_REQUEST', 'request must be an object');
   const body = request as Record<string, unknown>;
   try {

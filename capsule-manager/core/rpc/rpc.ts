@@ -14,6 +14,9 @@ export interface CmIdentity {
   privateKey: KeyObject;
   certPem: string;
   partyId: string;
+  /** The agreement keys the certificate names (ECDH-ES request envelopes); absent: RSA only. */
+  x25519?: KeyObject;
+  p256?: KeyObject;
 }
 
 /** What every handler may use: the state, the CM's identity and trust anchors, the clock. */

@@ -4,7 +4,7 @@ import { generateKeyPairSync, randomBytes, X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
-import { createAttester } from '../../../platforms/index.ts';
+import { agreementKeysOfCert, createAttester } from '../../../platforms/index.ts';
 import type { Attester } from '../../../platforms/core/types.ts';
 import { CapsuleManagerClient, exportAction, signVote } from '../../../capsule-manager/transport/client.ts';
 import { generatePartyKeys, type PartyKeys } from '../../../capsule-manager/core/party-keys.ts';
@@ -85,6 +85,21 @@ t.test('attested GetDataKeys releases keys encrypted to the attested cert', asyn
   const two = await APP.getDataKeys(req({ resources: [{ resource_uri: 'd1', columns: [], attrs: '' }, { resource_uri: 'd2/part0', columns: [], attrs: '' }] }), f.appAttester);
   t.equal(two.length, 2);
   t.equal(two[1]!.data_key_b64, k2.toString('base64'));
+});
+
+t.test('envelope ecdh-es: requests sealed to the X25519 key the attested CM cert names', async (t) => {
+  const named = agreementKeysOfCert(f.cm.certPem);
+  t.ok(named.x25519 && named.p256, 'the CM certificate names its X25519 and P-256 keys');
+  const fast = new CapsuleManagerClient({ address, signer: { privateKey: app.privateKey, certChainPem: [app.certPem] }, verify: f.verify, envelope: 'ecdh-es' });
+  t.teardown(() => fast.close());
+  t.same(await fast.getDataKeys(req(), f.appAttester), [{ resource_uri: 'd1', data_key_b64: k1.toString('base64') }]);
+  await t.rejects(fast.getDataKeys(req({ op_name: 'LR' }), f.appAttester), { code: 'POLICY_DENIED' }, 'the same policy applies');
+  // A CM certificate without the key set (an older CM, pinned here): ecdh-es is refused at connect.
+  const old = await generatePartyKeys('old cm');
+  const pinnedOld = new CapsuleManagerClient({ address, signer: { privateKey: app.privateKey, certChainPem: [app.certPem] }, verify: { pinnedCertPem: old.certPem }, envelope: 'ecdh-es' });
+  t.teardown(() => pinnedOld.close());
+  await t.rejects(pinnedOld.connect(), { code: 'CM_UNTRUSTED' }, 'a pinned cert that is not the CM\'s is refused first');
+  t.same(agreementKeysOfCert(old.certPem), {}, 'a certificate without the extension names no agreement key');
 });
 
 t.test('denials say which condition failed, and only what the requester may know', async (t) => {
