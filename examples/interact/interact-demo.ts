@@ -7,7 +7,7 @@
 // Everything is real: capsule manager (gRPC, sealed envelopes, sim attestation),
 // control planes (ADS/SDS), Envoys, apps. Used by the e2e test, the benchmark
 // and `node --import=tsx examples/interact/main.ts`.
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -181,6 +181,8 @@ export async function startInteractDemo(opts: { names: string[]; grantees: strin
       }
       for (const p of [alice, ...Object.values(parties)]) p.client?.close();
       await cm.close();
+      // The demo's state (CM store, sockets, keys) goes with it.
+      rmSync(dir, { recursive: true, force: true });
     },
   };
   return demo;
