@@ -73,14 +73,16 @@ function serveStream<Req, Res>(
 ): void {
   const streamId = ++streamSeq;
   const opts: StreamOptions = { ...deps, logger: deps.logger.child({ streamId, mode: kind, ...(fixedType ? { typeUrl: fixedType } : {}) }), fixedType, peer: peerOf(deps, call) };
-  const send = (r: Res) => {
+  // The streams hand over each response's bytes as well (encoded once for every
+  // stream sent the same resources): those are written as they are (rawResponses).
+  const send = (r: Res, encoded?: Uint8Array) => {
     if (!call.writable || call.destroyed) return;
-    call.write(r);
+    call.write(encoded ? (encoded as unknown as Res) : r);
   };
   const stream =
     kind === 'sotw'
-      ? new SotwStream(opts, send as unknown as (r: DiscoveryResponse) => void)
-      : new DeltaStream(opts, send as unknown as (r: DeltaDiscoveryResponse) => void);
+      ? new SotwStream(opts, send as unknown as (r: DiscoveryResponse, encoded: Uint8Array) => void)
+      : new DeltaStream(opts, send as unknown as (r: DeltaDiscoveryResponse, encoded: Uint8Array) => void);
   let done = false;
   const finish = () => {
     if (done) return;
@@ -125,6 +127,22 @@ function perType(deps: XdsServerDeps, t: TypeUrl) {
   };
 }
 
+type MethodDefs = Record<string, { responseSerialize: (value: never) => Buffer }>;
+
+/**
+ * A service definition whose responses may also be given as their protobuf
+ * bytes (a Uint8Array), written as they are; any other value is encoded by the
+ * generated serializer as before.
+ */
+export function rawResponses<S extends MethodDefs>(service: S): S {
+  const out: Record<string, unknown> = {};
+  for (const [name, m] of Object.entries(service)) {
+    const encode = m.responseSerialize as (value: unknown) => Buffer;
+    out[name] = { ...m, responseSerialize: (v: unknown): Buffer => (v instanceof Uint8Array ? (Buffer.isBuffer(v) ? v : Buffer.from(v.buffer, v.byteOffset, v.byteLength)) : encode(v)) };
+  }
+  return out as S;
+}
+
 /** A grpc.Server with every xDS service and reflection registered (not yet bound). */
 export function createXdsGrpcServer(deps: XdsServerDeps, options: grpc.ServerOptions = {}): grpc.Server {
   const server = new grpc.Server({
@@ -135,20 +153,20 @@ export function createXdsGrpcServer(deps: XdsServerDeps, options: grpc.ServerOpt
     'grpc.max_receive_message_length': 4 * 1024 * 1024,
     ...options,
   });
-  server.addService(AggregatedDiscoveryServiceService, {
+  server.addService(rawResponses(AggregatedDiscoveryServiceService), {
     streamAggregatedResources: (call: Duplex<DiscoveryRequest, DiscoveryResponse>) => serveStream(deps, 'sotw', undefined, call),
     deltaAggregatedResources: (call: Duplex<DeltaDiscoveryRequest, DeltaDiscoveryResponse>) => serveStream(deps, 'delta', undefined, call),
   });
   const c = perType(deps, TYPE.cluster);
-  server.addService(ClusterDiscoveryServiceService, { streamClusters: c.stream, deltaClusters: c.delta, fetchClusters: c.fetch });
+  server.addService(rawResponses(ClusterDiscoveryServiceService), { streamClusters: c.stream, deltaClusters: c.delta, fetchClusters: c.fetch });
   const l = perType(deps, TYPE.listener);
-  server.addService(ListenerDiscoveryServiceService, { streamListeners: l.stream, deltaListeners: l.delta, fetchListeners: l.fetch });
+  server.addService(rawResponses(ListenerDiscoveryServiceService), { streamListeners: l.stream, deltaListeners: l.delta, fetchListeners: l.fetch });
   const r = perType(deps, TYPE.route);
-  server.addService(RouteDiscoveryServiceService, { streamRoutes: r.stream, deltaRoutes: r.delta, fetchRoutes: r.fetch });
+  server.addService(rawResponses(RouteDiscoveryServiceService), { streamRoutes: r.stream, deltaRoutes: r.delta, fetchRoutes: r.fetch });
   const e = perType(deps, TYPE.endpoint);
-  server.addService(EndpointDiscoveryServiceService, { streamEndpoints: e.stream, deltaEndpoints: e.delta, fetchEndpoints: e.fetch });
+  server.addService(rawResponses(EndpointDiscoveryServiceService), { streamEndpoints: e.stream, deltaEndpoints: e.delta, fetchEndpoints: e.fetch });
   const s = perType(deps, TYPE.secret);
-  server.addService(SecretDiscoveryServiceService, { streamSecrets: s.stream, deltaSecrets: s.delta, fetchSecrets: s.fetch });
+  server.addService(rawResponses(SecretDiscoveryServiceService), { streamSecrets: s.stream, deltaSecrets: s.delta, fetchSecrets: s.fetch });
   addReflection(server, XDS_SERVICES);
   return server;
 }

@@ -1,10 +1,11 @@
 // Incremental (delta) xDS for one stream: per-resource versions, subscribe /
 // unsubscribe, wildcard, removals. Transport-free like SotwStream.
 // https://www.envoyproxy.io/docs/envoy/latest/api-docs/xds_protocol#incremental-xds
-import { DeltaDiscoveryResponse, type DeltaDiscoveryRequest } from '../../../proto/gen/envoy/service/discovery/v3/discovery.ts';
-import type { Snapshot } from './snapshot.ts';
+import type { DeltaDiscoveryRequest, DeltaDiscoveryResponse } from '../../../proto/gen/envoy/service/discovery/v3/discovery.ts';
+import type { Snapshot, XdsResource } from './snapshot.ts';
 import { PUSH_ORDER, TYPE, WILDCARD_TYPES, type TypeUrl } from './type-urls.ts';
 import { XdsStream, type StreamOptions } from './stream-common.ts';
+import { encodedDelta, withNonce } from './encoded-responses.ts';
 
 interface DeltaTypeState {
   wildcard: boolean;
@@ -14,12 +15,24 @@ interface DeltaTypeState {
   /** nonce -> system version of responses not yet answered. */
   pending: Map<string, string>;
   responded: boolean;
+  /**
+   * The type's set version that `known` is up to date with for upserts: every
+   * subscribed resource of that set is in `known` at its version. Cleared when
+   * the subscription or `known` changes outside a push.
+   */
+  upsertedAt?: string;
+  /** Likewise for removals: `known` holds nothing that set lacks or that is unsubscribed. */
+  removedAt?: string;
 }
+
+const REVERSE_PUSH_ORDER: readonly TypeUrl[] = [...PUSH_ORDER].reverse();
+const NONE: never[] = [];
 
 export class DeltaStream extends XdsStream<DeltaTypeState> {
   constructor(
     opts: StreamOptions,
-    private readonly send: (r: DeltaDiscoveryResponse) => void,
+    /** `encoded`: the response's protobuf encoding, for a transport that writes bytes. */
+    private readonly send: (r: DeltaDiscoveryResponse, encoded: Uint8Array) => void,
   ) {
     super(opts, 'delta');
   }
@@ -54,16 +67,20 @@ export class DeltaStream extends XdsStream<DeltaTypeState> {
       }
     }
 
-    for (const n of req.resourceNamesSubscribe) {
-      if (n === '*') st.wildcard = true;
-      else st.names.add(n);
-    }
-    for (const n of req.resourceNamesUnsubscribe) {
-      if (n === '*') st.wildcard = false;
-      else {
-        st.names.delete(n);
-        // Forget what the client had so a later re-subscription sends it again.
-        st.known.delete(n);
+    if (req.resourceNamesSubscribe.length || req.resourceNamesUnsubscribe.length) {
+      // The subscription changes: what is to be sent must be worked out again.
+      st.upsertedAt = st.removedAt = undefined;
+      for (const n of req.resourceNamesSubscribe) {
+        if (n === '*') st.wildcard = true;
+        else st.names.add(n);
+      }
+      for (const n of req.resourceNamesUnsubscribe) {
+        if (n === '*') st.wildcard = false;
+        else {
+          st.names.delete(n);
+          // Forget what the client had so a later re-subscription sends it again.
+          st.known.delete(n);
+        }
       }
     }
     const snap = this.opts.cache.get(this.opts.cache.nodeKey(node));
@@ -81,7 +98,7 @@ export class DeltaStream extends XdsStream<DeltaTypeState> {
       const st = this.types.get(t);
       if (st) this.push(t, st, snap, false, 'upserts');
     }
-    for (const t of [...PUSH_ORDER].reverse()) {
+    for (const t of REVERSE_PUSH_ORDER) {
       const st = this.types.get(t);
       if (st) this.push(t, st, snap, false, 'removals');
     }
@@ -89,9 +106,15 @@ export class DeltaStream extends XdsStream<DeltaTypeState> {
 
   private push(typeUrl: TypeUrl, st: DeltaTypeState, snap: Snapshot, force: boolean, phase: 'all' | 'upserts' | 'removals' = 'all'): void {
     const set = snap.resources[typeUrl];
-    const inScope = (n: string) => st.wildcard || st.names.has(n);
-    const changed = phase === 'removals' ? [] : [...set.items.values()].filter((r) => inScope(r.name) && st.known.get(r.name) !== r.version);
-    const removed = phase === 'upserts' ? [] : [...st.known.keys()].filter((n) => !set.items.has(n) || !inScope(n));
+    const upserts = phase !== 'removals';
+    const removals = phase !== 'upserts';
+    // Nothing to send when the stream already has this version of the type under
+    // its current subscription (a change of one type leaves the others alone).
+    if (!force && (!upserts || st.upsertedAt === set.version) && (!removals || st.removedAt === set.version)) return;
+    const changed = upserts ? changedItems(set.items, st) : NONE;
+    const removed = removals ? removedNames(set.items, st) : NONE;
+    if (upserts) st.upsertedAt = set.version;
+    if (removals) st.removedAt = set.version;
     // The first answer per type is sent even if empty: Envoy's initialisation
     // waits for it (otherwise until initial_fetch_timeout).
     if (!changed.length && !removed.length && !force) return;
@@ -101,7 +124,9 @@ export class DeltaStream extends XdsStream<DeltaTypeState> {
       // (up to initial_fetch_timeout) even if they did not change: forget that
       // the client has them so the EDS push that follows includes them.
       const eds = this.types.get(TYPE.endpoint);
-      if (eds) for (const r of changed) if (r.edsName && st.known.has(r.name)) eds.known.delete(r.edsName);
+      if (eds)
+        for (const r of changed)
+          if (r.edsName && st.known.has(r.name) && eds.known.delete(r.edsName)) eds.upsertedAt = undefined;
     }
     for (const r of changed) st.known.set(r.name, r.version);
     for (const n of removed) st.known.delete(n);
@@ -109,17 +134,24 @@ export class DeltaStream extends XdsStream<DeltaTypeState> {
     // Envoy answers every nonce; bound the map anyway against a client that does not.
     if (st.pending.size > 32) st.pending.delete(st.pending.keys().next().value!);
     st.responded = true;
-    this.send(
-      DeltaDiscoveryResponse.fromPartial({
-        systemVersionInfo: set.version,
-        typeUrl,
-        nonce,
-        resources: changed.map((r) => ({ name: r.name, version: r.version, resource: r.any })),
-        removedResources: removed,
-        controlPlane: { identifier: this.opts.controlPlaneId },
-      }),
-    );
+    // Encoded once for every stream sent the same resources of this version; only the nonce is ours.
+    const enc = encodedDelta(typeUrl, set, changed, removed, this.opts.controlPlaneId);
+    this.send({ ...enc.message, nonce }, withNonce(enc.bytes, nonce));
     this.opts.status.sent(this.node!.id, 'delta', typeUrl, set.version, nonce, changed.length);
     this.log.debug({ typeUrl, version: set.version, nonce, changed: changed.length, removed: removed.length }, 'delta push');
   }
+}
+
+/** The subscribed resources of a set the client does not have at their version. */
+function changedItems(items: ReadonlyMap<string, XdsResource>, st: DeltaTypeState): XdsResource[] {
+  const out: XdsResource[] = [];
+  for (const r of items.values()) if ((st.wildcard || st.names.has(r.name)) && st.known.get(r.name) !== r.version) out.push(r);
+  return out;
+}
+
+/** What the client has that the set lacks or that is no longer subscribed. */
+function removedNames(items: ReadonlyMap<string, XdsResource>, st: DeltaTypeState): string[] {
+  const out: string[] = [];
+  for (const n of st.known.keys()) if (!items.has(n) || !(st.wildcard || st.names.has(n))) out.push(n);
+  return out;
 }

@@ -2,10 +2,11 @@
 // nonces, version_info and ACK/NACK. Transport-free: it receives decoded
 // requests and hands responses to `send`.
 // https://www.envoyproxy.io/docs/envoy/latest/api-docs/xds_protocol#ack-nack-and-resource-type-instance-version
-import { DiscoveryResponse, type DiscoveryRequest } from '../../../proto/gen/envoy/service/discovery/v3/discovery.ts';
+import type { DiscoveryRequest, DiscoveryResponse } from '../../../proto/gen/envoy/service/discovery/v3/discovery.ts';
 import type { Snapshot, XdsResource } from './snapshot.ts';
 import { PUSH_ORDER, TYPE, WILDCARD_TYPES, type TypeUrl } from './type-urls.ts';
 import { XdsStream, type StreamOptions } from './stream-common.ts';
+import { encodedSotw, withNonce } from './encoded-responses.ts';
 
 interface TypeState {
   wildcard: boolean;
@@ -22,7 +23,8 @@ interface TypeState {
 export class SotwStream extends XdsStream<TypeState> {
   constructor(
     opts: StreamOptions,
-    private readonly send: (r: DiscoveryResponse) => void,
+    /** `encoded`: the response's protobuf encoding, for a transport that writes bytes. */
+    private readonly send: (r: DiscoveryResponse, encoded: Uint8Array) => void,
   ) {
     super(opts, 'sotw');
   }
@@ -55,7 +57,7 @@ export class SotwStream extends XdsStream<TypeState> {
     const names = new Set(req.resourceNames);
     const wildcard = names.has('*') || (WILDCARD_TYPES.has(typeUrl) && names.size === 0);
     names.delete('*');
-    const changed = isNew || wildcard !== st.wildcard || names.size !== st.names.size || [...names].some((n) => !st.names.has(n));
+    const changed = isNew || wildcard !== st.wildcard || !sameNames(names, st.names);
     st.wildcard = wildcard;
     st.names = names;
 
@@ -89,23 +91,16 @@ export class SotwStream extends XdsStream<TypeState> {
 
   private respond(typeUrl: TypeUrl, st: TypeState, snap: Snapshot): void {
     const set = snap.resources[typeUrl];
-    const items = st.wildcard ? [...set.items.values()] : [...st.names].map((n) => set.items.get(n)).filter((r) => r !== undefined);
+    // Encoded once per version and subscription, shared by every stream; only the nonce is ours.
+    const enc = encodedSotw(typeUrl, set, st.wildcard ? undefined : st.names, this.opts.controlPlaneId);
     const nonce = this.nextNonce();
     st.sentVersion = set.version;
     st.nonce = nonce;
     st.force = false;
-    if (typeUrl === TYPE.cluster) this.noteClusters(st, items);
-    this.send(
-      DiscoveryResponse.fromPartial({
-        versionInfo: set.version,
-        resources: items.map((r) => r.any),
-        typeUrl,
-        nonce,
-        controlPlane: { identifier: this.opts.controlPlaneId },
-      }),
-    );
-    this.opts.status.sent(this.node!.id, 'sotw', typeUrl, set.version, nonce, items.length);
-    this.log.debug({ typeUrl, version: set.version, nonce, count: items.length }, 'sotw push');
+    if (typeUrl === TYPE.cluster) this.noteClusters(st, enc.items);
+    this.send({ ...enc.message, nonce }, withNonce(enc.bytes, nonce));
+    this.opts.status.sent(this.node!.id, 'sotw', typeUrl, set.version, nonce, enc.items.length);
+    this.log.debug({ typeUrl, version: set.version, nonce, count: enc.items.length }, 'sotw push');
   }
 
   /**
@@ -113,11 +108,17 @@ export class SotwStream extends XdsStream<TypeState> {
    * (up to initial_fetch_timeout), even if they did not change: so the next
    * EDS response goes out even at the same version.
    */
-  private noteClusters(st: TypeState, items: XdsResource[]): void {
+  private noteClusters(st: TypeState, items: readonly XdsResource[]): void {
     const prev = st.sentItems;
     st.sentItems = new Map(items.map((r) => [r.name, r.version]));
     if (!prev) return;
     const eds = this.types.get(TYPE.endpoint);
     if (eds && items.some((r) => r.edsName && prev.has(r.name) && prev.get(r.name) !== r.version)) eds.force = true;
   }
+}
+
+function sameNames(a: ReadonlySet<string>, b: ReadonlySet<string>): boolean {
+  if (a.size !== b.size) return false;
+  for (const n of a) if (!b.has(n)) return false;
+  return true;
 }
