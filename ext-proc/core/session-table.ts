@@ -59,9 +59,21 @@ export interface SessionTableOptions {
   now?: () => number;
 }
 
+/**
+ * What a process keeps per session it has seen: the use count, the expiry, and
+ * the ticket it opened with its contents, so that the session's later requests
+ * skip the AES-GCM unseal (the same id string, byte for byte; any other string
+ * is opened and checked as before).
+ */
+interface Tracked {
+  uses: number;
+  expiresAt: number;
+  ticket?: { id: string; key: Buffer; enc: ContentEnc };
+}
+
 export class SessionTable {
-  /** Uses per session id random part, in order of last use (Map order). */
-  private readonly uses = new Map<string, { uses: number; expiresAt: number }>();
+  /** Per session id random part, in order of last use (Map order). */
+  private readonly uses = new Map<string, Tracked>();
   private readonly now: () => number;
 
   constructor(private readonly opts: SessionTableOptions) {
@@ -82,21 +94,38 @@ export class SessionTable {
     const { iv, ciphertext, tag } = gcmEncrypt('A256GCM', this.opts.ticketKey, body, Buffer.from(r, 'ascii'));
     const sealed = Buffer.concat([iv, ciphertext, tag]);
     body.fill(0);
-    this.track(r, { uses: 0, expiresAt });
-    return { id: `${r}.${sealed.toString('base64url')}`, expiresAt };
+    const id = `${r}.${sealed.toString('base64url')}`;
+    this.track(r, { uses: 0, expiresAt, ticket: { id, key, enc } });
+    return { id, expiresAt };
   }
 
-  /** Opens a ticket and counts one use; undefined when forged, unknown, expired or used up. */
+  /**
+   * Opens a ticket and counts one use; undefined when forged, unknown, expired or
+   * used up. The ticket of a tracked session is opened once: a later request with
+   * the same id string takes its contents from the table (the expiry sealed in it
+   * and the use count are checked the same way). The key returned is shared: not
+   * to be modified.
+   */
   use(id: string): SessionEntry | undefined {
-    const t = this.open(id);
-    if (!t) return undefined;
-    const { r } = t;
+    const known = this.uses.get(randomPart(id));
+    let r: string;
+    let t: { key: Buffer; enc: ContentEnc; expiresAt: number };
+    if (known?.ticket !== undefined && known.ticket.id === id) {
+      r = randomPart(id);
+      t = { key: known.ticket.key, enc: known.ticket.enc, expiresAt: known.expiresAt };
+    } else {
+      const opened = this.open(id);
+      if (!opened) return undefined;
+      ({ r } = opened);
+      t = opened;
+    }
     const now = this.now();
     if (now >= t.expiresAt) {
       this.uses.delete(r);
       return undefined;
     }
     const seen = this.uses.get(r) ?? { uses: 0, expiresAt: t.expiresAt };
+    seen.ticket ??= { id, key: t.key, enc: t.enc };
     // A used-up session stays tracked (and refused) until it expires or is evicted.
     if (seen.uses >= this.opts.maxUses) return undefined;
     seen.uses++;
@@ -121,7 +150,7 @@ export class SessionTable {
     }
   }
 
-  private track(r: string, e: { uses: number; expiresAt: number }): void {
+  private track(r: string, e: Tracked): void {
     this.uses.delete(r);
     this.uses.set(r, e);
     while (this.uses.size > this.opts.maxEntries) this.uses.delete(this.uses.keys().next().value as string);

@@ -4,31 +4,16 @@
 // {code, message} body, so nothing reaches the app (interface 1 of the team brief).
 import * as grpc from '@grpc/grpc-js';
 import type { Logger } from '../../foundation/logger.ts';
-import type { HeaderValue } from '../../proto/gen/envoy/config/core/v3/base.ts';
 import { HeaderValueOption_HeaderAppendAction } from '../../proto/gen/envoy/config/core/v3/base.ts';
-import { ProcessingMode_BodySendMode, ProcessingMode_HeaderSendMode } from '../../proto/gen/envoy/extensions/filters/http/ext_proc/v3/processing_mode.ts';
-import {
-  CommonResponse_ResponseStatus,
-  ExternalProcessorService,
-  ProcessingResponse,
-  type CommonResponse,
-  type HeaderMutation,
-  type ProcessingRequest,
-} from '../../proto/gen/envoy/service/ext_proc/v3/external_processor.ts';
+import { ExternalProcessorService, ProcessingResponse, type HeaderMutation } from '../../proto/gen/envoy/service/ext_proc/v3/external_processor.ts';
 import type { ExtProcError } from '../errors.ts';
 import { EnvelopeExchange, type Decision, type EnvelopeContext, type HeaderEdits } from '../core/envelope-exchange.ts';
 import type { ExtProcMetrics } from './metrics.ts';
+import { CONSTANT, decodeProcessingRequest, encodePhaseResponse, PHASE_FIELD, SKIP_RESPONSE_BODY_TAIL, type PhaseField, type PhaseRequest } from './ext-proc-wire.ts';
 
 export const EXT_PROC_SERVICE = 'envoy.service.ext_proc.v3.ExternalProcessor';
 
-function headerMap(hs: HeaderValue[] | undefined): Map<string, string> {
-  const m = new Map<string, string>();
-  for (const h of hs ?? []) m.set(h.key.toLowerCase(), h.value !== '' ? h.value : h.rawValue.toString('latin1'));
-  return m;
-}
-
-function mutation(edits: HeaderEdits | undefined): HeaderMutation | undefined {
-  if (!edits) return undefined;
+function mutation(edits: HeaderEdits): HeaderMutation {
   return {
     setHeaders: edits.set.map(([key, v]) => ({
       header: { key, value: '', rawValue: Buffer.from(v, 'latin1') },
@@ -40,35 +25,48 @@ function mutation(edits: HeaderEdits | undefined): HeaderMutation | undefined {
   };
 }
 
-/** Plain pass-through: ask Envoy for nothing more on this request (allow_mode_override). */
-const SKIP_ALL = {
-  requestHeaderMode: ProcessingMode_HeaderSendMode.SEND,
-  responseHeaderMode: ProcessingMode_HeaderSendMode.SKIP,
-  requestBodyMode: ProcessingMode_BodySendMode.NONE,
-  responseBodyMode: ProcessingMode_BodySendMode.NONE,
-  requestTrailerMode: ProcessingMode_HeaderSendMode.SKIP,
-  responseTrailerMode: ProcessingMode_HeaderSendMode.SKIP,
-};
-const SKIP_RESPONSE_BODY = { ...SKIP_ALL, responseHeaderMode: ProcessingMode_HeaderSendMode.SEND };
-
-function immediate(error: ExtProcError): ProcessingResponse {
-  return ProcessingResponse.fromPartial({
+/** Rare (a rejection): written by the generated code. */
+function immediate(error: ExtProcError): Buffer {
+  return Buffer.from(ProcessingResponse.encode(ProcessingResponse.fromPartial({
     immediateResponse: {
       status: { code: error.httpStatus },
       headers: mutation({ set: [['content-type', 'application/json']], remove: [] }),
       body: Buffer.from(JSON.stringify(error.toJSON())),
       details: `aenv_ext_proc_${error.code.toLowerCase()}`,
     },
-  });
+  })).finish());
 }
 
-function common(d: Decision): Partial<CommonResponse> {
-  if (d.kind === 'replace') {
-    return { status: CommonResponse_ResponseStatus.CONTINUE, headerMutation: mutation(d.headers), bodyMutation: { body: d.body } };
-  }
-  if (d.kind === 'continue' && d.headers) return { headerMutation: mutation(d.headers) };
-  return {};
+/**
+ * The phase's answer to a continue/replace decision: the constant CONTINUE
+ * when nothing changes, else CONTINUE with the header and body mutations
+ * (status CONTINUE; a replaced body is a body mutation).
+ */
+function common(field: PhaseField, d: Decision, constant: Buffer, tail?: Buffer): Buffer {
+  if (d.kind === 'replace') return encodePhaseResponse(field, d.headers, d.body, tail);
+  if (d.kind === 'continue' && d.headers) return encodePhaseResponse(field, d.headers, undefined, tail);
+  return constant;
 }
+
+/**
+ * The ExternalProcessor service with ext-proc's own codec (ext-proc-wire.ts):
+ * requests arrive as the phase fields the exchange reads, responses leave as
+ * bytes (constant or written once). Same path and messages as the generated
+ * ExternalProcessorService, so Envoy and any gRPC client see no difference.
+ */
+const ExtProcWireService = {
+  process: {
+    path: ExternalProcessorService.process.path,
+    requestStream: true,
+    responseStream: true,
+    requestSerialize: (): Buffer => {
+      throw new Error('ext-proc only serves this method');
+    },
+    requestDeserialize: decodeProcessingRequest,
+    responseSerialize: (b: Buffer): Buffer => b,
+    responseDeserialize: (b: Buffer): Buffer => b,
+  },
+} satisfies grpc.ServiceDefinition;
 
 export interface ExtProcServiceOptions {
   context: EnvelopeContext;
@@ -86,12 +84,12 @@ export interface ExtProcServiceOptions {
  * headers at once (chunked, the app's content-type), so they can no longer be
  * fixed (checked against Envoy 1.40).
  */
-export function respond(ex: EnvelopeExchange, req: ProcessingRequest, onError: (e: ExtProcError) => void): { res: ProcessingResponse; last: boolean } | undefined {
+export function respond(ex: EnvelopeExchange, req: PhaseRequest, onError: (e: ExtProcError) => void): { res: Buffer; last: boolean } | undefined {
   if (req.requestHeaders) {
-    const d = ex.onRequestHeaders(headerMap(req.requestHeaders.headers?.headers), req.requestHeaders.endOfStream);
+    const d = ex.onRequestHeaders(req.requestHeaders.headers, req.requestHeaders.endOfStream);
     if (d.kind === 'reject') return onError(d.error), { res: immediate(d.error), last: true };
-    if (d.kind === 'pass') return { res: ProcessingResponse.fromPartial({ requestHeaders: { response: {} }, modeOverride: SKIP_ALL }), last: true };
-    return { res: ProcessingResponse.fromPartial({ requestHeaders: { response: common(d) } }), last: false };
+    if (d.kind === 'pass') return { res: CONSTANT.pass, last: true };
+    return { res: common(PHASE_FIELD.requestHeaders, d, CONSTANT.requestHeaders), last: false };
   }
   if (req.requestBody) {
     const d = ex.onRequestBody(req.requestBody.body);
@@ -103,21 +101,24 @@ export function respond(ex: EnvelopeExchange, req: ProcessingRequest, onError: (
     // and it resets a side stream the server ends before the response phase:
     // one reset per plain sniffed request, bounded per connection by the
     // ext_proc cluster's maxRequestsPerConnection (see online.ts).
-    return { res: ProcessingResponse.fromPartial({ requestBody: { response: common(d) } }), last: !ex.encryptsResponse };
+    return { res: common(PHASE_FIELD.requestBody, d, CONSTANT.requestBody), last: !ex.encryptsResponse };
   }
   if (req.responseHeaders) {
-    const d = ex.onResponseHeaders(headerMap(req.responseHeaders.headers?.headers));
+    const d = ex.onResponseHeaders(req.responseHeaders.headers);
     // A plain (sniffed) request: the response body need not come to us.
     const last = !ex.encryptsResponse || req.responseHeaders.endOfStream;
-    return { res: ProcessingResponse.fromPartial({ responseHeaders: { response: common(d) }, ...(ex.encryptsResponse ? {} : { modeOverride: SKIP_RESPONSE_BODY }) }), last };
+    const res = ex.encryptsResponse
+      ? common(PHASE_FIELD.responseHeaders, d, CONSTANT.responseHeaders)
+      : common(PHASE_FIELD.responseHeaders, d, CONSTANT.responseHeadersSkipBody, SKIP_RESPONSE_BODY_TAIL);
+    return { res, last };
   }
   if (req.responseBody) {
     const d = ex.onResponseBody(req.responseBody.body);
     if (d.kind === 'reject') return onError(d.error), { res: immediate(d.error), last: true };
-    return { res: ProcessingResponse.fromPartial({ responseBody: { response: common(d) } }), last: req.responseBody.endOfStream };
+    return { res: common(PHASE_FIELD.responseBody, d, CONSTANT.responseBody), last: req.responseBody.endOfStream };
   }
-  if (req.requestTrailers) return { res: ProcessingResponse.fromPartial({ requestTrailers: {} }), last: false };
-  if (req.responseTrailers) return { res: ProcessingResponse.fromPartial({ responseTrailers: {} }), last: true };
+  if (req.requestTrailers) return { res: CONSTANT.requestTrailers, last: false };
+  if (req.responseTrailers) return { res: CONSTANT.responseTrailers, last: true };
   return undefined;
 }
 
@@ -130,25 +131,36 @@ export function createExtProcServer(opts: ExtProcServiceOptions): grpc.Server {
     'grpc.enable_channelz': 0,
   });
   const { logger, metrics } = opts;
-  server.addService(ExternalProcessorService, {
-    process(call: grpc.ServerDuplexStream<ProcessingRequest, ProcessingResponse>) {
+  // prom-client looks a labelled child up by its serialised labels on every
+  // inc(): the children are kept here instead, made on first use (so /metrics
+  // shows exactly the labels seen, as before).
+  const decrypts = new Map<string, { inc(): void }>();
+  const errors = new Map<string, { inc(): void }>();
+  const child = (m: Map<string, { inc(): void }>, c: ExtProcMetrics['errors'] | undefined, name: string, value: string): { inc(): void } | undefined => {
+    if (!c) return undefined;
+    let ch = m.get(value);
+    if (!ch) m.set(value, (ch = c.labels({ [name]: value })));
+    return ch;
+  };
+  server.addService(ExtProcWireService, {
+    process(call: grpc.ServerDuplexStream<PhaseRequest, Buffer>) {
       const ex = new EnvelopeExchange(opts.context);
       const onError = (e: ExtProcError): void => {
-        metrics?.errors.inc({ code: e.code });
+        child(errors, metrics?.errors, 'code', e.code)?.inc();
         // The cause is a crypto library error: logged at debug, never sent.
         logger.info({ code: e.code }, 'envelope rejected');
         if (e.cause) logger.debug({ code: e.code, err: String((e.cause as Error).message ?? e.cause) }, 'rejection cause');
       };
-      call.on('data', (req: ProcessingRequest) => {
+      call.on('data', (req: PhaseRequest) => {
         let out: ReturnType<typeof respond>;
         try {
           out = respond(ex, req, onError);
-          if (req.requestBody && ex.isEnvelope) metrics?.decrypts.inc({ alg: ex.alg ?? 'unknown' });
+          if (req.requestBody && ex.isEnvelope) child(decrypts, metrics?.decrypts, 'alg', ex.alg ?? 'unknown')?.inc();
         } catch (err) {
           // Unexpected: fail closed with an error on the stream; Envoy (failure_mode_allow
           // false) answers the client with 500 and forwards nothing.
           logger.error({ err: (err as Error).message }, 'ext_proc internal error');
-          metrics?.errors.inc({ code: 'INTERNAL' });
+          child(errors, metrics?.errors, 'code', 'INTERNAL')?.inc();
           call.destroy(err as Error);
           return;
         }

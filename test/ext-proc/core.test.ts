@@ -59,6 +59,12 @@ t.test('session table: tickets, ttl, max uses, bounded tracking', async (t) => {
   t.equal(table.use(`${r}.${sealed.slice(0, -4)}`), undefined, 'truncated');
   t.equal(table.use(r), undefined, 'random part alone');
   t.equal(table.use('no-such-session'), undefined);
+  // The table keeps the opened ticket of a session it tracks (later requests skip the unseal):
+  // only the same id string takes that path, and the forgeries above counted no use of it.
+  const again = table.use(a.id)!;
+  t.equal(again.uses, 2, 'the real session: its second use');
+  t.same(again.key, deriveSessionKey(Buffer.alloc(16, 1), 'A128GCM', a.id), 'with its key');
+  t.equal(table.use(`${r}.${flip(sealed, 30)}`), undefined, 'a forged ticket with the random part of a tracked session is still opened, and refused');
 
   // Uses are counted per process; a used-up session stays refused.
   const b = table.create(Buffer.alloc(16, 2), 'A256GCM');
