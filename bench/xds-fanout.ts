@@ -8,7 +8,7 @@
 // node ids and the same rounds: the resources of every change come from our own
 // control plane core, so both serve the same resources with the same per-type
 // versions (only the RDS resource changes per round).
-// usage: node --import=tsx --expose-gc bench/xds-fanout.ts [--clients 1000] [--rounds 10] [--peer false]
+// usage: node --import=tsx --expose-gc bench/xds-fanout.ts [--clients 1000,5000,10000] [--rounds 10] [--peer false]
 import { execFileSync, fork, spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, readFileSync } from 'node:fs';
 import { cpus } from 'node:os';
@@ -25,7 +25,7 @@ import { writeBenchResult } from './lib/results.ts';
 import { cpuMs } from './lib/proc-cpu.ts';
 
 const here = dirname(fileURLToPath(import.meta.url));
-const { values } = parseArgs({ options: { clients: { type: 'string', default: '1000' }, rounds: { type: 'string', default: '10' }, 'deadline-s': { type: 'string' }, 'streams-per-connection': { type: 'string', default: '1' }, 'client-processes': { type: 'string', default: '2' }, peer: { type: 'string', default: 'true' } } });
+const { values } = parseArgs({ options: { clients: { type: 'string', default: '1000,5000,10000' }, rounds: { type: 'string', default: '10' }, 'deadline-s': { type: 'string' }, 'streams-per-connection': { type: 'string', default: '1' }, 'client-processes': { type: 'string', default: '2' }, peer: { type: 'string', default: 'true' } } });
 /** One or more client counts, e.g. 1000,5000,10000. */
 const COUNTS = values.clients!.split(',').map(Number);
 /** 1 (default): one HTTP/2 connection per simulated Envoy; 100: the shared mode. */
