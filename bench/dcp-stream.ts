@@ -55,7 +55,7 @@ async function measure(phase: string, bytes: number, fn: () => Promise<void>): P
   const seconds = (performance.now() - t0) / 1000;
   peak = Math.max(peak, rssMiB());
   const r = (x: number) => Math.round(x * 10) / 10;
-  return { phase, sizeMiB: bytes / MiB, seconds: Math.round(seconds * 1000) / 1000, mibPerSec: r(bytes / MiB / seconds), rssBeforeMiB: r(before), peakRssMiB: r(peak), peakDeltaMiB: r(peak - before) };
+  return { phase, sizeMiB: r(bytes / MiB), seconds: Math.round(seconds * 1000) / 1000, mibPerSec: r(bytes / MiB / seconds), rssBeforeMiB: r(before), peakRssMiB: r(peak), peakDeltaMiB: r(peak - before) };
 }
 
 /** Writes `bytes` of pseudo-random content (a 1 MiB random block, varied per MiB) and returns its SHA-256. */
@@ -136,8 +136,16 @@ async function run(dir: string, bytes: number, key: Buffer): Promise<Phase[]> {
     await pass();
     phases.push(await measure('decryptStream, in memory', bytes * 4, async () => { for (let i = 0; i < 4; i++) await pass(); }));
   }
-  phases.push(await measure('decryptFile', bytes, async () => void (await decryptFile(enc, out, key))));
+  // decryptFile beside a copy + fsync measured right before it, two rounds: the
+  // phases before leave dirty pages behind whose writeback slows whatever runs
+  // next, so only an adjacent baseline compares (the .enc itself is copied).
   const encSize = statSync(enc).size;
+  for (let round = 0; round < 2; round++) {
+    phases.push(await measure('baseline: copy + fsync, beside decryptFile', encSize, () => pipeline(createReadStream(enc), createWriteStream(copy, { flush: true }))));
+    rmSync(copy);
+    phases.push(await measure('decryptFile', bytes, async () => void (await decryptFile(enc, out, key))));
+    if (round === 0) rmSync(out);
+  }
   rmSync(enc);
   if ((await sha256File(out)) !== digest) throw new Error('round trip mismatch: decrypted file differs from the original');
   rmSync(out);
@@ -175,6 +183,16 @@ async function main(): Promise<void> {
   const get = (p: string, size: number) => results.find((r) => r.phase === p && r.sizeMiB === size / MiB)!;
   const base = get('baseline: copy + fsync', large);
   const ratio = (a: number, b: number) => Math.round((a / b) * 100) / 100;
+  /** decryptFile / the copy + fsync just before it, per round. */
+  const adjacent = (size: number): number[] => {
+    const out: number[] = [];
+    for (let i = 1; i < results.length; i++) {
+      const [b, d] = [results[i - 1]!, results[i]!];
+      if (d.phase === 'decryptFile' && d.sizeMiB === size / MiB && b.phase === 'baseline: copy + fsync, beside decryptFile') out.push(d.mibPerSec / b.mibPerSec);
+    }
+    return out;
+  };
+  const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / Math.max(1, xs.length);
   // Measured right after the runs (the machine as loaded as it was); the higher openssl figure is the ceiling.
   const aes = ceilings.before!;
   const inMemory = results.find((r) => r.phase === 'decryptStream, in memory')!;
@@ -185,7 +203,9 @@ async function main(): Promise<void> {
     decryptStreamInMemoryVsAesCeiling: ratio(inMemory.mibPerSec, aes.opensslMiBps),
     decryptStreamInMemoryVsNodeAes: ratio(inMemory.mibPerSec, aes.nodeMiBps),
     encryptFileVsCopyFsync: ratio(get('encryptFile', large).mibPerSec, base.mibPerSec),
-    decryptFileVsCopyFsync: ratio(get('decryptFile', large).mibPerSec, base.mibPerSec),
+    /** Target >= 0.9: each decryptFile round over the copy + fsync measured just before it (mean of the rounds). */
+    decryptFileVsCopyFsync: ratio(mean(adjacent(large)), 1),
+    decryptFileVsFirstCopyFsync: ratio(get('decryptFile', large).mibPerSec, base.mibPerSec),
     decryptStreamVsReadOnly: ratio(get('decryptStream, no write', large).mibPerSec, get('baseline: read only', large).mibPerSec),
     // Flat memory: the peak RSS growth for the large input vs the small one.
     decryptPeakDeltaLargeMiB: get('decryptFile', large).peakDeltaMiB,
