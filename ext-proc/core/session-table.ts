@@ -107,24 +107,16 @@ export class SessionTable {
    * to be modified.
    */
   use(id: string): SessionEntry | undefined {
-    const known = this.uses.get(randomPart(id));
-    let r: string;
-    let t: { key: Buffer; enc: ContentEnc; expiresAt: number };
-    if (known?.ticket !== undefined && known.ticket.id === id) {
-      r = randomPart(id);
-      t = { key: known.ticket.key, enc: known.ticket.enc, expiresAt: known.expiresAt };
-    } else {
-      const opened = this.open(id);
-      if (!opened) return undefined;
-      ({ r } = opened);
-      t = opened;
-    }
-    const now = this.now();
-    if (now >= t.expiresAt) {
+    // open() accepts only ids whose random part is the 22 characters before the dot.
+    const r = randomPart(id);
+    const tracked = this.uses.get(r);
+    const t = tracked?.ticket?.id === id ? { key: tracked.ticket.key, enc: tracked.ticket.enc, expiresAt: tracked.expiresAt } : this.open(id);
+    if (!t) return undefined;
+    if (this.now() >= t.expiresAt) {
       this.uses.delete(r);
       return undefined;
     }
-    const seen = this.uses.get(r) ?? { uses: 0, expiresAt: t.expiresAt };
+    const seen = tracked ?? { uses: 0, expiresAt: t.expiresAt };
     seen.ticket ??= { id, key: t.key, enc: t.enc };
     // A used-up session stays tracked (and refused) until it expires or is evicted.
     if (seen.uses >= this.opts.maxUses) return undefined;
@@ -133,8 +125,8 @@ export class SessionTable {
     return { key: t.key, enc: t.enc, expiresAt: t.expiresAt, uses: seen.uses };
   }
 
-  /** The ticket's contents and its random part `r`; undefined when forged or damaged. */
-  private open(id: string): { r: string; key: Buffer; enc: ContentEnc; expiresAt: number } | undefined {
+  /** The ticket's contents; undefined when forged or damaged. */
+  private open(id: string): { key: Buffer; enc: ContentEnc; expiresAt: number } | undefined {
     const dot = id.indexOf('.');
     if (dot !== 22) return undefined;
     const r = id.slice(0, dot);
@@ -144,7 +136,7 @@ export class SessionTable {
       const body = gcmDecrypt('A256GCM', this.opts.ticketKey, sealed.subarray(0, 12), sealed.subarray(12, sealed.length - 16), sealed.subarray(sealed.length - 16), Buffer.from(r, 'ascii'));
       const enc = CONTENT_ENCS[body[1]!];
       if (body[0] !== TICKET_VERSION || !enc || body.length !== 10 + ENC_KEY_BYTES[enc]) return undefined;
-      return { r, enc, expiresAt: Number(body.readBigUInt64BE(2)), key: Buffer.from(body.subarray(10)) };
+      return { enc, expiresAt: Number(body.readBigUInt64BE(2)), key: Buffer.from(body.subarray(10)) };
     } catch {
       return undefined; // forged or damaged: the same answer as an unknown session
     }
