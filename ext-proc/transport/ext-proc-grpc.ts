@@ -131,22 +131,11 @@ export function createExtProcServer(opts: ExtProcServiceOptions): grpc.Server {
     'grpc.enable_channelz': 0,
   });
   const { logger, metrics } = opts;
-  // prom-client looks a labelled child up by its serialised labels on every
-  // inc(): the children are kept here instead, made on first use (so /metrics
-  // shows exactly the labels seen, as before).
-  const decrypts = new Map<string, { inc(): void }>();
-  const errors = new Map<string, { inc(): void }>();
-  const child = (m: Map<string, { inc(): void }>, c: ExtProcMetrics['errors'] | undefined, name: string, value: string): { inc(): void } | undefined => {
-    if (!c) return undefined;
-    let ch = m.get(value);
-    if (!ch) m.set(value, (ch = c.labels({ [name]: value })));
-    return ch;
-  };
   server.addService(ExtProcWireService, {
     process(call: grpc.ServerDuplexStream<PhaseRequest, Buffer>) {
       const ex = new EnvelopeExchange(opts.context);
       const onError = (e: ExtProcError): void => {
-        child(errors, metrics?.errors, 'code', e.code)?.inc();
+        metrics?.rejected(e.code);
         // The cause is a crypto library error: logged at debug, never sent.
         logger.info({ code: e.code }, 'envelope rejected');
         if (e.cause) logger.debug({ code: e.code, err: String((e.cause as Error).message ?? e.cause) }, 'rejection cause');
@@ -155,12 +144,12 @@ export function createExtProcServer(opts: ExtProcServiceOptions): grpc.Server {
         let out: ReturnType<typeof respond>;
         try {
           out = respond(ex, req, onError);
-          if (req.requestBody && ex.isEnvelope) child(decrypts, metrics?.decrypts, 'alg', ex.alg ?? 'unknown')?.inc();
+          if (req.requestBody && ex.isEnvelope) metrics?.decrypted(ex.alg ?? 'unknown');
         } catch (err) {
           // Unexpected: fail closed with an error on the stream; Envoy (failure_mode_allow
           // false) answers the client with 500 and forwards nothing.
           logger.error({ err: (err as Error).message }, 'ext_proc internal error');
-          child(errors, metrics?.errors, 'code', 'INTERNAL')?.inc();
+          metrics?.rejected('INTERNAL');
           call.destroy(err as Error);
           return;
         }
