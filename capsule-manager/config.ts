@@ -126,6 +126,24 @@ export const CapsuleManagerConfigSchema = Type.Object(
       },
       { additionalProperties: false, default: {} },
     ),
+    /**
+     * Attested release sessions (aenv.capsule_manager.v1.ReleaseSessions): an app
+     * attests once (OpenReleaseSession) and then asks for keys under a session key;
+     * every release is still checked against the policy and audited. Sessions live
+     * in this process only (a restart or another replica answers SESSION_UNKNOWN).
+     */
+    sessions: Type.Object(
+      {
+        enabled: Type.Boolean({ default: true }),
+        /** The longest a session lives: the verified claims (TCB status among them) are this old at most. */
+        maxTtlSeconds: Type.Integer({ minimum: 10, maximum: 3600, default: 300 }),
+        /** Sessions held at once; opening one more evicts the oldest. */
+        maxSessions: Type.Integer({ minimum: 1, maximum: 1_000_000, default: 10_000 }),
+        /** Releases per session (AES-GCM with random IVs: far below 2^32 messages per key). */
+        maxReleases: Type.Integer({ minimum: 1, maximum: 10_000_000, default: 1_000_000 }),
+      },
+      { additionalProperties: false, default: {} },
+    ),
     audit: Type.Object(
       {
         path: Type.Optional(Type.String({ minLength: 1 })),

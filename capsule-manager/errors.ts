@@ -22,6 +22,10 @@ export const CmError = defineErrors('capsule-manager', {
   /** A key release whose nonce was already used: a replay. */
   REPLAYED: 'permission_denied',
   POLICY_DENIED: 'permission_denied',
+  /** A release-session message names a session this capsule manager does not hold (never opened, evicted, or opened before a restart): open a new one. */
+  SESSION_UNKNOWN: 'unauthenticated',
+  /** A release session past its expiry or its release count: open a new one. */
+  SESSION_EXPIRED: 'unauthenticated',
   EXPORT_DENIED: 'permission_denied',
   KEK_MISMATCH: 'failed_precondition',
   STORE_LOCKED: 'failed_precondition',

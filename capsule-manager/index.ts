@@ -6,6 +6,6 @@ export { OwnerConfigSchema } from './core/owner-config.ts';
 export { partyIdOfCert, partyIdOfKey } from './core/party-id.ts';
 export { generatePartyKeys, type PartyKeys } from './core/party-keys.ts';
 export { startCapsuleManager } from './start.ts';
-export { CapsuleManagerClient, type RunningCapsuleManager } from './transport/client.ts';
+export { CapsuleManagerClient, ReleaseSession, ReleaseSessions, type RunningCapsuleManager } from './transport/client.ts';
 export { AppAttesterSchema, AppCmConnectionSchema, appCmConnectionFields, CmVerifySchema, type AppCmConnection } from './config.ts';
 export { connectAppToCm, type AppCmLink } from './transport/app-connection.ts';

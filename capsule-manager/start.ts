@@ -21,6 +21,7 @@ import { partyIdOfKey } from './core/party-id.ts';
 import { CmError } from './errors.ts';
 import { CapsuleManagerService } from './core/capsule-manager-service.ts';
 import { Repository } from './core/repository.ts';
+import { ReleaseSessionTable } from './core/session/table.ts';
 import { FileStore } from './storage/file-store.ts';
 import { openKek, type KekSecret } from './core/kek.ts';
 import { NatsStore } from './storage/nats-store.ts';
@@ -144,9 +145,20 @@ export async function startCapsuleManager(config: unknown, deps: { logger?: Logg
     }
     const partyId = partyIdOfKey(createPublicKey(rsa.privateKey));
     const repo = new Repository(store, kek);
+    const sessions = cfg.sessions.enabled ? new ReleaseSessionTable(cfg.sessions) : undefined;
+    if (sessions) {
+      // Expired sessions are forgotten (keys zeroed) every 30 s; at close every session ends.
+      const sweepSessions = setInterval(() => sessions.sweep(), 30_000);
+      sweepSessions.unref();
+      cleanup.push(() => {
+        clearInterval(sweepSessions);
+        sessions.clear();
+      });
+    }
     const service = new CapsuleManagerService({
       repo,
       freshness: cfg.freshness,
+      sessions,
       // The certificate names the X25519 and P-256 keys: clients may seal requests with ECDH-ES.
       identity: { privateKey: rsa.privateKey, certPem: identity.certPem, partyId, x25519: identity.keys.x25519.privateKey, p256: identity.keys.p256.privateKey },
       verifier,

@@ -11,9 +11,12 @@ import { certBinding } from './envelope.ts';
 import { CmError } from '../errors.ts';
 import type { Repository } from './repository.ts';
 import { VERIFICATION_CODES, type ServiceObserver } from './observer.ts';
-import { runEncrypted, type EncryptedRequestJson, type EncryptedResponseJson } from './rpc/pipeline.ts';
+import { runEncrypted, runInSession, type EncryptedRequestJson, type EncryptedResponseJson } from './rpc/pipeline.ts';
 import type { CmIdentity, RpcContext } from './rpc/rpc.ts';
 import { ENCRYPTED_RPCS, RPC_TABLE, type EncryptedRpc } from './rpcs/index.ts';
+import { openReleaseSession } from './session/open.ts';
+import { sessionGetDataKeys } from './session/release.ts';
+import type { ReleaseSessionTable } from './session/table.ts';
 
 export { ENCRYPTED_RPCS, type EncryptedRpc } from './rpcs/index.ts';
 export type { EncryptedRequestJson, EncryptedResponseJson } from './rpc/pipeline.ts';
@@ -35,6 +38,8 @@ export interface CapsuleManagerServiceOptions {
   observer?: ServiceObserver;
   /** Key releases must be fresh (default required, 120 s window). */
   freshness?: { required: boolean; windowSeconds: number };
+  /** Attested release sessions (aenv.capsule_manager.v1.ReleaseSessions); absent = disabled. */
+  sessions?: ReleaseSessionTable;
   now?: () => Date;
 }
 
@@ -42,7 +47,7 @@ export class CapsuleManagerService {
   private readonly ctx: RpcContext;
   constructor(private readonly o: CapsuleManagerServiceOptions) {
     const now = o.now ?? (() => new Date());
-    this.ctx = { repo: o.repo, identity: o.identity, verifier: o.verifier, appraisal: o.appraisal, requireAttestation: o.requireAttestation !== false, attester: o.attester, observer: o.observer, freshness: o.freshness ?? { required: true, windowSeconds: 120 }, now };
+    this.ctx = { repo: o.repo, identity: o.identity, verifier: o.verifier, appraisal: o.appraisal, requireAttestation: o.requireAttestation !== false, attester: o.attester, observer: o.observer, freshness: o.freshness ?? { required: true, windowSeconds: 120 }, sessions: o.sessions, now };
   }
 
   get certPem(): string {
@@ -62,6 +67,16 @@ export class CapsuleManagerService {
       if (!def) throw new CmError('INVALID_REQUEST', `unknown operation ${String(rpc)}`);
       return runEncrypted(this.ctx, this.o.audit, def, req);
     });
+  }
+
+  /** OpenReleaseSession (aenv): attest once, get a session key sealed to the attested cert (core/session/open.ts). */
+  async openReleaseSession(req: EncryptedRequestJson): Promise<EncryptedResponseJson> {
+    return this.observed('OpenReleaseSession', () => runEncrypted(this.ctx, this.o.audit, openReleaseSession as never, req));
+  }
+
+  /** GetDataKeys inside a release session (core/session/release.ts). */
+  async sessionGetDataKeys(req: EncryptedRequestJson): Promise<EncryptedResponseJson> {
+    return this.observed('SessionGetDataKeys', () => runInSession(this.ctx, this.o.audit, sessionGetDataKeys as never, req));
   }
 
   private async observed<T>(rpc: string, run: () => Promise<T>): Promise<T> {

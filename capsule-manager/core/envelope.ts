@@ -89,12 +89,12 @@ const OAEP_HASH: Record<string, 'sha1' | 'sha256'> = { 'RSA-OAEP-256': 'sha256',
 const CEK_BYTES: Record<string, number> = { A128GCM: 16, A256GCM: 32 };
 const SIG_ALGS = ['RS256', 'PS256', 'ES256', 'EdDSA'];
 
-function b64u(b: Uint8Array | string): string {
+export function b64u(b: Uint8Array | string): string {
   return Buffer.from(b).toString('base64url');
 }
 
 /** base64url without padding or any other character (RFC 7515 2); undefined otherwise. */
-function fromB64u(s: unknown): Buffer | undefined {
+export function fromB64u(s: unknown): Buffer | undefined {
   if (typeof s !== 'string' || !/^[A-Za-z0-9_-]*$/.test(s)) return undefined;
   return Buffer.from(s, 'base64url');
 }
@@ -115,7 +115,7 @@ function isObject(v: unknown): v is Record<string, unknown> {
 }
 
 /** The protected header as a JSON object; undefined when it is not one. */
-function protectedHeader(protectedB64: unknown): Record<string, unknown> | undefined {
+export function protectedHeader(protectedB64: unknown): Record<string, unknown> | undefined {
   const h = headerJson(protectedB64)?.json;
   return isObject(h) ? h : undefined;
 }

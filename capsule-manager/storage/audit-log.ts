@@ -17,6 +17,8 @@ export interface AuditEvent {
   target: string;
   decision: 'allow' | 'deny' | 'ok' | 'error';
   reasons?: string[];
+  /** The release session a key release came through (core/session/). */
+  session?: string;
 }
 
 export interface AuditRecord extends AuditEvent {
@@ -105,7 +107,7 @@ export function openAuditLog(path: string, opts: AuditLogOptions = {}): AuditLog
     path,
     append(e) {
       if (!open) return Promise.reject(new CmError('STORE_UNAVAILABLE', 'audit log is closed'));
-      const base = { seq: ++seq, ts: new Date().toISOString(), actor: e.actor, ...(e.initiator ? { initiator: e.initiator } : {}), action: e.action, target: e.target, decision: e.decision, ...(e.reasons?.length ? { reasons: e.reasons.slice(0, 32) } : {}), prev };
+      const base = { seq: ++seq, ts: new Date().toISOString(), actor: e.actor, ...(e.initiator ? { initiator: e.initiator } : {}), action: e.action, target: e.target, decision: e.decision, ...(e.reasons?.length ? { reasons: e.reasons.slice(0, 32) } : {}), ...(e.session ? { session: e.session } : {}), prev };
       const rec: AuditRecord = { ...base, hash: hashOf(base) };
       prev = rec.hash;
       const p = new Promise<void>((done, fail) => pending.push({ line: `${JSON.stringify(rec)}\n`, rec, done, fail }));

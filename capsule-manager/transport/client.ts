@@ -23,8 +23,11 @@ import type { Policy, ResourceRequest, Rule } from '../core/model.ts';
 import { partyIdOfKey } from '../core/party-id.ts';
 import { CmError } from '../errors.ts';
 import { verifyCapsuleManagerReport } from '../core/verify-cm.ts';
+import { sessionBinding } from '../core/session/open.ts';
+import { jweOfResponse, ReleaseSession, ReleaseSessions, sessionTransport, type DataKey, type SessionCall } from './release-session-client.ts';
 
 export { verifyCapsuleManagerReport } from '../core/verify-cm.ts';
+export { ReleaseSession, ReleaseSessions } from './release-session-client.ts';
 export { signVote, exportAction } from '../core/export-votes.ts';
 export type { Signer } from '../core/envelope.ts';
 
@@ -49,10 +52,7 @@ export interface CapsuleManagerClientOptions {
   envelope?: 'rsa-oaep-256' | 'ecdh-es';
 }
 
-export interface DataKey {
-  resource_uri: string;
-  data_key_b64: string;
-}
+export type { DataKey } from './release-session-client.ts';
 
 export interface TlsAsset {
   cert: string;
@@ -73,6 +73,7 @@ function fromGrpcError(e: grpc.ServiceError): Error {
 
 export class CapsuleManagerClient {
   private readonly grpc: InstanceType<typeof GrpcClient>;
+  private sessionRpc?: { call: SessionCall; close(): void };
   private cmKey?: KeyObject;
   private cmCert?: string;
   /** Verified claims of the CM's evidence after connect(). */
@@ -125,14 +126,41 @@ export class CapsuleManagerClient {
     return { certPem: this.cmCert!, claims: this.cmClaims };
   }
 
-  private async rpc<T>(method: string, request: unknown, signer: Signer = this.opts.signer): Promise<T> {
+  private async rpc<T>(method: string, request: unknown, signer: Signer = this.opts.signer, send?: (req: EncryptedRequest) => Promise<EncryptedResponse>): Promise<T> {
     if (!this.cmKey) await this.connect();
     const sealed = await sealRequest(request, this.cmKey!, signer);
-    const resp = await this.call<EncryptedResponse>(method, EncryptedRequest.fromJSON({ message: sealed.message, has_signature: true }));
-    if (resp.status && resp.status.code !== 0) throw new CmError('INVALID_REQUEST', `capsule manager: ${resp.status.message}`);
-    if (!resp.message) throw new CmError('BAD_ENVELOPE', 'response carries no message');
-    const jwe = { protected: resp.message.protectedHeader, encrypted_key: resp.message.encryptedKey, iv: resp.message.iv, ciphertext: resp.message.ciphertext, tag: resp.message.tag, aad: resp.message.aad } satisfies JweJson;
+    const req = EncryptedRequest.fromJSON({ message: sealed.message, has_signature: true });
+    const resp = send ? await send(req) : await this.call<EncryptedResponse>(method, req);
+    const jwe: JweJson = jweOfResponse(resp);
     return (await openResponse(jwe, signer.privateKey)) as T;
+  }
+
+  private sessions(): SessionCall {
+    this.sessionRpc ??= sessionTransport(this.opts.address, this.opts.timeoutMs ?? 10_000, fromGrpcError);
+    return this.sessionRpc.call;
+  }
+
+  /**
+   * Opens an attested release session (aenv.capsule_manager.v1.ReleaseSessions):
+   * this app's evidence, bound to SHA-256(cert "." "aenv-release-session-v1." nonce),
+   * is verified once; the session's GetDataKeys then carry no evidence and cost
+   * the CM no RSA or ECDH. The CM caps ttlSeconds (sessions.maxTtlSeconds).
+   */
+  async openReleaseSession(attester?: Attester, opts: { ttlSeconds?: number } = {}): Promise<ReleaseSession> {
+    const cert = this.opts.signer.certChainPem[0]!;
+    const freshness = { request_time: new Date().toISOString(), nonce: randomBytes(18).toString('base64url') };
+    const body: Record<string, unknown> = { cert, freshness, ...(opts.ttlSeconds ? { ttl_seconds: opts.ttlSeconds } : {}) };
+    if (attester) body.attestation_report = evidenceToUal(await attester.getEvidence(sessionBinding(cert, freshness.nonce)));
+    const call = this.sessions();
+    const r = await this.rpc<{ session_id?: string; session_key?: string; expires_at?: string; max_releases?: number }>('openReleaseSession', body, this.opts.signer, (req) => call('openReleaseSession', req));
+    const key = Buffer.from(r.session_key ?? '', 'base64url');
+    if (typeof r.session_id !== 'string' || key.length !== 32 || !r.expires_at || !Number.isFinite(Date.parse(r.expires_at))) throw new CmError('BAD_ENVELOPE', 'the capsule manager answered OpenReleaseSession without a session');
+    return new ReleaseSession(call, r.session_id, key, new Date(r.expires_at), r.max_releases ?? 0);
+  }
+
+  /** One release session kept open for this app: opened on first use, replaced when it ends (ReleaseSessions). */
+  releaseSessions(attester?: Attester, opts: { ttlSeconds?: number } = {}): ReleaseSessions {
+    return new ReleaseSessions(() => this.openReleaseSession(attester, opts));
   }
 
   // Owner operations (signed by this party).
@@ -201,6 +229,7 @@ export class CapsuleManagerClient {
 
   close(): void {
     this.grpc.close();
+    this.sessionRpc?.close();
   }
 }
 

@@ -23,18 +23,19 @@ export interface CmFixture {
   client(party: PartyKeys): CapsuleManagerClient;
 }
 
-export async function startTestCapsuleManager(t: Test, over: { storage?: Record<string, unknown>; dir?: string; audit?: boolean; http?: Record<string, unknown>; kek?: Record<string, unknown>; auditReplica?: string } = {}): Promise<CmFixture> {
+export async function startTestCapsuleManager(t: Test, over: { storage?: Record<string, unknown>; dir?: string; audit?: boolean; http?: Record<string, unknown>; kek?: Record<string, unknown>; auditReplica?: string; sessions?: Record<string, unknown>; grpcPort?: number } = {}): Promise<CmFixture> {
   const dir = over.dir ?? mkdtempSync(join(tmpdir(), 'cm-test-'));
   const appAttester = await createAttester('sim', { simKeyDir: join(dir, 'app-sim'), simMeasurements: { mr_ta: APP_MR } });
   const cm = await startCapsuleManager(
     {
-      grpc: { port: 0 },
+      grpc: { port: over.grpcPort ?? 0 },
       http: { port: 0, ...over.http },
       identityDir: join(dir, 'identity'),
       storage: over.storage ?? { kind: 'file', dir: join(dir, 'store') },
       kek: over.kek ?? { passphrase: 'test passphrase 123', scryptCost: 1024 },
       attestation: { self: 'sim', simKeyDir: join(dir, 'cm-sim'), require: true, allowInsecure: true, trustedSimKeys: [appAttester.simPublicKeyPem!] },
       audit: { ...(over.audit === false ? {} : { path: join(dir, 'audit.log') }), ...(over.auditReplica ? { replica: over.auditReplica } : {}) },
+      ...(over.sessions ? { sessions: over.sessions } : {}),
       logLevel: 'silent',
     },
   );

@@ -1,13 +1,16 @@
 // Runs one encrypted RPC: open the envelope (JWE, JWS) -> validate the body
 // against the RPC's schema -> authorize by its auth kind -> handle -> audit
 // (the outcome's records, durable before the answer) -> seal the response to
-// the caller's key. Every audit record of the CM is appended here.
+// the caller's key. An RPC inside a release session runs the same steps with
+// the session as its envelope and caller (runInSession). Every audit record of
+// the CM is appended here.
 import { CmError } from '../../errors.ts';
 import type { AuditLog } from '../../storage/audit-log.ts';
 import { openRequest, sealResponse, type JweJson, type VerifiedSigner } from '../envelope.ts';
 import { publicKeyOfPem } from '../party-id.ts';
 import { checkRequest } from './request-schema.ts';
-import { auditOf, type Caller, type RpcContext, type RpcDef } from './rpc.ts';
+import { auditOf, type Caller, type RpcContext, type RpcDef, type SessionRpcDef } from './rpc.ts';
+import { openSessionMessage, sealSessionMessage, sessionHeaderOf } from '../session/envelope.ts';
 
 export interface EncryptedRequestJson {
   header?: unknown;
@@ -70,6 +73,41 @@ export async function runEncrypted(ctx: RpcContext, audit: AuditLog, def: RpcDef
     else if (def.auditErrors === 'target' && e instanceof CmError) {
       await audit.append({ actor: signer?.partyId ?? 'anonymous', action: def.name, target: targetOf(body), decision: e.kind === 'permission_denied' ? 'deny' : 'error', reasons: [e.message] });
     }
+    throw e;
+  }
+}
+
+/**
+ * One RPC inside a release session: the message's header names the session and
+ * seq; it opens under the session key (a forged or corrupted message changes
+ * nothing); its seq is taken once (a replay is refused and audited); then
+ * validate -> handle -> audit (with the session id) -> seal under the session
+ * key, answering with the same kid and seq.
+ */
+export async function runInSession(ctx: RpcContext, audit: AuditLog, def: SessionRpcDef, req: EncryptedRequestJson): Promise<EncryptedResponseJson> {
+  const sessions = ctx.sessions;
+  if (!sessions) throw new CmError('UNSUPPORTED', 'release sessions are disabled on this capsule manager (sessions.enabled)');
+  const h = sessionHeaderOf(req.message, 'aenv-release-request');
+  const session = sessions.use(h.kid);
+  const body = openSessionMessage(req.message!, session.key);
+  const verdict = session.take(h.seq);
+  if (verdict === 'exhausted') {
+    sessions.end(h.kid);
+    throw new CmError('SESSION_EXPIRED', `the release session has served its ${session.maxReleases} releases: open a new one`);
+  }
+  if (verdict !== 'ok') {
+    const e = new CmError('REPLAYED', verdict === 'replayed' ? `seq ${h.seq} of this release session was already used` : `seq ${h.seq} is below this release session's replay window`);
+    await audit.append({ actor: session.partyId, action: def.name, target: 'release session', decision: 'deny', reasons: [e.message], session: session.id });
+    throw e;
+  }
+  checkRequest(def.schema, body);
+  try {
+    const result = await def.handle(ctx, body as never, session);
+    for (const e of result.audit) await audit.append({ ...e, session: session.id });
+    return { status: { code: 0, message: 'success' }, message: sealSessionMessage(session.key, h, 'aenv-release-response', result.response ?? {}) };
+  } catch (e) {
+    const own = auditOf(e);
+    if (own) await audit.append({ ...own, session: session.id });
     throw e;
   }
 }

@@ -58,6 +58,18 @@ export function targetOfRequest(rr: ResourceRequest): string {
 
 const NONCE = /^[A-Za-z0-9_-]{22,128}$/;
 
+/** Whom a refusal's audit record names besides the actor: the initiator (key releases) and the target. */
+export interface AuditAbout {
+  initiator?: string;
+  target: string;
+}
+
+function refusalOf(e: Error, actor: string, action: string, about: AuditAbout): Error {
+  return withAudit(e, { actor, ...(about.initiator ? { initiator: about.initiator } : {}), action, target: about.target, decision: 'deny', reasons: [e.message] });
+}
+
+export type Freshness = NonNullable<KeyReleaseBody['freshness']>;
+
 /**
  * A key release is fresh: its signed request names a time within the window
  * and a nonce (>= 16 random bytes, base64url) never seen before, recorded in
@@ -70,11 +82,10 @@ const NONCE = /^[A-Za-z0-9_-]{22,128}$/;
  * nonce (an atomic create: of two concurrent copies one wins) once the request
  * has passed attestation and policy, just before anything is released.
  */
-export async function checkFreshness(ctx: RpcContext, body: KeyReleaseBody, rr: ResourceRequest, action: string, actor: string): Promise<{ claim(): Promise<void> }> {
+export async function checkFreshness(ctx: RpcContext, f: Freshness | undefined, action: string, actor: string, about: AuditAbout): Promise<{ claim(): Promise<void> }> {
   const refuse = (e: CmError): never => {
-    throw withAudit(e, { actor, initiator: rr.initiator_party_id, action, target: targetOfRequest(rr), decision: 'deny', reasons: [e.message] });
+    throw refusalOf(e, actor, action, about);
   };
-  const f = body.freshness;
   if (!f) {
     if (ctx.freshness.required) refuse(new CmError('FRESHNESS_REQUIRED', `${action} must carry freshness {request_time, nonce} in the signed request (this capsule manager refuses replayable key releases; set freshness.required false to serve clients that cannot send it)`));
     return { claim: async () => undefined };
@@ -95,18 +106,21 @@ export async function checkFreshness(ctx: RpcContext, body: KeyReleaseBody, rr: 
   return { claim: () => ctx.repo.claimNonce(actor, f.nonce, bucket).catch(replayed) };
 }
 
-/** Verifies the app's evidence (binding SHA-256(cert "." serialized ResourceRequest)); a refusal carries its audit record. */
-export async function attestApp(ctx: RpcContext, body: KeyReleaseBody, rr: ResourceRequest, action: string, actor: string): Promise<VerifiedApp | undefined> {
+/**
+ * Verifies an app's evidence against `binding()` (computed only when a report
+ * is there); without a report: refused when attestation is required, else no
+ * claims (r.env.tee.platform "none"). A refusal carries its audit record.
+ */
+export async function attestApp(ctx: RpcContext, report: unknown, binding: () => Buffer, action: string, actor: string, about: AuditAbout): Promise<VerifiedApp | undefined> {
   try {
-    const report = body.attestation_report as { json_report?: unknown } | undefined;
-    if (!report || (typeof report === 'object' && !report.json_report)) {
+    const r = report as { json_report?: unknown } | undefined;
+    if (!r || (typeof r === 'object' && !r.json_report)) {
       if (ctx.requireAttestation) throw new CmError('ATTESTATION_FAILED', 'attestation_report is required');
       return undefined;
     }
-    const serialized = ResourceRequestPb.encode(ResourceRequestPb.fromJSON(body.resource_request)).finish();
-    return await verifyAppReport(report, certBinding(body.cert, serialized), ctx.verifier, ctx.appraisal);
+    return await verifyAppReport(r, binding(), ctx.verifier, ctx.appraisal);
   } catch (e) {
-    throw withAudit(e as Error, { actor, initiator: rr.initiator_party_id, action, target: targetOfRequest(rr), decision: 'deny', reasons: [(e as Error).message] });
+    throw refusalOf(e as Error, actor, action, about);
   }
 }
 
@@ -175,8 +189,11 @@ export async function checkRelease(
   action: string,
   signerPartyId: string,
 ): Promise<{ app: VerifiedApp | undefined; granted: Array<{ uri: string; dataUuid: string; key: Buffer }>; audit: AuditEvent; claim(): Promise<void> }> {
-  const fresh = await checkFreshness(ctx, body, rr, action, signerPartyId);
-  const app = await attestApp(ctx, body, rr, action, signerPartyId);
+  const about = { initiator: rr.initiator_party_id, target: targetOfRequest(rr) };
+  const fresh = await checkFreshness(ctx, body.freshness, action, signerPartyId, about);
+  // The evidence binds SHA-256(cert "." serialized ResourceRequest): this request's resources.
+  const binding = () => certBinding(body.cert, ResourceRequestPb.encode(ResourceRequestPb.fromJSON(body.resource_request)).finish());
+  const app = await attestApp(ctx, body.attestation_report, binding, action, signerPartyId, about);
   const { granted, audit } = await authorizeRelease(ctx, rr, app?.claims, `${rr.initiator_party_id} via ${signerPartyId}`, action);
   return { app, granted, audit, claim: fresh.claim };
 }

@@ -9,6 +9,7 @@ import type { AuditEvent, AuditLog } from '../../storage/audit-log.ts';
 import type { VerifiedSigner } from '../envelope.ts';
 import type { ServiceObserver } from '../observer.ts';
 import type { Repository } from '../repository.ts';
+import type { ReleaseSession, ReleaseSessionTable } from '../session/table.ts';
 
 export interface CmIdentity {
   privateKey: KeyObject;
@@ -32,6 +33,8 @@ export interface RpcContext {
   observer?: ServiceObserver;
   /** Key releases must carry a fresh request_time and an unused nonce. */
   freshness: { required: boolean; windowSeconds: number };
+  /** Attested release sessions (core/session/); absent: disabled, their RPCs answer UNSUPPORTED. */
+  sessions?: ReleaseSessionTable;
   now(): Date;
 }
 
@@ -72,6 +75,17 @@ export interface RpcDef<S extends TObject = TObject, N extends string = string> 
    */
   auditErrors: 'target' | 'own';
   handle(ctx: RpcContext, body: Static<S>, caller: Caller): Promise<RpcResult>;
+}
+
+/**
+ * An RPC inside a release session (rpc/pipeline.ts runInSession): the session
+ * is the caller (opened by an attested app, its claims verified); refusals
+ * attach their audit record (withAudit) as auditErrors 'own' does.
+ */
+export interface SessionRpcDef<S extends TObject = TObject> {
+  name: string;
+  schema: S;
+  handle(ctx: RpcContext, body: Static<S>, session: ReleaseSession): Promise<RpcResult>;
 }
 
 export function defineRpc<S extends TObject, N extends string>(def: RpcDef<S, N>): RpcDef<S, N> {
