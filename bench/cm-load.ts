@@ -1,11 +1,12 @@
 // Load generator of bench/cm-getdatakeys.ts, in its own process so that its
 // crypto (per request: the app's RS256 signature, the sealing, the sim
-// evidence, opening the response: two RSA-2048 private operations) is not
-// counted in the capsule manager's CPU and does not share its event loop.
+// evidence, opening the response: two RSA-2048 private operations; in a
+// release session two AES-GCM operations) is not counted in the capsule
+// manager's CPU and does not share its event loop.
 // Reads one JSON job from argv[2]; prints one JSON result line on stdout.
 //
 //   job: { phase, address, seconds, concurrency, kind: 'plain' | 'getDataKeys',
-//          envelope?, app?: { keyPem, certPem }, simKeyDir?, measurement?, trustedSimKeys? }
+//          envelope?, session?, app?: { keyPem, certPem }, simKeyDir?, measurement?, trustedSimKeys? }
 import { createPrivateKey } from 'node:crypto';
 import * as grpc from '@grpc/grpc-js';
 import { CapsuleManagerClient } from '../capsule-manager/index.ts';
@@ -19,6 +20,8 @@ export interface LoadJob {
   concurrency: number;
   kind: 'plain' | 'getDataKeys';
   envelope?: 'rsa-oaep-256' | 'ecdh-es';
+  /** Releases through one attested release session (opened, with sim evidence, before the measured window). */
+  session?: boolean;
   app?: { keyPem: string; certPem: string; partyId: string };
   simKeyDir?: string;
   measurement?: string;
@@ -99,7 +102,12 @@ async function main(): Promise<void> {
   });
   await client.connect();
   const rr = { initiator_party_id: app.partyId, scope: '', op_name: 'PSI', resources: [{ resource_uri: 'bench-data', columns: ['id'], attrs: '' }], env: '', global_attrs: '' };
-  const result = await drive(job, () => client.getDataKeys(rr, attester));
+  let release = () => client.getDataKeys(rr, attester);
+  if (job.session) {
+    const session = await client.openReleaseSession(attester);
+    release = () => session.getDataKeys(rr);
+  }
+  const result = await drive(job, release);
   process.stdout.write(`${JSON.stringify({ result })}\n`);
   client.close();
 }
