@@ -139,6 +139,8 @@ export const CapsuleManagerConfigSchema = Type.Object(
         maxTtlSeconds: Type.Integer({ minimum: 10, maximum: 3600, default: 300 }),
         /** Sessions held at once; opening one more evicts the oldest. */
         maxSessions: Type.Integer({ minimum: 1, maximum: 1_000_000, default: 10_000 }),
+        /** Sessions one party holds at once; opening one more ends its own oldest (never another party's). */
+        maxSessionsPerParty: Type.Integer({ minimum: 1, maximum: 1_000_000, default: 64 }),
         /** Releases per session (AES-GCM with random IVs: far below 2^32 messages per key). */
         maxReleases: Type.Integer({ minimum: 1, maximum: 10_000_000, default: 1_000_000 }),
       },

@@ -2,8 +2,8 @@
 // proved when it opened one (its verified claims, its party, its cert) and the
 // 256-bit key its later releases are sealed under. A session ends at its
 // expiry (the CM's limit, the app's request, the cert's notAfter: whichever is
-// first), at its release count, or when the table is full and it is the
-// oldest; its key is zeroed then. Nothing here is persisted: a restarted CM or
+// first), at its release count, or when the table (or its party's share of
+// it) is full and it is the oldest; its key is zeroed then. Nothing here is persisted: a restarted CM or
 // another replica knows no session and answers SESSION_UNKNOWN.
 import { randomBytes } from 'node:crypto';
 import type { Claims } from '../../../platforms/index.ts';
@@ -13,6 +13,8 @@ import { ReplayWindow, type SeqVerdict } from './replay-window.ts';
 export interface SessionLimits {
   maxTtlSeconds: number;
   maxSessions: number;
+  /** Sessions one party holds at once: its oldest goes first, so one party cannot evict the others'. */
+  maxSessionsPerParty: number;
   maxReleases: number;
 }
 
@@ -59,6 +61,8 @@ export const SESSION_ID = /^[A-Za-z0-9_-]{22}$/;
 
 export class ReleaseSessionTable {
   private readonly sessions = new Map<string, ReleaseSession>();
+  /** Each party's session ids, oldest first. */
+  private readonly byParty = new Map<string, string[]>();
 
   constructor(
     readonly limits: SessionLimits,
@@ -74,9 +78,14 @@ export class ReleaseSessionTable {
     const ttl = Math.min(this.limits.maxTtlSeconds, o.ttlSeconds ?? this.limits.maxTtlSeconds);
     const expiresAt = Math.min(now + ttl * 1000, o.certNotAfter);
     if (!(expiresAt > now)) throw new CmError('INVALID_REQUEST', 'the attested certificate expires before a release session could start');
+    const own = this.byParty.get(o.partyId) ?? [];
+    while (own.length >= this.limits.maxSessionsPerParty) this.drop(own[0]!);
     while (this.sessions.size >= this.limits.maxSessions) this.drop(this.sessions.keys().next().value!);
     const s = new ReleaseSession(o.partyId, o.certPem, o.claims, expiresAt, this.limits.maxReleases);
     this.sessions.set(s.id, s);
+    const ids = this.byParty.get(o.partyId);
+    if (ids) ids.push(s.id);
+    else this.byParty.set(o.partyId, [s.id]);
     return s;
   }
 
@@ -115,7 +124,12 @@ export class ReleaseSessionTable {
   }
 
   private drop(id: string): void {
-    this.sessions.get(id)?.destroy();
+    const s = this.sessions.get(id);
+    if (!s) return;
+    s.destroy();
     this.sessions.delete(id);
+    const ids = this.byParty.get(s.partyId)!;
+    ids.splice(ids.indexOf(id), 1);
+    if (ids.length === 0) this.byParty.delete(s.partyId);
   }
 }

@@ -48,7 +48,7 @@ t.test('replay window: each seq once, late ones within the window, older ones ne
 
 t.test('session table: expiry, the cert bound, eviction, release count', async (t) => {
   let now = 1_000_000;
-  const table = new ReleaseSessionTable({ maxTtlSeconds: 60, maxSessions: 2, maxReleases: 3 }, () => now);
+  const table = new ReleaseSessionTable({ maxTtlSeconds: 60, maxSessions: 2, maxSessionsPerParty: 2, maxReleases: 3 }, () => now);
   const open = (over: { ttlSeconds?: number; certNotAfter?: number } = {}) => table.open({ partyId: 'p', certPem: 'c', claims: undefined, certNotAfter: now + 3_600_000, ...over });
   const a = open({ ttlSeconds: 600 });
   t.equal(a.expiresAt, now + 60_000, "the CM's maxTtlSeconds caps the app's wish");
@@ -77,6 +77,19 @@ t.test('session table: expiry, the cert bound, eviction, release count', async (
   table.clear();
   t.equal(table.size, 0);
   t.ok(e.key.equals(Buffer.alloc(32)), 'clear zeroes every key');
+});
+
+t.test('one party cannot evict the sessions of another', async (t) => {
+  const table = new ReleaseSessionTable({ maxTtlSeconds: 60, maxSessions: 10, maxSessionsPerParty: 3, maxReleases: 3 });
+  const open = (partyId: string) => table.open({ partyId, certPem: 'c', claims: undefined, certNotAfter: Date.now() + 3_600_000 });
+  const victim = open('victim');
+  const mallory = Array.from({ length: 50 }, () => open('mallory'));
+  t.equal(table.use(victim.id), victim, "50 opens by one party leave another party's session alone");
+  t.equal(table.size, 4, 'the party holds at most its 3');
+  for (const m of mallory.slice(0, 47)) t.throws(() => table.use(m.id), { code: 'SESSION_UNKNOWN' });
+  for (const m of mallory.slice(47)) t.equal(table.use(m.id), m, 'its newest 3 live');
+  table.end(victim.id);
+  t.equal(table.size, 3);
 });
 
 t.test('session messages are RFC 7516 dir/A256GCM JWEs: jose opens ours, we open jose\'s', async (t) => {
