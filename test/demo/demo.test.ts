@@ -52,6 +52,7 @@ t.test('demo: whole system, scenario, metrics and status page', async (t) => {
   t.equal(refused.code, 1, 'the default ingress refuses the unauthenticated-header form');
   t.match(refused.stderr, /HTTP 400: .*DECRYPT_FAILED/, 'with DECRYPT_FAILED');
   t.ok(result.released, 'the CM released the key to the attested app');
+  t.equal(result.sessionReleases, 100, 'and the same key 100 times through one attested release session');
   t.match(result.denialReason, /op "export" is not allowed/, 'the denial names the failed condition');
   t.ok(result.groupCertServed, 'the group leaf from the CM is served by Envoy over SDS');
   const text = lines.join('\n');
