@@ -24,7 +24,9 @@ export const SESSIONS_SERVICE_NAME = 'aenv.capsule_manager.v1.ReleaseSessions';
 
 const lowerFirst = (s: string) => s[0]!.toLowerCase() + s.slice(1);
 
-function failer(log?: Logger): (rpc: string, e: unknown) => grpc.ServiceError {
+type Fail = (rpc: string, e: unknown) => grpc.ServiceError;
+
+function failer(log?: Logger): Fail {
   return (rpc, e) => {
     const pub = toPublicError(e);
     if (pub.httpStatus >= 500) log?.error({ err: e, rpc }, 'rpc failed');
@@ -46,8 +48,6 @@ export function grpcHandlers(svc: CapsuleManagerService, log?: Logger): CapsuleM
   for (const rpc of ENCRYPTED_RPCS) handlers[lowerFirst(rpc)] = encryptedHandler(rpc, (req) => svc.handle(rpc as EncryptedRpc, req), fail);
   return handlers as unknown as CapsuleManagerServer;
 }
-
-type Fail = (rpc: string, e: unknown) => grpc.ServiceError;
 
 /** A unary handler of an EncryptedRequest -> EncryptedResponse RPC: proto <-> the service's JSON form. */
 function encryptedHandler(rpc: string, run: (req: EncryptedRequestJson) => Promise<EncryptedResponseJson>, fail: Fail): grpc.handleUnaryCall<unknown, unknown> {

@@ -68,7 +68,7 @@ function refusalOf(e: Error, actor: string, action: string, about: AuditAbout): 
   return withAudit(e, { actor, ...(about.initiator ? { initiator: about.initiator } : {}), action, target: about.target, decision: 'deny', reasons: [e.message] });
 }
 
-export type Freshness = NonNullable<KeyReleaseBody['freshness']>;
+type Freshness = NonNullable<KeyReleaseBody['freshness']>;
 
 /**
  * A key release is fresh: its signed request names a time within the window
@@ -122,6 +122,11 @@ export async function attestApp(ctx: RpcContext, report: unknown, binding: () =>
   } catch (e) {
     throw refusalOf(e as Error, actor, action, about);
   }
+}
+
+/** The granted keys as GetDataKeysResponse.data_keys carries them. */
+export function dataKeysOf(granted: Array<{ uri: string; key: Buffer }>): Array<{ resource_uri: string; data_key_b64: string }> {
+  return granted.map((g) => ({ resource_uri: g.uri, data_key_b64: g.key.toString('base64') }));
 }
 
 /** Evaluates every resource, all or nothing: the granted keys and the allow record, or POLICY_DENIED with its deny record. */

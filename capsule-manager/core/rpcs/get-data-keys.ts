@@ -2,7 +2,7 @@
 // evidence verifies (bound to SHA-256(cert "." serialized ResourceRequest)) and
 // every resource's rules grant the request. Keys are sealed to the attested cert.
 import { defineRpc } from '../rpc/rpc.ts';
-import { checkRelease, KeyReleaseSchema, resourceRequestOf } from '../rpc/release.ts';
+import { checkRelease, dataKeysOf, KeyReleaseSchema, resourceRequestOf } from '../rpc/release.ts';
 
 export const getDataKeys = defineRpc({
   name: 'GetDataKeys',
@@ -14,6 +14,6 @@ export const getDataKeys = defineRpc({
     const { granted, audit, claim } = await checkRelease(ctx, body, rr, 'GetDataKeys', signer.partyId);
     await claim();
     ctx.observer?.keysReleased('GetDataKeys', granted.length);
-    return { response: { data_keys: granted.map((g) => ({ resource_uri: g.uri, data_key_b64: g.key.toString('base64') })), cert: ctx.identity.certPem }, audit: [audit] };
+    return { response: { data_keys: dataKeysOf(granted), cert: ctx.identity.certPem }, audit: [audit] };
   },
 });

@@ -40,7 +40,7 @@ export const openReleaseSession = defineRpc({
     const app = await attestApp(ctx, body.attestation_report, () => sessionBinding(body.cert, body.freshness.nonce), ACTION, signer.partyId, about);
     await fresh.claim();
     const certNotAfter = Date.parse(new X509Certificate(body.cert).validTo);
-    const s = sessions.open({ partyId: signer.partyId, certPem: body.cert, claims: app?.claims, ttlSeconds: body.ttl_seconds, certNotAfter });
+    const s = sessions.open({ partyId: signer.partyId, claims: app?.claims, ttlSeconds: body.ttl_seconds, certNotAfter });
     return {
       response: { session_id: s.id, session_key: b64u(s.key), expires_at: new Date(s.expiresAt).toISOString(), max_releases: s.maxReleases },
       audit: [{ actor: signer.partyId, action: ACTION, target: 'release session', decision: 'allow', session: s.id }],

@@ -6,7 +6,7 @@
 // the answer under the session key with the same kid and seq. No RSA, no ECDH,
 // no evidence, no nonce write per release.
 import { Type } from '@sinclair/typebox';
-import { authorizeRelease, ResourceRequestSchema, resourceRequestOf } from '../rpc/release.ts';
+import { authorizeRelease, dataKeysOf, ResourceRequestSchema, resourceRequestOf } from '../rpc/release.ts';
 import type { SessionRpcDef } from '../rpc/rpc.ts';
 
 export const SessionReleaseSchema = Type.Object({ resource_request: ResourceRequestSchema });
@@ -18,6 +18,6 @@ export const sessionGetDataKeys: SessionRpcDef<typeof SessionReleaseSchema> = {
     const rr = resourceRequestOf(body.resource_request);
     const { granted, audit } = await authorizeRelease(ctx, rr, session.claims, `${rr.initiator_party_id} via ${session.partyId}`, 'GetDataKeys');
     ctx.observer?.keysReleased('GetDataKeys', granted.length);
-    return { response: { data_keys: granted.map((g) => ({ resource_uri: g.uri, data_key_b64: g.key.toString('base64') })) }, audit: [audit] };
+    return { response: { data_keys: dataKeysOf(granted) }, audit: [audit] };
   },
 };

@@ -1,10 +1,11 @@
 // The capsule manager's attested release sessions, in memory: what an app
-// proved when it opened one (its verified claims, its party, its cert) and the
+// proved when it opened one (its verified claims and its party) and the
 // 256-bit key its later releases are sealed under. A session ends at its
 // expiry (the CM's limit, the app's request, the cert's notAfter: whichever is
 // first), at its release count, or when the table (or its party's share of
-// it) is full and it is the oldest; its key is zeroed then. Nothing here is persisted: a restarted CM or
-// another replica knows no session and answers SESSION_UNKNOWN.
+// it) is full and it is the oldest; its key is zeroed then. Nothing here is
+// persisted: a restarted CM or another replica knows no session and answers
+// SESSION_UNKNOWN.
 import { randomBytes } from 'node:crypto';
 import type { Claims } from '../../../platforms/index.ts';
 import { CmError } from '../../errors.ts';
@@ -21,8 +22,6 @@ export interface SessionLimits {
 export interface OpenSession {
   /** The signer's party id (audit: "<initiator> via <party>"). */
   partyId: string;
-  /** The attested certificate whose key opened the session. */
-  certPem: string;
   /** The verified claims of the app's evidence; undefined where attestation is not required and none came. */
   claims: Claims | undefined;
   /** The app's wish; the CM's maxTtlSeconds caps it. */
@@ -38,7 +37,6 @@ export class ReleaseSession {
   releases = 0;
   constructor(
     readonly partyId: string,
-    readonly certPem: string,
     readonly claims: Claims | undefined,
     readonly expiresAt: number,
     readonly maxReleases: number,
@@ -81,7 +79,7 @@ export class ReleaseSessionTable {
     const own = this.byParty.get(o.partyId) ?? [];
     while (own.length >= this.limits.maxSessionsPerParty) this.drop(own[0]!);
     while (this.sessions.size >= this.limits.maxSessions) this.drop(this.sessions.keys().next().value!);
-    const s = new ReleaseSession(o.partyId, o.certPem, o.claims, expiresAt, this.limits.maxReleases);
+    const s = new ReleaseSession(o.partyId, o.claims, expiresAt, this.limits.maxReleases);
     this.sessions.set(s.id, s);
     const ids = this.byParty.get(o.partyId);
     if (ids) ids.push(s.id);

@@ -49,7 +49,7 @@ t.test('replay window: each seq once, late ones within the window, older ones ne
 t.test('session table: expiry, the cert bound, eviction, release count', async (t) => {
   let now = 1_000_000;
   const table = new ReleaseSessionTable({ maxTtlSeconds: 60, maxSessions: 2, maxSessionsPerParty: 2, maxReleases: 3 }, () => now);
-  const open = (over: { ttlSeconds?: number; certNotAfter?: number } = {}) => table.open({ partyId: 'p', certPem: 'c', claims: undefined, certNotAfter: now + 3_600_000, ...over });
+  const open = (over: { ttlSeconds?: number; certNotAfter?: number } = {}) => table.open({ partyId: 'p', claims: undefined, certNotAfter: now + 3_600_000, ...over });
   const a = open({ ttlSeconds: 600 });
   t.equal(a.expiresAt, now + 60_000, "the CM's maxTtlSeconds caps the app's wish");
   t.equal(open({ certNotAfter: now + 5_000 }).expiresAt, now + 5_000, "no session outlives its cert");
@@ -81,7 +81,7 @@ t.test('session table: expiry, the cert bound, eviction, release count', async (
 
 t.test('one party cannot evict the sessions of another', async (t) => {
   const table = new ReleaseSessionTable({ maxTtlSeconds: 60, maxSessions: 10, maxSessionsPerParty: 3, maxReleases: 3 });
-  const open = (partyId: string) => table.open({ partyId, certPem: 'c', claims: undefined, certNotAfter: Date.now() + 3_600_000 });
+  const open = (partyId: string) => table.open({ partyId, claims: undefined, certNotAfter: Date.now() + 3_600_000 });
   const victim = open('victim');
   const mallory = Array.from({ length: 50 }, () => open('mallory'));
   t.equal(table.use(victim.id), victim, "50 opens by one party leave another party's session alone");
