@@ -65,7 +65,7 @@ export const CapsuleManagerConfigSchema = Type.Object(
       {
         kind: Type.Union([Type.Literal('file'), Type.Literal('nats')], { default: 'file' }),
         dir: Type.Optional(Type.String({ minLength: 1 })),
-        nats: Type.Optional(Type.Object({ servers: Type.Union([Type.String(), Type.Array(Type.String(), { minItems: 1 })]), bucket: Type.String({ default: 'aenv_capsule_manager' }), replicas: Type.Integer({ minimum: 1, maximum: 5, default: 1 }), ...natsSecurityProperties }, { additionalProperties: false })),
+        nats: Type.Optional(Type.Object({ servers: Type.Union([Type.String(), Type.Array(Type.String(), { minItems: 1 })]), bucket: Type.String({ default: 'aenv_capsule_manager' }), replicas: Type.Integer({ minimum: 1, maximum: 5, default: 1 }), readCache: Type.Boolean({ default: true, description: 'Serve reads from a watched mirror of the bucket behind a read barrier (linearizable; one shared STREAM.INFO instead of a KV get per key)' }), ...natsSecurityProperties }, { additionalProperties: false })),
         compactEvery: Type.Integer({ minimum: 1, default: 1000 }),
       },
       { additionalProperties: false, default: {} },

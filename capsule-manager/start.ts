@@ -20,7 +20,7 @@ import { CapsuleManagerConfigSchema, type CapsuleManagerConfig } from './config.
 import { partyIdOfKey } from './core/party-id.ts';
 import { CmError } from './errors.ts';
 import { CapsuleManagerService } from './core/capsule-manager-service.ts';
-import { Repository } from './core/repository.ts';
+import { Repository, UNCACHED_KEY_PREFIXES } from './core/repository.ts';
 import { ReleaseSessionTable } from './core/session/table.ts';
 import { FileStore } from './storage/file-store.ts';
 import { openKek, type KekSecret } from './core/kek.ts';
@@ -72,10 +72,14 @@ function kekSecretOf(cfg: CapsuleManagerConfig): KekSecret {
   throw new CmError('INVALID_REQUEST', `no KEK passphrase: set ${cfg.kek.passphraseEnv}, kek.passphraseFile or kek.passphrase`);
 }
 
-async function openStore(cfg: CapsuleManagerConfig): Promise<Store> {
+async function openStore(cfg: CapsuleManagerConfig, log: Logger): Promise<Store> {
   if (cfg.storage.kind === 'nats') {
     if (!cfg.storage.nats) throw new CmError('INVALID_REQUEST', 'storage.nats is required for kind "nats"');
-    return NatsStore.open(cfg.storage.nats);
+    const onState = (state: 'current' | 'behind', why: string): void => {
+      if (state === 'behind') log.warn({ why }, 'NATS read mirror is behind: reads go to the KV until it catches up');
+      else log.info({ why }, 'NATS read mirror is current again');
+    };
+    return NatsStore.open({ ...cfg.storage.nats, readCacheOptions: { uncachedPrefixes: UNCACHED_KEY_PREFIXES, onState } });
   }
   if (!cfg.storage.dir) throw new CmError('INVALID_REQUEST', 'storage.dir is required for kind "file"');
   return FileStore.open({ dir: cfg.storage.dir, compactEvery: cfg.storage.compactEvery });
@@ -91,7 +95,7 @@ export async function startCapsuleManager(config: unknown, deps: { logger?: Logg
   }
   const auditToken = cfg.http.auditTokenFile ? readAuditToken(cfg.http.auditTokenFile) : undefined;
   const kekSecret = kekSecretOf(cfg);
-  const store = await openStore(cfg);
+  const store = await openStore(cfg, log);
   const cleanup: Array<() => Promise<void> | void> = [() => store.close()];
   try {
     const kek = await openKek(store, kekSecret, { cost: cfg.kek.scryptCost }).finally(() => {
@@ -121,7 +125,8 @@ export async function startCapsuleManager(config: unknown, deps: { logger?: Logg
       ...(cfg.attestation.platforms ? { platforms: cfg.attestation.platforms } : {}),
       ...(cfg.attestation.measurements ? { measurements: cfg.attestation.measurements } : {}),
     };
-    const metrics = createCmMetrics({ certPem: identity.certPem });
+    const mirror = store instanceof NatsStore ? store.cache : undefined;
+    const metrics = createCmMetrics({ certPem: identity.certPem, ...(mirror ? { storeMirror: () => mirror.stats() } : {}) });
     const recent = new RecentDecisions();
     const replica = cfg.audit.replica ?? replicaToken(hostname());
     const stream =

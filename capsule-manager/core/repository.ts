@@ -172,6 +172,9 @@ export class Repository {
   }
 }
 
+/** Key prefixes a read mirror should not hold: per-request nonces (many, written once, swept). */
+export const UNCACHED_KEY_PREFIXES: readonly string[] = ['nonce'];
+
 function nonceKey(party: string, nonce: string, bucket: number): string {
   return `nonce.${bucket}.${createHash('sha256').update(party).update('\0').update(nonce).digest('base64url')}`;
 }

@@ -2,11 +2,12 @@
 // /metrics on its HTTP server. Labels are bounded: rpc names and error codes
 // come from closed tables, never from request content.
 import { X509Certificate } from 'node:crypto';
-import { Gauge } from 'prom-client';
+import { Counter, Gauge } from 'prom-client';
 import { createMetrics } from '../../foundation/metrics.ts';
 import type { Registry } from 'prom-client';
 import type { ServiceObserver } from '../core/observer.ts';
 import type { AuditStreamHooks } from '../storage/audit-stream.ts';
+import type { NatsReadCacheStats } from '../storage/nats-read-cache.ts';
 
 export const CM_METRICS_PREFIX = 'aenv_capsule_manager_';
 
@@ -20,7 +21,7 @@ export interface CmMetrics {
   auditStream: AuditStreamHooks;
 }
 
-export function createCmMetrics(opts: { certPem: string; now?: () => Date; defaultMetrics?: boolean }): CmMetrics {
+export function createCmMetrics(opts: { certPem: string; now?: () => Date; defaultMetrics?: boolean; storeMirror?: () => NatsReadCacheStats | undefined }): CmMetrics {
   const m = createMetrics('capsule_manager', { defaultMetrics: opts.defaultMetrics ?? true });
   const requests = m.counter('requests_total', 'Requests by RPC and outcome ("ok" or the error code)', ['rpc', 'outcome']);
   const duration = m.histogram('request_duration_seconds', 'Request duration by RPC (envelope, attestation, policy, store, audit fsync)', ['rpc'], DURATION_BUCKETS);
@@ -47,6 +48,47 @@ export function createCmMetrics(opts: { certPem: string; now?: () => Date; defau
       this.set(Math.round((notAfter - now().getTime()) / 1000));
     },
   });
+  const mirror = opts.storeMirror;
+  if (mirror) {
+    // The NATS store's read mirror (nats-read-cache.ts), read at scrape time.
+    new Gauge({
+      name: `${CM_METRICS_PREFIX}store_mirror_current`,
+      help: "1 while the NATS store's read mirror serves reads (behind its read barrier), 0 while it is behind and reads go to the KV",
+      registers: [m.registry],
+      collect() {
+        this.set(mirror()?.state === 'current' ? 1 : 0);
+      },
+    });
+    new Gauge({
+      name: `${CM_METRICS_PREFIX}store_mirror_entries`,
+      help: "Keys held by the NATS store's read mirror",
+      registers: [m.registry],
+      collect() {
+        this.set(mirror()?.entries ?? 0);
+      },
+    });
+    new Counter({
+      name: `${CM_METRICS_PREFIX}store_mirror_reads_total`,
+      help: 'Store reads of held keys, by where they were served: mirror (after a read barrier) or kv (the mirror was behind)',
+      labelNames: ['served'],
+      registers: [m.registry],
+      collect() {
+        const st = mirror();
+        this.reset();
+        this.inc({ served: 'mirror' }, st?.hits ?? 0);
+        this.inc({ served: 'kv' }, st?.bypassed ?? 0);
+      },
+    });
+    new Counter({
+      name: `${CM_METRICS_PREFIX}store_read_barriers_total`,
+      help: 'STREAM.INFO read barriers sent (each shared by the reads that began before it)',
+      registers: [m.registry],
+      collect() {
+        this.reset();
+        this.inc(mirror()?.barriers ?? 0);
+      },
+    });
+  }
   return {
     registry: m.registry,
     auditStream: { publishFailed: () => auditPublish.inc(), replicaClash: () => auditClash.set(1) },

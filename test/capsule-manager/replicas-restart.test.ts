@@ -46,6 +46,36 @@ t.test('two CM replicas on NATS JetStream KV share keys and policies', async (t)
   t.notOk(entries[0]!.value.toString().includes(k.toString('base64')), 'the key in NATS is wrapped');
 });
 
+t.test('a revocation on replica A holds at once for a release session on replica B (the read mirror behind its barrier)', async (t) => {
+  const nats = await startNats(t);
+  const storage = { kind: 'nats', nats: { servers: nats.url, bucket: 'cm_revoke' } };
+  const a = await startTestCapsuleManager(t, { storage, audit: false });
+  const b = await startTestCapsuleManager(t, { storage, audit: false, dir: a.dir });
+  const app = await generatePartyKeys('app');
+  const owner = a.client(alice);
+  t.teardown(() => owner.close());
+  await owner.registerCert();
+  await owner.createDataKeys([{ resource_uri: 'rv', data_key_b64: randomBytes(16).toString('base64') }]);
+  const rule = { rule_id: 'r', grantee_party_ids: [app.partyId], columns: ['*'], op_constraints: [{ op_name: 'PSI', constraints: [] }], global_constraints: [] };
+  await owner.createDataPolicy({ data_uuid: 'rv', rules: [rule] });
+  const appOnB = b.client(app);
+  t.teardown(() => appOnB.close());
+  const session = await appOnB.openReleaseSession(b.appAttester);
+  const rr = { initiator_party_id: app.partyId, scope: '', op_name: 'PSI', resources: [{ resource_uri: 'rv', columns: ['c'], attrs: '' }], env: '', global_attrs: '' };
+  t.equal((await session.getDataKeys(rr)).length, 1, 'B releases while the rule stands');
+  for (let i = 0; i < 5; i++) {
+    await owner.deleteDataRule('rv', 'r');
+    await t.rejects(session.getDataKeys(rr), { code: 'POLICY_DENIED' }, `round ${i}: the rule deleted on A, B's next release is denied (no wait)`);
+    await owner.addDataRule('rv', rule);
+    t.equal((await session.getDataKeys(rr)).length, 1, `round ${i}: the rule added back on A, B releases at once`);
+  }
+  await owner.deleteDataKey('rv');
+  await t.rejects(session.getDataKeys(rr), { code: 'POLICY_DENIED' }, 'the key deleted on A: B has nothing to release');
+  const stats = (b.cm.store as import('../../capsule-manager/storage/nats-store.ts').NatsStore).cache!.stats();
+  t.equal(stats.state, 'current');
+  t.equal(stats.bypassed, 0, 'every read on B was served by its mirror, none by falling back');
+});
+
 t.test('restart keeps acknowledged state; a wrong passphrase is refused', async (t) => {
   const f = await startTestCapsuleManager(t, { audit: false });
   const c = new CapsuleManagerClient({ address: `127.0.0.1:${f.cm.grpcPort}`, signer, verify: f.verify });
