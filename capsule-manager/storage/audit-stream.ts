@@ -1,5 +1,6 @@
 // The replicated view of the audit: with the NATS store, each CM replica also
-// publishes every durable audit record to one JetStream stream (subject
+// publishes every durable audit record (those of one group commit in one
+// message) to one JetStream stream (subject
 // `<prefix>.<replica>`) and follows that stream, so each replica's recent
 // decisions (GET /api/v1/audit/recent, the control plane's status page) hold
 // the decisions of every replica, and operators read one stream instead of a
@@ -25,12 +26,37 @@ export interface AuditStreamOptions {
   maxAgeDays: number;
 }
 
-/** What the stream carries: the record as the replica's file holds it, and who wrote it. */
+/** One record as the stream's followers see it: as the replica's file holds it, and who wrote it. */
 export interface ReplicaAuditRecord {
   replica: string;
   /** The publishing process (random per start): tells two CMs that share a replica name apart. */
   instance?: string;
   record: AuditRecord;
+}
+
+/**
+ * One stream message: the records made durable together (one group commit),
+ * in file order. Messages of earlier versions carry one `record` instead.
+ */
+export interface AuditStreamMessage {
+  replica: string;
+  instance?: string;
+  records?: AuditRecord[];
+  record?: AuditRecord;
+}
+
+/** Records per message at most (a group commit is usually far smaller). */
+const MAX_BATCH_RECORDS = 256;
+/** Bytes of records per message at most (JetStream's default max_payload is 1 MiB). */
+const MAX_BATCH_BYTES = 256 * 1024;
+
+/** The records of a stream message, either shape; undefined when it is not one. */
+export function recordsOf(m: unknown): ReplicaAuditRecord[] | undefined {
+  const v = m as AuditStreamMessage | undefined;
+  if (typeof v?.replica !== 'string') return undefined;
+  const list = Array.isArray(v.records) ? v.records : v.record ? [v.record] : undefined;
+  if (!list?.length || !list.every((r) => r && typeof r.action === 'string')) return undefined;
+  return list.map((record) => ({ replica: v.replica, ...(v.instance !== undefined ? { instance: v.instance } : {}), record }));
 }
 
 /** A subject token from a host name or pod name: `.`, `*`, `>` and spaces are not allowed. */
@@ -51,6 +77,7 @@ const NO_HOOKS: AuditStreamHooks = { publishFailed: () => undefined, replicaClas
 
 export class AuditStream {
   private readonly pending = new Set<Promise<void>>();
+  private readonly batch: AuditRecord[] = [];
   private stopFollow?: () => void;
   private following?: Promise<void>;
   private clashWarned = false;
@@ -94,16 +121,41 @@ export class AuditStream {
     return new AuditStream(nc.jetstream(), jsm, options, log.child({ auditStream: options.stream }), hooks);
   }
 
-  /** Publishes a durable record; never throws (a failure is counted and logged). */
+  /**
+   * Publishes a durable record; never throws (a failure is counted and logged).
+   * Records made durable in one tick (a group commit) go out as one message,
+   * one publish acknowledgement for all of them.
+   */
   publish(record: AuditRecord): void {
-    const body: ReplicaAuditRecord = { replica: this.options.replica, instance: this.instance, record };
+    this.batch.push(record);
+    if (this.batch.length === 1) setImmediate(() => this.flush());
+  }
+
+  private flush(): void {
+    const all = this.batch.splice(0);
+    for (let i = 0; i < all.length; ) {
+      const records: AuditRecord[] = [];
+      let bytes = 0;
+      for (; i < all.length && records.length < MAX_BATCH_RECORDS; i++) {
+        const size = JSON.stringify(all[i]).length;
+        if (records.length && bytes + size > MAX_BATCH_BYTES) break;
+        records.push(all[i]!);
+        bytes += size;
+      }
+      this.send(records);
+    }
+  }
+
+  private send(records: AuditRecord[]): void {
+    const body: AuditStreamMessage = { replica: this.options.replica, instance: this.instance, records };
+    const last = records[records.length - 1]!;
     const p = this.js
-      .publish(`${this.options.subjectPrefix}.${this.options.replica}`, JSON.stringify(body), { msgID: `${this.options.replica}-${record.hash}` })
+      .publish(`${this.options.subjectPrefix}.${this.options.replica}`, JSON.stringify(body), { msgID: `${this.options.replica}-${last.hash}` })
       .then(
         () => undefined,
         (e: Error) => {
-          this.hooks.publishFailed();
-          this.log.warn({ seq: record.seq, err: e.message }, 'audit record not published to the stream (the local audit log has it)');
+          for (const _ of records) this.hooks.publishFailed();
+          this.log.warn({ seqs: [records[0]!.seq, last.seq], err: e.message }, 'audit records not published to the stream (the local audit log has them)');
         },
       )
       .finally(() => this.pending.delete(p));
@@ -123,29 +175,31 @@ export class AuditStream {
     this.stopFollow = () => void messages.stop();
     this.following = (async () => {
       for await (const m of messages) {
-        let r: ReplicaAuditRecord | undefined;
+        let rs: ReplicaAuditRecord[] | undefined;
         try {
-          r = m.json<ReplicaAuditRecord>();
+          rs = recordsOf(m.json<unknown>());
         } catch {
-          r = undefined;
+          rs = undefined;
         }
-        if (!(typeof r?.replica === 'string' && r.record && typeof r.record.action === 'string')) {
+        if (!rs) {
           this.log.warn({ seq: m.seq }, 'audit stream message is not an audit record; skipped');
           continue;
         }
         const past = m.seq <= last;
-        if (!past && r.replica === this.options.replica && r.instance !== undefined && r.instance !== this.instance && !this.clashWarned) {
+        const r0 = rs[0]!;
+        if (!past && r0.replica === this.options.replica && r0.instance !== undefined && r0.instance !== this.instance && !this.clashWarned) {
           this.clashWarned = true;
           this.hooks.replicaClash();
-          this.log.error({ replica: r.replica }, 'another capsule manager publishes audit records under this replica name: set audit.replica on each so the recent decisions show both');
+          this.log.error({ replica: r0.replica }, 'another capsule manager publishes audit records under this replica name: set audit.replica on each so the recent decisions show both');
         }
-        onRecord(r, past);
+        for (const r of rs) onRecord(r, past);
       }
     })().catch((e: Error) => this.log.warn({ err: e.message }, 'audit stream follower stopped'));
   }
 
   /** Waits for publishes in flight, stops following. */
   async close(): Promise<void> {
+    this.flush();
     await Promise.allSettled([...this.pending]);
     this.stopFollow?.();
     await this.following;
