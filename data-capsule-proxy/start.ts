@@ -17,6 +17,7 @@ import { registerDcpRoutes } from './transport/http.ts';
 import { LocalFsStore } from './storage/local-fs-store.ts';
 import { S3Store } from './storage/s3-store.ts';
 import { DataCapsuleProxyCore } from './core/service.ts';
+import { encNativeStatus } from './core/enc-native.ts';
 
 export interface DcpHandle {
   httpPort: number;
@@ -91,7 +92,7 @@ export async function startDataCapsuleProxy(input: Partial<DcpConfig> | unknown,
       throw e;
     }
   }
-  log.info({ httpPort, grpcPort: bound?.port }, 'data-capsule-proxy listening');
+  log.info({ httpPort, grpcPort: bound?.port, encBlocks: encNativeStatus }, 'data-capsule-proxy listening');
   return {
     httpPort,
     grpcPort: bound?.port,

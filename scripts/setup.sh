@@ -89,5 +89,22 @@ if [ ! -x .tools/bin/aenv-tee-helper ] || [ "$(cat $STAMPS/tee-helper 2>/dev/nul
   echo "$helper_hash" > $STAMPS/tee-helper
 fi
 
+# 5b. The native `.enc` block opener (a Node-API addon, native/aenv-enc-block)
+#     into .tools/lib; it calls the OpenSSL inside the node binary, so it links
+#     against nothing and is built against node's own headers (/usr/include/node,
+#     shipped with node). Rebuilt when its source, the compiler or node change.
+ENC_SRC=native/aenv-enc-block
+NODE_INC=$(node -p "require('path').join(process.execPath, '..', '..', 'include', 'node')")
+[ -f "$NODE_INC/node_api.h" ] || NODE_INC=/usr/include/node
+enc_hash=$( (cat "$ENC_SRC"/*.c; cc --version; node --version; echo "$NODE_INC") | sha256sum | cut -c1-16)
+if [ ! -f .tools/lib/aenv-enc-block.node ] || [ "$(cat $STAMPS/enc-block 2>/dev/null)" != "$enc_hash" ]; then
+  say "cc $ENC_SRC/aenv-enc-block.c -> .tools/lib/aenv-enc-block.node (headers $NODE_INC)"
+  mkdir -p .tools/lib
+  cc -O2 -std=c11 -Wall -Wextra -Werror -D_FORTIFY_SOURCE=2 -fstack-protector-strong -fPIC -shared \
+    -I"$NODE_INC" -o .tools/lib/aenv-enc-block.node.tmp "$ENC_SRC/aenv-enc-block.c"
+  mv .tools/lib/aenv-enc-block.node.tmp .tools/lib/aenv-enc-block.node
+  echo "$enc_hash" > $STAMPS/enc-block
+fi
+
 # 6. Generated TypeScript from protos (its own stamp makes this a no-op when current).
 node --import=tsx proto/generate.ts >&2
