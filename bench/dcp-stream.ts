@@ -131,7 +131,7 @@ async function run(dir: string, bytes: number, key: Buffer): Promise<Phase[]> {
     const encBuf = readFileSync(enc);
     const chunks = Array.from({ length: Math.ceil(encBuf.length / 65536) }, (_, i) => encBuf.subarray(i * 65536, (i + 1) * 65536));
     // One pass unmeasured first (64 MiB take ~0.1 s, so JIT warm-up and the first
-    // allocations were most of a single pass), then four passes measured.
+    // allocations were most of a single pass), then 16 passes measured (1 GiB).
     const big = Array.from({ length: Math.ceil(encBuf.length / MiB) }, (_, i) => encBuf.subarray(i * MiB, (i + 1) * MiB));
     // The blocks opened by the native opener (native/aenv-enc-block) when built, and through node:crypto.
     const pass = (c: Buffer[], native: boolean) => pipeline(Readable.from(c, { objectMode: false }), decryptStream(key, native ? {} : { native: null }), devNull());
@@ -141,7 +141,8 @@ async function run(dir: string, bytes: number, key: Buffer): Promise<Phase[]> {
       ['decryptStream, in memory, node:crypto per block', chunks, false],
     ] as const) {
       await pass(c, native);
-      phases.push(await measure(name, bytes * 4, async () => { for (let i = 0; i < 4; i++) await pass(c, native); }));
+      execFileSync('sync'); // no writeback of the file phases before on the other core meanwhile
+      phases.push(await measure(name, bytes * 16, async () => { for (let i = 0; i < 16; i++) await pass(c, native); }));
     }
   }
   // decryptFile beside a copy + fsync measured right before it, two rounds: the

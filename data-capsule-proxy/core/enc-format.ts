@@ -222,6 +222,8 @@ export class EncryptTransform extends Transform {
  * malformed header. A consumer must treat the output as tentative until the stream
  * ended without error (decryptFile does: temp file, rename on success).
  */
+const SLAB_BYTES = 4 * 1024 * 1024;
+
 export class DecryptTransform extends Transform {
   readonly #key: Buffer;
   readonly #alg: 'aes-128-gcm' | 'aes-256-gcm';
@@ -287,7 +289,7 @@ export class DecryptTransform extends Transform {
     const opened = this.#blocks + (carried ? 1 : 0);
     const count = Math.max(0, Math.min(Math.floor((chunk.length - off) / blockLen), packetCount - 1 - opened));
     if (!carried && count === 0) return off;
-    const dst = Buffer.allocUnsafe(((carried ? 1 : 0) + count) * dataLen);
+    const dst = this.#output(((carried ? 1 : 0) + count) * dataLen);
     if (carried) {
       if (native.openBlocks(this.#key, this.#carry, 0, blockLen, 1, dst, 0) < 0) this.#refused(this.#carry);
       this.#blocks++;
@@ -303,6 +305,25 @@ export class DecryptTransform extends Transform {
     }
     out.push(dst);
     return off + count * blockLen;
+  }
+
+  /**
+   * Output space: views into a 4 MiB slab, so a stream of 64 KiB chunks makes
+   * one allocation per 4 MiB instead of one per chunk (allocations of external
+   * memory are what drove the GC here: it cost more than the decryption). A
+   * slab lives while any view of it does.
+   */
+  #slab: Buffer = Buffer.alloc(0);
+  #slabUsed = 0;
+  #output(n: number): Buffer {
+    if (n > SLAB_BYTES / 2) return Buffer.allocUnsafe(n);
+    if (this.#slab.length - this.#slabUsed < n) {
+      this.#slab = Buffer.allocUnsafe(SLAB_BYTES);
+      this.#slabUsed = 0;
+    }
+    const b = this.#slab.subarray(this.#slabUsed, this.#slabUsed + n);
+    this.#slabUsed += n;
+    return b;
   }
 
   /** A block the native opener refused: node:crypto opens it for the exact error. */
