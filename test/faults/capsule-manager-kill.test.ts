@@ -36,7 +36,7 @@ import { createAttester } from '../../platforms/index.ts';
 import { CapsuleManagerClient } from '../../capsule-manager/transport/client.ts';
 import { generatePartyKeys, type PartyKeys } from '../../capsule-manager/core/party-keys.ts';
 import { verifyAuditLog, type AuditRecord } from '../../capsule-manager/storage/audit-log.ts';
-import type { ReplicaAuditRecord } from '../../capsule-manager/storage/audit-stream.ts';
+import { recordsOf } from '../../capsule-manager/storage/audit-stream.ts';
 import { startAenvProcess } from '../helpers/aenv-process.ts';
 import { startNats } from '../helpers/nats.ts';
 import { startLoad, waitUntil } from '../helpers/load.ts';
@@ -133,7 +133,10 @@ async function scenario(t: Test, kind: 'file' | 'nats'): Promise<void> {
   const unacked = [...writes].filter(([, w]) => !w.acked);
   const ackedReads = reads.filter((r) => r.acked);
   t.comment(`killed with ${inFlight.writes} writes and ${inFlight.reads} reads in flight; acknowledged: ${ackedWrites.length} writes, ${ackedReads.length} reads; not acknowledged: ${unacked.length} writes, ${reads.length - ackedReads.length} reads`);
-  t.ok(unacked.length > 0 && reads.length > ackedReads.length, 'writes and reads were cut off by the kill (it landed mid-load)');
+  // Writes (store + audit fsync) are reliably in flight at the kill; reads are fast
+  // enough (the NATS read mirror) that all 8 answers may already be on the wire.
+  t.ok(unacked.length > 0, 'writes were cut off by the kill (it landed mid-load)');
+  if (reads.length === ackedReads.length) t.comment('every read in flight was answered before the kill took effect');
 
   // The audit log right after the kill: an intact chain with every acknowledged operation.
   const v = verifyAuditLog(auditPath);
@@ -204,10 +207,13 @@ async function scenario(t: Test, kind: 'file' | 'nats'): Promise<void> {
     let fromBefore = 0;
     let fromAfter = 0;
     for (let seq = info.state.first_seq; seq <= info.state.last_seq; seq++) {
-      const r = (await jsm.streams.getMessage('aenv_cm_audit', { seq })).json<ReplicaAuditRecord>();
-      if (r.replica !== 'cm1' || file.get(r.record.seq) !== r.record.hash) diverging.push(`stream seq ${seq}: record ${r.record.seq} of ${r.replica}`);
-      if (r.record.seq <= before.length) fromBefore++;
-      else fromAfter++;
+      const rs = recordsOf((await jsm.streams.getMessage('aenv_cm_audit', { seq })).json<unknown>());
+      if (!rs) diverging.push(`stream seq ${seq}: not an audit message`);
+      for (const r of rs ?? []) {
+        if (r.replica !== 'cm1' || file.get(r.record.seq) !== r.record.hash) diverging.push(`stream seq ${seq}: record ${r.record.seq} of ${r.replica}`);
+        if (r.record.seq <= before.length) fromBefore++;
+        else fromAfter++;
+      }
     }
     t.same(diverging, [], `the audit stream holds only records the file holds (${fromBefore} from before the kill, ${fromAfter} after)`);
     t.ok(fromBefore > 0 && fromAfter > 0, 'records from both runs reached the stream');
