@@ -164,10 +164,10 @@ export class NatsReadCache {
     // A failed STREAM.INFO (NATS down) is thrown: the KV read would fail the same way.
     const seq = await this.lastSeqAfterNow();
     if (await this.reach(seq)) return true;
-    this.fallBehind(`the watch did not reach stream sequence ${seq} within ${this.barrierTimeoutMs} ms`);
     // A stalled watch (its consumer lost with a node, or deleted) is not waited
-    // for: it is stopped, and the loop in startWatch starts a fresh one.
-    this.watch?.stop();
+    // for: it is stopped, and the loop in startWatch starts a fresh one (by the
+    // read that found it behind, not by every read that waited with it).
+    if (this.fallBehind(`the watch did not reach stream sequence ${seq} within ${this.barrierTimeoutMs} ms`)) this.watch?.stop();
     this.counters.bypassed++;
     return false;
   }
@@ -251,23 +251,32 @@ export class NatsReadCache {
     });
   }
 
-  private fallBehind(why: string): void {
-    if (!this.current || this.closed) return;
+  /** True when this call moved the mirror from current to behind. */
+  private fallBehind(why: string): boolean {
+    if (!this.current || this.closed) return false;
     this.current = false;
     this.opts.onState?.('behind', why);
+    return true;
   }
 
   /** While behind: one background barrier at a time; reached = current again. */
   private probe(): void {
     if (this.probing || this.closed) return;
     this.probing = true;
+    let before = this.applied;
     this.lastSeqAfterNow()
-      .then((seq) => this.reach(seq))
+      .then((seq) => {
+        before = this.applied;
+        return this.reach(seq);
+      })
       .then(
         (reached) => {
           if (reached && !this.closed && !this.current) {
             this.current = true;
             this.opts.onState?.('current', `the watch reached the stream's last sequence ${this.applied}`);
+          } else if (!reached && !this.closed && this.applied === before) {
+            // No progress at all while behind: this watch is stalled too; start another.
+            this.watch?.stop();
           }
         },
         () => undefined,
