@@ -216,14 +216,15 @@ export class EncryptTransform extends Transform {
   }
 }
 
+/** Output slab of the native path (see DecryptTransform#output). */
+const SLAB_BYTES = 4 * 1024 * 1024;
+
 /**
  * A Transform from `.enc` bytes to plaintext. Each block is authenticated before its
  * plaintext is pushed; the stream errors on a bad tag, a short or long input, or a
  * malformed header. A consumer must treat the output as tentative until the stream
  * ended without error (decryptFile does: temp file, rename on success).
  */
-const SLAB_BYTES = 4 * 1024 * 1024;
-
 export class DecryptTransform extends Transform {
   readonly #key: Buffer;
   readonly #alg: 'aes-128-gcm' | 'aes-256-gcm';
@@ -279,10 +280,7 @@ export class DecryptTransform extends Transform {
     const dataLen = blockLen - ENC_BLOCK_HEADER_LEN;
     let carried = false;
     if (this.#carryLen > 0) {
-      const n = Math.min(blockLen - this.#carryLen, chunk.length - off);
-      chunk.copy(this.#carry, this.#carryLen, off, off + n);
-      this.#carryLen += n;
-      off += n;
+      off = this.#fillCarry(chunk, off);
       if (this.#carryLen < blockLen || this.#isLast()) return off;
       carried = true;
     }
@@ -332,6 +330,14 @@ export class DecryptTransform extends Transform {
     throw new DcpError('ENC_AUTH_FAILED', `.enc block ${this.#blocks - 1} failed authentication (wrong key or tampered data)`);
   }
 
+  /** Tops the carried partial block up from chunk[off..]; the offset after what it took. */
+  #fillCarry(chunk: Buffer, off: number): number {
+    const n = Math.min(this.#header!.blockLen - this.#carryLen, chunk.length - off);
+    chunk.copy(this.#carry, this.#carryLen, off, off + n);
+    this.#carryLen += n;
+    return off + n;
+  }
+
   /** Blocks before the last must be exactly block_len; the last is whatever remains. */
   #isLast(): boolean {
     return this.#blocks >= this.#header!.packetCount - 1;
@@ -354,10 +360,7 @@ export class DecryptTransform extends Transform {
       const out: Buffer[] = [];
       if (this.#native) off = this.#openNative(chunk, off, out);
       else if (this.#carryLen > 0) {
-        const n = Math.min(blockLen - this.#carryLen, chunk.length - off);
-        chunk.copy(this.#carry, this.#carryLen, off, off + n);
-        this.#carryLen += n;
-        off += n;
+        off = this.#fillCarry(chunk, off);
         if (this.#carryLen === blockLen && !this.#isLast()) {
           this.#openBlock(this.#carry, out);
           this.#carryLen = 0;
