@@ -242,12 +242,18 @@ export class NatsReadCache {
   private reach(seq: number): Promise<boolean> {
     if (this.applied >= seq) return Promise.resolve(true);
     return new Promise<boolean>((resolve) => {
-      const timer = setTimeout(() => done(false), this.barrierTimeoutMs);
       const done = (reached: boolean): void => {
         clearTimeout(timer);
         resolve(reached);
       };
-      this.waiters.push({ seq, done });
+      const waiter = { seq, done };
+      // Not reached in time: the waiter leaves the queue (apply() only wakes the waiting).
+      const timer = setTimeout(() => {
+        const i = this.waiters.indexOf(waiter);
+        if (i >= 0) this.waiters.splice(i, 1);
+        resolve(false);
+      }, this.barrierTimeoutMs);
+      this.waiters.push(waiter);
     });
   }
 
